@@ -1,0 +1,125 @@
+"""Gymnasium view of the goals gridworld: `gymnasium.make("internalize/Goals-v0", ...)`.
+
+One environment stepped from Python through the jitted JAX functions, for users of the
+Gymnasium ecosystem; training in this project vmaps the JAX functions instead.
+"""
+
+from typing import Any
+
+import gymnasium
+import jax
+import numpy as np
+from gymnasium import spaces
+
+from internalize.envs.goals import GoalsEnv
+from internalize.envs.layouts import check_cell, named_layout
+from internalize.envs.render import render_goals
+
+RESET_OPTIONS = ("walls", "goal", "agent", "heading")
+
+
+class GoalsGymEnv(gymnasium.Env):
+    """The goals gridworld (`internalize.envs.goals`) as a `gymnasium.Env`.
+
+    Observations `Box(0, 255, (9, 9, 4), uint8)`, actions `Discrete(3)` (left, right, forward).
+    `reward` is R_e + R_s; `info` carries `env_reward`, `social_reward` and `goal_reached`.
+    Episodes never terminate; they truncate after `max_steps`.
+
+    `reset(options={"walls": [(x, y), ...] or a layout name, "goal": (x, y), "agent": (x, y),
+    "heading": d})` starts from exactly that state; options left out are drawn at random
+    (walls: the fixed layout if the environment has one, else `n_blocks` random cells).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        n_blocks: int | None = None,
+        layout: str | list | None = None,
+        size: int = 7,
+        max_steps: int | None = None,
+        forward_cost: float | None = None,
+        goal_reward: float = 0.4,
+        render_mode: str | None = None,
+    ):
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.env = GoalsEnv(size)
+        self.params = self.env.make_params(n_blocks, layout, max_steps, forward_cost, goal_reward)
+        self.observation_space = spaces.Box(0, 255, self.env.obs_shape, np.uint8)
+        self.action_space = spaces.Discrete(self.env.num_actions)
+        self._reset = jax.jit(self.env.reset)
+        self._step = jax.jit(self.env.step)
+        self._observe = jax.jit(self.env.observe)
+        self._key: jax.Array | None = None
+        self.state = None
+
+    def _next_key(self) -> jax.Array:
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._key = jax.random.key(int(self.np_random.integers(2**63)))
+        if options:
+            self.state = self._state_from_options(dict(options))
+        else:
+            self.state = self._reset(self._next_key(), self.params)
+        return np.asarray(self._observe(self.state)), {}
+
+    def _state_from_options(self, options: dict[str, Any]):
+        unknown = set(options) - set(RESET_OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; known: {', '.join(RESET_OPTIONS)}"
+            )
+        size, rng = self.env.size, self.np_random
+        taken = {check_cell(options[name], size, name) for name in ("goal", "agent") if name in options}
+        walls = options.get("walls")
+        if isinstance(walls, str):
+            walls = [tuple(c) for c in np.argwhere(named_layout(walls, size))]
+        elif walls is None and bool(self.params.use_fixed_walls):
+            walls = [tuple(c) for c in np.argwhere(np.asarray(self.params.fixed_walls))]
+        elif walls is None:  # n_blocks random cells, leaving room for a goal and an agent
+            free = [c for c in _interior(size) if c not in taken]
+            n_blocks = min(int(self.params.n_blocks), len(free) - (2 - len(taken)))
+            walls = [free[i] for i in rng.choice(len(free), n_blocks, replace=False)]
+        wall_cells = {check_cell(cell, size, "wall") for cell in walls}
+
+        def draw(exclude: set) -> tuple[int, int]:
+            free = [c for c in _interior(size) if c not in exclude]
+            if not free:
+                raise ValueError("the walls leave no free cell for the goal and the agent")
+            return free[rng.integers(len(free))]
+
+        goal = options["goal"] if "goal" in options else draw(wall_cells | taken)
+        agent = options["agent"] if "agent" in options else draw(wall_cells | {tuple(goal)})
+        heading = options["heading"] if "heading" in options else int(rng.integers(4))
+        return self.env.state_from_layout(walls, goal, agent, heading)
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must be an integer in 0..{self.action_space.n - 1}, got {action!r}")
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        self.state, transition = self._step(self._next_key(), self.state, action, self.params)
+        env_reward = float(transition.env_reward)
+        social_reward = float(transition.social_reward)
+        info = {
+            "env_reward": env_reward,
+            "social_reward": social_reward,
+            "goal_reached": bool(transition.goal_reached),
+        }
+        obs = np.asarray(transition.obs)
+        return obs, env_reward + social_reward, False, bool(transition.truncated), info
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.state is not None:
+            return render_goals(self.state)
+        return None
+
+
+def _interior(size: int) -> list[tuple[int, int]]:
+    return [(x, y) for x in range(1, size - 1) for y in range(1, size - 1)]
+
