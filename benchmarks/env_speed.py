@@ -1,0 +1,236 @@
+"""Environment stepping speed: the JAX goals gridworld against its MiniGrid reference.
+
+Measures, in one process, environment steps per second with uniformly random actions of
+
+* MiniGrid: one `MiniGridGoals` stepped in a Python loop, reset on truncation, the usual way. It
+  is timed first and again last, as machines drift; the ratios use the mean of the two.
+* JAX: `make_random_rollout` (vmapped `GoalsEnv`, auto-reset, one `lax.scan`) over each batch
+  size, with `num_steps` calibrated so that one run takes about `--seconds`. Compile time is
+  measured apart (`.lower(key).compile()`) and left out of the rate.
+
+The JAX rollout returns only reward and flag totals, so XLA is free to drop the observations,
+which MiniGrid always builds. Each batch size is therefore timed twice: `"observations": false`
+is `make_random_rollout` as it stands, `"observations": true` makes every step's result depend
+on every observation cell (without changing it), so the observations must be computed.
+
+Each rate is the best of `--repeats` runs. `goals_per_episode` (goals reached per completed
+episode, about 0.16 for a random policy on 3 blocks) checks that both implement the same task.
+
+Output is JSON lines on stdout: a "meta" line (machine and versions), the MiniGrid line, one
+line per JAX configuration, and a "summary" line with the best rate, its batch size, the ratio
+and whether the targets (1e6 steps/s, 200x MiniGrid) are met. Progress goes to stderr.
+
+    python benchmarks/env_speed.py
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState, GoalsTransition
+from internalize.envs.rollout import make_random_rollout
+from internalize.reference.minigrid_goals import MiniGridGoals
+
+TARGET_STEPS_PER_SECOND = 1e6
+TARGET_RATIO = 200.0
+CALIBRATION_STEPS = 200_000
+"""Environment steps (over all environments) of the short run that sets `num_steps`."""
+
+
+@dataclass(frozen=True)
+class ObservedGoalsEnv(GoalsEnv):
+    """`GoalsEnv` whose `goal_reached` also depends on every observation cell.
+
+    An observation always holds the agent (a non-zero cell), so the flag is unchanged, but XLA
+    cannot prove it and has to compute the observations that the rollout otherwise discards.
+    """
+
+    def step_auto_reset(
+        self, key: jax.Array, state: GoalsState, action: jax.Array, params: GoalsParams
+    ) -> tuple[GoalsState, GoalsTransition]:
+        state, transition = super().step_auto_reset(key, state, action, params)
+        seen = transition.obs.sum(dtype=jnp.int32) > 0
+        return state, transition.replace(goal_reached=transition.goal_reached & seen)
+
+
+@dataclass(frozen=True)
+class MiniGridRun:
+    steps_per_second: float
+    goals: int
+    episodes: int
+
+
+@dataclass(frozen=True)
+class JaxRun:
+    num_envs: int
+    num_steps: int
+    observations: bool
+    steps_per_second: float
+    compile_seconds: float
+    goals_per_episode: float
+
+
+def time_minigrid(n_blocks: int, steps: int, repeats: int, seed: int) -> MiniGridRun:
+    """Best of `repeats` runs of `steps` random steps; goals counted over completed episodes."""
+    env = MiniGridGoals(n_blocks=n_blocks)
+    rng = np.random.default_rng(seed)
+    num_actions = int(env.action_space.n)
+    best, goals, episodes = 0.0, 0, 0
+    for _ in range(repeats):
+        env.reset(seed=int(rng.integers(2**31)))
+        episode_goals = 0
+        start = time.perf_counter()
+        for _ in range(steps):
+            _, _, _, truncated, info = env.step(int(rng.integers(num_actions)))
+            episode_goals += info["goal_reached"]
+            if truncated:
+                goals, episodes, episode_goals = goals + episode_goals, episodes + 1, 0
+                env.reset()
+        best = max(best, steps / (time.perf_counter() - start))
+    return MiniGridRun(best, goals, episodes)
+
+
+def time_jax(
+    env: GoalsEnv,
+    params: GoalsParams,
+    num_envs: int,
+    seconds: float,
+    repeats: int,
+    key: jax.Array,
+) -> JaxRun:
+    """Calibrate `num_steps` to about `seconds` per run, compile, and keep the best of `repeats`.
+
+    `num_steps` is a multiple of the episode length, so that all episodes (which start together)
+    are complete at the end and goals per episode is exact.
+    """
+    episode = int(params.max_steps)
+
+    def compiled(num_steps: int) -> tuple[Any, float]:
+        start = time.perf_counter()
+        rollout = make_random_rollout(env, params, num_envs, num_steps).lower(key).compile()
+        return rollout, time.perf_counter() - start
+
+    def timed(rollout: Any, key: jax.Array) -> tuple[float, Any]:
+        start = time.perf_counter()
+        totals = jax.block_until_ready(rollout(key))
+        return time.perf_counter() - start, totals
+
+    calibration_steps = episode * max(1, CALIBRATION_STEPS // (num_envs * episode))
+    calibration, _ = compiled(calibration_steps)
+    timed(calibration, key)  # warm-up
+    elapsed, _ = timed(calibration, key)
+    rate = num_envs * calibration_steps / elapsed
+    num_steps = episode * max(1, round(seconds * rate / (num_envs * episode)))
+
+    rollout, compile_seconds = compiled(num_steps)
+    runs = [timed(rollout, jax.random.fold_in(key, i)) for i in range(repeats)]
+    elapsed, totals = min(runs, key=lambda r: r[0])
+    return JaxRun(
+        num_envs=num_envs,
+        num_steps=num_steps,
+        observations=isinstance(env, ObservedGoalsEnv),
+        steps_per_second=num_envs * num_steps / elapsed,
+        compile_seconds=compile_seconds,
+        goals_per_episode=float(totals.goals / totals.episodes),
+    )
+
+
+def summarise(runs: list[JaxRun], minigrid: float) -> dict[str, Any]:
+    best = max(runs, key=lambda r: r.steps_per_second)
+    ratio = best.steps_per_second / minigrid
+    return {
+        "best_steps_per_second": best.steps_per_second,
+        "best_num_envs": best.num_envs,
+        "ratio_vs_minigrid": ratio,
+        "meets_steps_target": best.steps_per_second >= TARGET_STEPS_PER_SECOND,
+        "meets_ratio_target": ratio >= TARGET_RATIO,
+    }
+
+
+def meta() -> dict[str, Any]:
+    cpu = platform.processor()
+    if not cpu and os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else ""
+    return {
+        "impl": "meta",
+        "platform": platform.platform(),
+        "processor": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "minigrid": version("minigrid"),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64, 1024, 4096])
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="approximate wall time of one JAX run"
+    )
+    parser.add_argument("--minigrid-steps", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; best kept")
+    parser.add_argument("--n-blocks", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    print(json.dumps(meta()), flush=True)
+    key = jax.random.key(args.seed)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log("MiniGrid (start)")
+    first = time_minigrid(args.n_blocks, args.minigrid_steps, args.repeats, args.seed)
+    runs = []
+    for observations in (False, True):
+        env = ObservedGoalsEnv() if observations else GoalsEnv()
+        params = env.make_params(n_blocks=args.n_blocks)
+        for num_envs in args.batch_sizes:
+            log(f"JAX num_envs={num_envs} observations={observations}")
+            runs.append(time_jax(env, params, num_envs, args.seconds, args.repeats, key))
+    log("MiniGrid (end)")
+    last = time_minigrid(args.n_blocks, args.minigrid_steps, args.repeats, args.seed + 1)
+
+    minigrid = (first.steps_per_second + last.steps_per_second) / 2
+    statistic = f"best of {args.repeats}"
+    print(
+        json.dumps(
+            {
+                "impl": "minigrid",
+                "n_blocks": args.n_blocks,
+                "num_steps": args.minigrid_steps,
+                "statistic": statistic,
+                "steps_per_second": minigrid,
+                "steps_per_second_start": first.steps_per_second,
+                "steps_per_second_end": last.steps_per_second,
+                "goals_per_episode": (first.goals + last.goals) / (first.episodes + last.episodes),
+            }
+        )
+    )
+    for run in runs:
+        ratio = run.steps_per_second / minigrid
+        print(json.dumps({"impl": "jax", **asdict(run), "ratio_vs_minigrid": ratio}))
+    summary = summarise([run for run in runs if not run.observations], minigrid)
+    summary["with_observations"] = summarise([run for run in runs if run.observations], minigrid)
+    print(json.dumps({"impl": "summary", "statistic": statistic, **summary}))
+
+
+if __name__ == "__main__":
+    main()
