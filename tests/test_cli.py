@@ -49,6 +49,8 @@ def test_impossible_values_exit_with_a_message(capsys):
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "internalize.cli", "rollout", "--envs", "4", "--steps", "50"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(result.stdout)["envs"] == 4

@@ -10,6 +10,4 @@ __version__ = "0.1.0"
 GOALS_ENV_ID = "internalize/Goals-v0"
 
 if GOALS_ENV_ID not in _gymnasium.registry:
-    _gymnasium.register(
-        id=GOALS_ENV_ID, entry_point="internalize.adapters.gymnasium:GoalsGymEnv"
-    )
+    _gymnasium.register(id=GOALS_ENV_ID, entry_point="internalize.adapters.gymnasium:GoalsGymEnv")

@@ -33,7 +33,7 @@ def _non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="internalize",
-        description="Value internalization from social reward: environments, learners, experiments.",
+        description="Value internalization from social reward in JAX.",
     )
     parser.add_argument("--version", action="version", version=f"internalize {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -49,17 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     walls = rollout.add_mutually_exclusive_group()
     walls.add_argument(
-        "--n-blocks", type=_non_negative_int, default=None,
+        "--n-blocks",
+        type=_non_negative_int,
+        default=None,
         help="random wall blocks per layout (default 3)",
     )
     walls.add_argument(
-        "--layout", choices=sorted(NAMED_LAYOUTS), default=None,
+        "--layout",
+        choices=sorted(NAMED_LAYOUTS),
+        default=None,
         help="a fixed hand-picked wall layout instead of random blocks",
     )
     rollout.add_argument("--envs", type=_positive_int, default=1024, help="parallel environments")
     rollout.add_argument("--steps", type=_positive_int, default=2000, help="steps per environment")
     rollout.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
-    rollout.add_argument("--render", metavar="PNG", default=None, help="also save a picture of a layout")
+    rollout.add_argument(
+        "--render", metavar="PNG", default=None, help="also save a picture of a layout"
+    )
     return parser
 
 

@@ -48,7 +48,11 @@ def test_step_splits_rewards_in_info():
     gym_env = gymnasium.make("internalize/Goals-v0")
     gym_env.reset(seed=0, options={"walls": [], "goal": (3, 2), "agent": (3, 4), "heading": 3})
     _, reward, terminated, truncated, info = gym_env.step(2)
-    assert info == {"env_reward": pytest.approx(-0.045), "social_reward": 0.0, "goal_reached": False}
+    assert info == {
+        "env_reward": pytest.approx(-0.045),
+        "social_reward": 0.0,
+        "goal_reached": False,
+    }
     assert reward == pytest.approx(-0.045) and not terminated and not truncated
     _, reward, terminated, _, info = gym_env.step(2)
     assert info["goal_reached"] and info["social_reward"] == pytest.approx(0.4)

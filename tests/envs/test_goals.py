@@ -142,7 +142,11 @@ def test_vmap_matches_single_steps(env):
     for i in range(16):
         state_i = jax.tree.map(lambda x, i=i: x[i], states)
         single, single_step = env.step(keys[i], state_i, actions[i], params)
-        for a, b in zip(jax.tree.leaves((single, single_step)), jax.tree.leaves((batched, batched_steps)), strict=True):
+        for a, b in zip(
+            jax.tree.leaves((single, single_step)),
+            jax.tree.leaves((batched, batched_steps)),
+            strict=True,
+        ):
             np.testing.assert_array_equal(a, b[i])
 
 
@@ -165,7 +169,9 @@ def test_same_key_same_episode(env):
     c = env.reset(jax.random.key(10), params)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
-    assert not all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(c), strict=True))
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(c), strict=True)
+    )
 
 
 # ------------------------------------------------------------------------- the generator
@@ -186,7 +192,9 @@ def test_every_random_layout_is_valid(env, n_blocks, seed):
 def test_every_fixed_layout_state_is_valid(env, layout, seed):
     state = sample(jax.random.key(seed), env.make_params(layout=layout))
     check_valid(state, 5)
-    np.testing.assert_array_equal(np.asarray(state.walls)[1:-1, 1:-1], named_layout(layout)[1:-1, 1:-1])
+    np.testing.assert_array_equal(
+        np.asarray(state.walls)[1:-1, 1:-1], named_layout(layout)[1:-1, 1:-1]
+    )
 
 
 @settings(max_examples=30, deadline=None)

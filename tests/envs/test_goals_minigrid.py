@@ -76,14 +76,20 @@ def jax_trajectories(env: GoalsEnv, params, cases, actions, seed: int):
 
     first_obs = jax.jit(jax.vmap(env.observe))(states)
     states_t, transitions = run(states, jnp.asarray(actions), jax.random.key(seed))
-    return np.asarray(first_obs), jax.tree.map(np.asarray, states_t), jax.tree.map(np.asarray, transitions)
+    return (
+        np.asarray(first_obs),
+        jax.tree.map(np.asarray, states_t),
+        jax.tree.map(np.asarray, transitions),
+    )
 
 
 def reference_walls(reference) -> np.ndarray:
     grid = reference.grid
     return np.array(
-        [[(c := grid.get(x, y)) is not None and c.type == "wall" for y in range(grid.height)]
-         for x in range(grid.width)]
+        [
+            [(c := grid.get(x, y)) is not None and c.type == "wall" for y in range(grid.height)]
+            for x in range(grid.width)
+        ]
     )
 
 

@@ -75,7 +75,9 @@ class GoalsGymEnv(gymnasium.Env):
                 f"unknown reset option(s) {sorted(unknown)}; known: {', '.join(RESET_OPTIONS)}"
             )
         size, rng = self.env.size, self.np_random
-        taken = {check_cell(options[name], size, name) for name in ("goal", "agent") if name in options}
+        taken = {
+            check_cell(options[name], size, name) for name in ("goal", "agent") if name in options
+        }
         walls = options.get("walls")
         if isinstance(walls, str):
             walls = [tuple(c) for c in np.argwhere(named_layout(walls, size))]
@@ -100,7 +102,9 @@ class GoalsGymEnv(gymnasium.Env):
 
     def step(self, action):
         if not self.action_space.contains(action):
-            raise ValueError(f"action must be an integer in 0..{self.action_space.n - 1}, got {action!r}")
+            raise ValueError(
+                f"action must be an integer in 0..{self.action_space.n - 1}, got {action!r}"
+            )
         if self.state is None:
             raise RuntimeError("call reset() before step()")
         self.state, transition = self._step(self._next_key(), self.state, action, self.params)
@@ -122,4 +126,3 @@ class GoalsGymEnv(gymnasium.Env):
 
 def _interior(size: int) -> list[tuple[int, int]]:
     return [(x, y) for x in range(1, size - 1) for y in range(1, size - 1)]
-

@@ -133,10 +133,10 @@ def _rank(keys: jax.Array) -> jax.Array:
 
 @dataclass(frozen=True)
 class GoalsEnv:
-    """The goals gridworld; `size` is static (it fixes array shapes). Methods are pure and jittable."""
+    """The goals gridworld. `size` is static (it fixes array shapes); methods are pure, jittable."""
 
     size: int = 7
-    """Grid side including the outer wall (at least 4, so the interior holds a goal and an agent)."""
+    """Grid side including the outer wall; at least 4, so a goal and an agent fit inside."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 4:
@@ -185,7 +185,9 @@ class GoalsEnv:
         `forward_cost` defaults to `-0.9 / max_steps`. Raises ValueError on impossible values.
         """
         if n_blocks is not None and layout is not None:
-            raise ValueError("give either n_blocks (random blocks) or layout (fixed walls), not both")
+            raise ValueError(
+                "give either n_blocks (random blocks) or layout (fixed walls), not both"
+            )
         max_blocks = self.interior**2 - 2
         if layout is None:
             n_blocks = 3 if n_blocks is None else n_blocks
@@ -258,7 +260,7 @@ class GoalsEnv:
     def step(
         self, key: jax.Array, state: GoalsState, action: jax.Array, params: GoalsParams
     ) -> tuple[GoalsState, GoalsTransition]:
-        """Apply `action` (int); on reaching the goal the next state is a fresh layout (from `key`)."""
+        """Apply `action`; on reaching the goal the next state is a fresh layout (from `key`)."""
         return self._step(key, state, action, params, auto_reset=False)
 
     def step_auto_reset(
@@ -335,7 +337,11 @@ class GoalsEnv:
         Raises ValueError for cells outside the interior, a goal or agent on a wall, the agent on
         the goal, or a heading outside 0..3.
         """
-        mask = named_layout(walls, self.size) if isinstance(walls, str) else walls_mask(walls, self.size)
+        mask = (
+            named_layout(walls, self.size)
+            if isinstance(walls, str)
+            else walls_mask(walls, self.size)
+        )
         goal = check_cell(goal, self.size, "goal")
         agent = check_cell(agent, self.size, "agent")
         if mask[goal]:

@@ -12,7 +12,7 @@ _AGENT_TRIANGLE = np.array([(0.15, 0.2), (0.85, 0.5), (0.15, 0.8)])
 
 
 def _triangle_mask(tile_size: int, heading: int) -> np.ndarray:
-    """Pixels of a tile inside the agent's triangle for `heading`, bool[tile_size, tile_size] [y, x]."""
+    """Pixels of a tile inside the agent's triangle, bool[tile_size, tile_size] indexed [y, x]."""
     angle = heading * np.pi / 2  # headings turn clockwise on screen, as y grows downwards
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     corners = (_AGENT_TRIANGLE - 0.5) @ rotation.T + 0.5
@@ -35,7 +35,6 @@ def render_goals(state: GoalsState, tile_size: int = 32) -> np.ndarray:
     walls = np.asarray(state.walls)
     if walls.ndim != 2:
         raise ValueError(f"render_goals takes one state, got walls of shape {walls.shape}")
-    size = walls.shape[0]
     tiles = np.where(walls, Tile.WALL, Tile.EMPTY)
     gx, gy = np.asarray(state.goal)
     tiles[gx, gy] = Tile.GOAL

@@ -35,7 +35,9 @@ def make_random_rollout(
 
     def rollout(key: jax.Array) -> RolloutTotals:
         key, key_reset = jax.random.split(key)
-        states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_reset, num_envs), params)
+        states = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(key_reset, num_envs), params
+        )
 
         def one_step(states, key):
             key_action, key_step = jax.random.split(key)

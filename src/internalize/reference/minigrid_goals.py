@@ -114,6 +114,8 @@ class MiniGridGoals(MiniGridEnv):
         padded[..., 0] = OBJECT_TO_IDX["empty"]  # beyond the grid reads as empty cells
         padded[pad:-pad, pad:-pad] = full
         half = self.view // 2
-        window = padded[ax + pad - half : ax + pad + half + 1, ay + pad - half : ay + pad + half + 1]
+        window = padded[
+            ax + pad - half : ax + pad + half + 1, ay + pad - half : ay + pad + half + 1
+        ]
         window = np.rot90(window, k=-(self.agent_dir + 2), axes=(0, 1))
         return np.ascontiguousarray(np.flip(window, axis=1))
