@@ -139,9 +139,10 @@ def test_vmap_matches_single_steps(env):
     batched, batched_steps = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))(
         keys, states, actions, params
     )
+    step = jax.jit(env.step)
     for i in range(16):
         state_i = jax.tree.map(lambda x, i=i: x[i], states)
-        single, single_step = env.step(keys[i], state_i, actions[i], params)
+        single, single_step = step(keys[i], state_i, actions[i], params)
         for a, b in zip(
             jax.tree.leaves((single, single_step)),
             jax.tree.leaves((batched, batched_steps)),
