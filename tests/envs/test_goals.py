@@ -243,6 +243,7 @@ def test_layouts_are_uniform(env):
         ({"max_steps": 0}, "max_steps must be positive"),
         ({"max_steps": -5}, "max_steps must be positive"),
         ({"forward_cost": float("nan")}, "forward_cost must be a finite number"),
+        ({"goal_reward": "0.4"}, "goal_reward must be a finite number"),
     ],
 )
 def test_bad_params_are_named(env, kwargs, message):

@@ -212,9 +212,9 @@ class GoalsEnv:
             raise ValueError(f"max_steps must be an integer, got {max_steps!r}")
         if max_steps <= 0:
             raise ValueError(f"max_steps must be positive, got {max_steps}")
-        forward_cost = -0.9 / max_steps if forward_cost is None else float(forward_cost)
+        forward_cost = -0.9 / max_steps if forward_cost is None else forward_cost
         for name, value in (("forward_cost", forward_cost), ("goal_reward", goal_reward)):
-            if not np.isfinite(value):
+            if not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         return GoalsParams(
             n_blocks=jnp.int32(n_blocks),
