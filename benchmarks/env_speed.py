@@ -4,7 +4,7 @@ Measures, in one process, environment steps per second with uniformly random act
 
 * MiniGrid: one `MiniGridGoals` stepped in a Python loop, reset on truncation, the usual way. It
   is timed first and again last, as machines drift; the ratios use the mean of the two.
-* JAX: `make_random_rollout` (vmapped `GoalsEnv`, auto-reset, one `lax.scan`) over each batch
+* JAX: `make_random_rollout` (`GoalsEnv.step_batch`, auto-reset, one `lax.scan`) over each batch
   size, with `num_steps` calibrated so that one run takes about `--seconds`. Compile time is
   measured apart (`.lower(key).compile()`) and left out of the rate.
 
@@ -55,12 +55,17 @@ class ObservedGoalsEnv(GoalsEnv):
     cannot prove it and has to compute the observations that the rollout otherwise discards.
     """
 
-    def step_auto_reset(
-        self, key: jax.Array, state: GoalsState, action: jax.Array, params: GoalsParams
+    def step_batch(
+        self,
+        key: jax.Array,
+        states: GoalsState,
+        actions: jax.Array,
+        params: GoalsParams,
+        auto_reset: bool = True,
     ) -> tuple[GoalsState, GoalsTransition]:
-        state, transition = super().step_auto_reset(key, state, action, params)
-        seen = transition.obs.sum(dtype=jnp.int32) > 0
-        return state, transition.replace(goal_reached=transition.goal_reached & seen)
+        states, transitions = super().step_batch(key, states, actions, params, auto_reset)
+        seen = transitions.obs.sum(axis=(1, 2, 3), dtype=jnp.int32) > 0
+        return states, transitions.replace(goal_reached=transitions.goal_reached & seen)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,52 @@ def test_vmap_matches_single_steps(env):
             np.testing.assert_array_equal(a, b[i])
 
 
+@pytest.mark.parametrize("num_goals", [1, 3, 16])
+def test_step_batch_matches_vmapped_steps(env, num_goals):
+    """Few refreshes (a quarter of the batch or less) and many take the two paths of step_batch."""
+    params = env.make_params(n_blocks=3)
+    # 16 agents facing up; the first `num_goals` have the goal just ahead.
+    states = jax.tree.map(
+        lambda *xs: jnp.stack(xs),
+        *[
+            env.state_from_layout(
+                [(5, 5)],
+                goal=(1 + i % 5, 2 if i < num_goals else 4),
+                agent=(1 + i % 5, 3),
+                heading=3,
+            )
+            for i in range(16)
+        ],
+    )
+    actions = jnp.full(16, FORWARD)
+    batched, steps = jax.jit(env.step_batch)(jax.random.key(4), states, actions, params)
+    single = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        jax.random.split(jax.random.key(4), 16), states, actions, params
+    )[1]
+    for field in ("env_reward", "social_reward", "goal_reached", "truncated"):
+        np.testing.assert_array_equal(getattr(steps, field), getattr(single, field))
+    assert steps.goal_reached.sum() == num_goals
+    for i in range(16):
+        state = jax.tree.map(lambda x, i=i: x[i], batched)
+        check_valid(state, n_walls=int(state.walls[1:-1, 1:-1].sum()))
+        np.testing.assert_array_equal(steps.obs[i], env.observe(state))
+        if i >= num_goals:  # moved up one cell, layout kept
+            assert tuple(state.agent) == (1 + i % 5, 2) and tuple(state.goal) == (1 + i % 5, 4)
+        else:  # a fresh random layout with three blocks, the step count kept
+            assert state.walls[1:-1, 1:-1].sum() == 3 and int(state.time) == 1
+
+
+def test_step_batch_auto_resets(env):
+    params = env.make_params(max_steps=2)
+    keys = jax.random.split(jax.random.key(6), 8)
+    states = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    step = jax.jit(env.step_batch)
+    states, first = step(keys[0], states, jnp.zeros(8, jnp.int32), params)
+    assert not first.truncated.any() and (states.time == 1).all()
+    states, second = step(keys[1], states, jnp.zeros(8, jnp.int32), params)
+    assert second.truncated.all() and (states.time == 0).all()
+
+
 def test_vmap_over_params(env):
     params = jax.tree.map(
         lambda *xs: jnp.stack(xs),

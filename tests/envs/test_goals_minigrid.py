@@ -55,18 +55,24 @@ def stacked_states(env: GoalsEnv, cases) -> GoalsState:
     )
 
 
-def jax_trajectories(env: GoalsEnv, params, cases, actions, seed: int):
-    """First observations and per-step (state, transition) arrays, leading axes [case, step]."""
+def jax_trajectories(env: GoalsEnv, params, cases, actions, seed: int, batched: bool = False):
+    """First observations and per-step (state, transition) arrays, leading axes [case, step].
+
+    Steps with `env.step` vmapped, or with `env.step_batch` (no auto-reset) if `batched`.
+    """
     states = stacked_states(env, cases)
 
     @jax.jit
     def run(states, actions, key):
         def one_step(states, inputs):
             actions, key = inputs
-            keys = jax.random.split(key, actions.shape[0])
-            states, transition = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                keys, states, actions, params
-            )
+            if batched:
+                states, transition = env.step_batch(key, states, actions, params, auto_reset=False)
+            else:
+                keys = jax.random.split(key, actions.shape[0])
+                states, transition = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                    keys, states, actions, params
+                )
             return states, (states, transition)
 
         keys = jax.random.split(key, actions.shape[1])
@@ -92,9 +98,11 @@ def reference_walls(reference) -> np.ndarray:
     )
 
 
-def compare(env: GoalsEnv, params, cases, actions, seed: int = 0, **reference_kwargs) -> list[str]:
+def compare(
+    env: GoalsEnv, params, cases, actions, seed: int = 0, batched: bool = False, **reference_kwargs
+) -> list[str]:
     """Step both implementations; return the first mismatch of each case that has one."""
-    first_obs, states, transitions = jax_trajectories(env, params, cases, actions, seed)
+    first_obs, states, transitions = jax_trajectories(env, params, cases, actions, seed, batched)
     reference = minigrid_goals.MiniGridGoals(**reference_kwargs)
     mismatches = []
     for i, case in enumerate(cases):
@@ -133,13 +141,15 @@ def compare(env: GoalsEnv, params, cases, actions, seed: int = 0, **reference_kw
     return mismatches
 
 
-def test_thousands_of_random_episodes_match_minigrid(env):
-    cases, actions = random_cases(np.random.default_rng(0), 2500)
-    mismatches = compare(env, env.make_params(n_blocks=3), cases, actions)
+@pytest.mark.parametrize(("batched", "num_cases"), [(False, 2500), (True, 1000)])
+def test_thousands_of_random_episodes_match_minigrid(env, batched, num_cases):
+    cases, actions = random_cases(np.random.default_rng(0), num_cases)
+    params = env.make_params(n_blocks=3)
+    mismatches = compare(env, params, cases, actions, batched=batched)
     assert mismatches == [], f"{len(mismatches)} mismatches, first: {mismatches[:3]}"
     # The comparison covered goal events and both truncation states, not only plain moves.
-    _, _, transitions = jax_trajectories(env, env.make_params(n_blocks=3), cases, actions, 0)
-    assert transitions.goal_reached.sum() > 500
+    _, _, transitions = jax_trajectories(env, params, cases, actions, 0, batched)
+    assert transitions.goal_reached.sum() > num_cases / 5
     assert transitions.truncated.any() and not transitions.truncated.all()
 
 

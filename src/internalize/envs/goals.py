@@ -126,6 +126,11 @@ def _rank(keys: jax.Array) -> jax.Array:
     return before.sum(axis=1, dtype=jnp.int32)
 
 
+def _where(condition: jax.Array, new: GoalsState, old: GoalsState) -> GoalsState:
+    """`new` where `condition` (a scalar) holds, else `old`."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
 @dataclass(frozen=True)
 class GoalsEnv:
     """The goals gridworld. `size` is static (it fixes array shapes); methods are pure, jittable."""
@@ -272,6 +277,17 @@ class GoalsEnv:
         params: GoalsParams,
         auto_reset: bool,
     ) -> tuple[GoalsState, GoalsTransition]:
+        moved, transition = self._move(state, action, params)
+        # One fresh layout serves both a goal's regeneration and a new episode.
+        new_episode = transition.truncated & auto_reset
+        fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, moved.time))
+        next_state = _where(transition.goal_reached | new_episode, fresh, moved)
+        return next_state, transition.replace(obs=self.observe(next_state))
+
+    def _move(
+        self, state: GoalsState, action: jax.Array, params: GoalsParams
+    ) -> tuple[GoalsState, GoalsTransition]:
+        """The step before any fresh layout: the agent moved or turned, rewards, flags; no obs."""
         forward = action == Action.FORWARD
         ahead = state.agent + jnp.asarray(HEADING_TO_VEC)[state.heading]
         moved = forward & ~state.walls[ahead[0], ahead[1]]
@@ -279,24 +295,57 @@ class GoalsEnv:
         goal_reached = moved & jnp.all(agent == state.goal)
         turn = (action == Action.RIGHT).astype(jnp.int32) - (action == Action.LEFT)
         time = state.time + 1
-        truncated = time >= params.max_steps
         moved_state = state.replace(
             agent=agent, heading=(state.heading + turn) % NUM_HEADINGS, time=time
         )
-        # One fresh layout serves both a goal's regeneration and a new episode.
-        new_episode = truncated & auto_reset
-        fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, time))
-        next_state = jax.tree.map(
-            lambda new, old: jnp.where(goal_reached | new_episode, new, old), fresh, moved_state
-        )
         transition = GoalsTransition(
-            obs=self.observe(next_state),
+            obs=None,
             env_reward=jnp.where(forward & ~goal_reached, params.forward_cost, 0.0),
             social_reward=jnp.where(goal_reached, params.goal_reward, 0.0),
             goal_reached=goal_reached,
-            truncated=truncated,
+            truncated=time >= params.max_steps,
         )
-        return next_state, transition
+        return moved_state, transition
+
+    def step_batch(
+        self,
+        key: jax.Array,
+        states: GoalsState,
+        actions: jax.Array,
+        params: GoalsParams,
+        auto_reset: bool = True,
+    ) -> tuple[GoalsState, GoalsTransition]:
+        """`step_auto_reset` (or `step`) over a batch of environments sharing `params`.
+
+        `states` and `actions` (int[num_envs]) have a leading batch axis; one `key` serves the
+        batch. The outcome has the same distribution as vmapping the single-environment step,
+        but fresh layouts are drawn only for the environments that need one (a goal, or a new
+        episode) as long as they are at most a quarter of the batch, and for all of it otherwise:
+        drawing layouts is most of the cost of a step.
+        """
+        num_envs = actions.shape[0]
+        moved, transitions = jax.vmap(self._move, in_axes=(0, 0, None))(states, actions, params)
+        new_episode = transitions.truncated & auto_reset
+        refresh = transitions.goal_reached | new_episode
+        times = jnp.where(new_episode, 0, moved.time)
+        sample = jax.vmap(self.sample_layout, in_axes=(0, None, 0))
+        capacity = max(1, num_envs // 4)
+
+        def refresh_few(moved: GoalsState) -> GoalsState:
+            (index,) = jnp.nonzero(refresh, size=capacity, fill_value=num_envs)
+            fresh = sample(
+                jax.random.split(key, capacity),
+                params,
+                times.at[index].get(mode="fill", fill_value=0),
+            )
+            return jax.tree.map(lambda old, new: old.at[index].set(new, mode="drop"), moved, fresh)
+
+        def refresh_all(moved: GoalsState) -> GoalsState:
+            fresh = sample(jax.random.split(key, num_envs), params, times)
+            return jax.vmap(_where)(refresh, fresh, moved)
+
+        next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
+        return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
 
     def observe(self, state: GoalsState) -> jax.Array:
         """The egocentric observation of `state`, uint8[view, view, 4] (see the module doc)."""

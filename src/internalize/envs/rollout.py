@@ -31,7 +31,6 @@ def make_random_rollout(
     """
     if num_envs <= 0 or num_steps <= 0:
         raise ValueError(f"num_envs and num_steps must be positive, got {num_envs} and {num_steps}")
-    step = jax.vmap(env.step_auto_reset, in_axes=(0, 0, 0, None))
 
     def rollout(key: jax.Array) -> RolloutTotals:
         key, key_reset = jax.random.split(key)
@@ -42,7 +41,7 @@ def make_random_rollout(
         def one_step(states, key):
             key_action, key_step = jax.random.split(key)
             actions = jax.random.randint(key_action, (num_envs,), 0, env.num_actions)
-            states, transition = step(jax.random.split(key_step, num_envs), states, actions, params)
+            states, transition = env.step_batch(key_step, states, actions, params)
             totals = RolloutTotals(
                 goals=transition.goal_reached.sum(dtype=jnp.float32),
                 episodes=transition.truncated.sum(dtype=jnp.float32),
