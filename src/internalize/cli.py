@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Step many goals gridworlds at once with uniformly random actions and print, as JSON, "
             "the goals reached and the true return (R_e + R_s) per episode and the steps per "
-            "second. The random policy is the floor any learner must beat."
+            "second (of stepping without observations, which a random policy does not read; "
+            "benchmarks/env_speed.py times stepping with them). The random policy is the floor "
+            "any learner must beat."
         ),
     )
     walls = rollout.add_mutually_exclusive_group()
