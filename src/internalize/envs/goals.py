@@ -321,7 +321,7 @@ class GoalsEnv:
         batch. The outcome has the same distribution as vmapping the single-environment step,
         but fresh layouts are drawn only for the environments that need one (a goal, or a new
         episode) as long as they are at most a quarter of the batch, and for all of it otherwise:
-        drawing layouts is most of the cost of a step.
+        drawing layouts is a large part of the cost of a step.
         """
         num_envs = actions.shape[0]
         moved, transitions = jax.vmap(self._move, in_axes=(0, 0, None))(states, actions, params)
