@@ -90,6 +90,13 @@ def test_regeneration_keeps_a_fixed_layout(env, jitted):
     )
 
 
+def test_plain_python_actions_work_without_jit(env):
+    state = env.state_from_layout([], goal=(5, 5), agent=(1, 1), heading=Heading.DOWN)
+    for action in (2, Action.RIGHT, np.int64(0)):
+        state, _ = env.step(KEY, state, action, env.make_params())
+    assert tuple(state.agent) == (1, 2) and int(state.heading) == Heading.DOWN
+
+
 def test_truncation_at_max_steps(env, jitted):
     params = env.make_params(max_steps=3)
     state = env.state_from_layout([], goal=(5, 5), agent=(1, 1), heading=Heading.UP)

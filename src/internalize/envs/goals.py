@@ -288,6 +288,7 @@ class GoalsEnv:
         self, state: GoalsState, action: jax.Array, params: GoalsParams
     ) -> tuple[GoalsState, GoalsTransition]:
         """The step before any fresh layout: the agent moved or turned, rewards, flags; no obs."""
+        action = jnp.asarray(action)  # a plain Python int works too, outside jit
         forward = action == Action.FORWARD
         ahead = state.agent + jnp.asarray(HEADING_TO_VEC)[state.heading]
         moved = forward & ~state.walls[ahead[0], ahead[1]]
