@@ -55,15 +55,8 @@ class ObservedGoalsEnv(GoalsEnv):
     cannot prove it and has to compute the observations that the rollout otherwise discards.
     """
 
-    def step_batch(
-        self,
-        key: jax.Array,
-        states: GoalsState,
-        actions: jax.Array,
-        params: GoalsParams,
-        auto_reset: bool = True,
-    ) -> tuple[GoalsState, GoalsTransition]:
-        states, transitions = super().step_batch(key, states, actions, params, auto_reset)
+    def step_batch(self, *args: Any, **kwargs: Any) -> tuple[GoalsState, GoalsTransition]:
+        states, transitions = super().step_batch(*args, **kwargs)
         seen = transitions.obs.sum(axis=(1, 2, 3), dtype=jnp.int32) > 0
         return states, transitions.replace(goal_reached=transitions.goal_reached & seen)
 

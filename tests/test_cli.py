@@ -26,8 +26,8 @@ def test_rollout_on_a_named_layout(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["rollout", "--steps", "-3"], "expected a positive integer"),
-        (["rollout", "--envs", "0"], "expected a positive integer"),
+        (["rollout", "--steps", "-3"], "expected an integer >= 1"),
+        (["rollout", "--envs", "0"], "expected an integer >= 1"),
         (["rollout", "--layout", "spiral"], "invalid choice"),
         (["rollout", "--n-blocks", "3", "--layout", "plus"], "not allowed with"),
         (["rollout", "--bogus"], "unrecognized arguments"),

@@ -10,24 +10,22 @@ from internalize import __version__
 from internalize.envs.layouts import NAMED_LAYOUTS
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer no smaller than `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+POSITIVE, NON_NEGATIVE = _int_at_least(1), _int_at_least(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     walls = rollout.add_mutually_exclusive_group()
     walls.add_argument(
         "--n-blocks",
-        type=_non_negative_int,
+        type=NON_NEGATIVE,
         default=None,
         help="random wall blocks per layout (default 3)",
     )
@@ -62,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a fixed hand-picked wall layout instead of random blocks",
     )
-    rollout.add_argument("--envs", type=_positive_int, default=1024, help="parallel environments")
-    rollout.add_argument("--steps", type=_positive_int, default=2000, help="steps per environment")
-    rollout.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
+    rollout.add_argument("--envs", type=POSITIVE, default=1024, help="parallel environments")
+    rollout.add_argument("--steps", type=POSITIVE, default=2000, help="steps per environment")
+    rollout.add_argument("--seed", type=NON_NEGATIVE, default=0, help="random seed")
     rollout.add_argument(
         "--render", metavar="PNG", default=None, help="also save a picture of a layout"
     )
