@@ -66,7 +66,63 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument(
         "--render", metavar="PNG", default=None, help="also save a picture of a layout"
     )
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run one of the paper's experiments into a run directory",
+        description="Run one of the paper's experiments (SPEC §5) into a run directory.",
+    )
+    experiments = reproduce.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    retention = experiments.add_parser(
+        "retention",
+        help="experiment A: retention vs unlearning when the caregiver leaves",
+        description=(
+            "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
+            "ISR on that data, then continue under oracle, none and isr. Writes config.json, "
+            "versions.json, metrics.csv, retention.png and results.json (last) into --out."
+        ),
+    )
+    retention.add_argument(
+        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
+    )
+    retention.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+    retention.add_argument(
+        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
+    )
+    retention.add_argument(
+        "--socialize-steps", type=POSITIVE, default=120_000, help="default 120000"
+    )
+    retention.add_argument(
+        "--autonomy-steps", type=POSITIVE, default=120_000, help="default 120000"
+    )
+    retention.add_argument(
+        "--out", default=None, help="new run directory (default runs/retention-DATE-TIME)"
+    )
+    retention.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _retention(args: argparse.Namespace) -> dict:
+    from internalize.experiments.common import default_run_path
+    from internalize.experiments.retention import RetentionConfig, run_retention
+
+    config = RetentionConfig(
+        preset=args.preset,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        socialize_steps=args.socialize_steps,
+        autonomy_steps=args.autonomy_steps,
+    )
+    out = args.out or default_run_path("retention")
+    results = run_retention(config, out, progress=not args.quiet)
+    return {
+        "experiment": "retention",
+        "run_dir": str(out),
+        "summary": results["summary"],
+        "goals_ratio_to_oracle": results["goals_ratio_to_oracle"],
+        "isr_test_mse": results["isr_model"]["test_mse"],
+        "seconds": results["timings"]["total_s"],
+    }
 
 
 def _rollout(args: argparse.Namespace) -> dict:
@@ -113,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
+        elif args.command == "reproduce":
+            print(json.dumps(_retention(args), indent=2))
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,136 @@
+"""What every experiment shares: the run directory, atomic writes, versions, progress.
+
+A run directory holds `config.json` (the resolved settings, written first), `versions.json`,
+`metrics.csv` (one row per seed, condition and update), plots, and `results.json` with the
+headline numbers, written last. Every file is written to a temporary name and renamed into
+place, so a file is either whole or absent; a run is complete exactly when `results.json`
+exists. A directory that already holds files is never written into: a finished run is kept, and
+an interrupted one is left for the user to inspect or remove.
+"""
+
+import csv
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and a rename."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide results from co-workers
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, this package and the libraries that shape results, and the machine."""
+    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("internalize", "jax", "jaxlib", "flax", "optax", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    import jax
+
+    found["jax_backend"] = jax.default_backend()
+    found["devices"] = ", ".join(str(device) for device in jax.devices())
+    found["cpu_count"] = str(os.cpu_count())
+    return found
+
+
+class RunDirectory:
+    """A new run directory; refuses one that already holds anything."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            if not self.path.is_dir():
+                raise ValueError(f"--out {self.path} exists and is not a directory")
+            if (self.path / RESULTS_FILE).exists():
+                raise ValueError(
+                    f"{self.path} already holds a finished run ({RESULTS_FILE}); "
+                    "choose another --out"
+                )
+            if any(self.path.iterdir()):
+                raise ValueError(
+                    f"{self.path} is not empty (an interrupted run?); it is left as it is: "
+                    "remove it or choose another --out"
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_json(self, name: str, data: Any) -> Path:
+        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        atomic_write(self.path / name, text.encode())
+        return self.path / name
+
+    def write_csv(self, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        atomic_write(self.path / name, buffer.getvalue().encode())
+        return self.path / name
+
+    def save_figure(self, name: str, figure) -> Path:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=Path(name).suffix[1:], dpi=150, bbox_inches="tight")
+        atomic_write(self.path / name, buffer.getvalue())
+        return self.path / name
+
+    def finish(self, results: Mapping[str, Any]) -> Path:
+        """Write `results.json`, which marks the run complete."""
+        return self.write_json(RESULTS_FILE, results)
+
+
+def default_run_path(experiment: str) -> Path:
+    return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Progress:
+    """A tqdm bar of environment steps (its rate is steps per second), moved from inside jitted
+    loops: `PPO.run(..., progress=bar.updates(n))` adds `n` steps each time a run finishes an
+    update (`jax.debug.callback` calls it once per vmapped run).
+    """
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="step",
+            unit_scale=True,
+            disable=not enabled,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
+
+    def phase(self, description: str) -> None:
+        self.bar.set_description(description)
+
+    def updates(self, steps_per_update: int):
+        def advance(_step) -> None:
+            self.bar.update(steps_per_update)
+
+        return advance
+
+    def close(self) -> None:
+        self.bar.close()

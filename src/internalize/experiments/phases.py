@@ -1,0 +1,164 @@
+"""The phases every experiment is built from: socialization, ISR training, autonomy.
+
+Each phase is one jitted call over all seeds (and conditions) at once, compiled ahead so that
+compile time is reported apart. Arrays carry a leading run axis.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from internalize.experiments.common import Progress
+from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_train
+from internalize.learners.ppo import PPO, RewardSetting, Runner, UpdateMetrics
+from internalize.social.caregiver import Presence, constant_presence, two_phase
+
+
+@dataclass
+class Timing:
+    """Seconds spent compiling and running one phase, and environment steps taken."""
+
+    compile_s: float = 0.0
+    run_s: float = 0.0
+    steps: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        rate = self.steps / self.run_s if self.run_s > 0 else 0.0
+        return {
+            "compile_s": self.compile_s,
+            "run_s": self.run_s,
+            "steps": self.steps,
+            "steps_per_second": rate,
+        }
+
+
+def compiled_call(
+    function, *args, timing: Timing, name: str, progress: Progress | None = None
+) -> Any:
+    """Compile `jax.jit(function)` for `args`, run it, and record both durations; the progress
+    bar, if any, names the phase."""
+    if progress is not None:
+        progress.phase(f"{name} (compiling)")
+    started = time.perf_counter()
+    compiled = jax.jit(function).lower(*args).compile()
+    timing.compile_s += time.perf_counter() - started
+    if progress is not None:
+        progress.phase(name)
+    started = time.perf_counter()
+    result = jax.block_until_ready(compiled(*args))
+    timing.run_s += time.perf_counter() - started
+    return result
+
+
+def caregiver_present() -> RewardSetting:
+    return RewardSetting(presence=constant_presence(1.0), internal_weight=jnp.float32(0.0))
+
+
+def socialize(
+    ppo: PPO, keys: jax.Array, num_updates: int, progress: Progress | None = None
+) -> tuple[Runner, UpdateMetrics, ISRDataset, Timing]:
+    """Train one run per key with the caregiver present throughout (P = 1).
+
+    Returns the runners, metrics [runs, updates] and the ISR data of every step, in time order,
+    as an `ISRDataset` with a leading run axis.
+    """
+    timing = Timing(steps=int(keys.shape[0]) * num_updates * ppo.config.batch_size)
+    rewards = caregiver_present()
+    advance = progress.updates(ppo.config.batch_size) if progress else None
+
+    def train(keys):
+        runners = jax.vmap(ppo.init)(keys)
+        return jax.vmap(lambda r: ppo.run(r, rewards, num_updates, True, advance))(runners)
+
+    runners, metrics, (obs, action, social_reward) = compiled_call(
+        train, keys, timing=timing, name="socialization", progress=progress
+    )
+    runs = keys.shape[0]
+    dataset = ISRDataset(
+        obs=obs.reshape(runs, -1, *obs.shape[-3:]),
+        action=action.reshape(runs, -1).astype(jnp.int32),
+        social_reward=social_reward.reshape(runs, -1),
+    )
+    return runners, metrics, dataset, timing
+
+
+def train_isr(
+    config: ISRConfig, keys: jax.Array, dataset: ISRDataset, progress: Progress | None = None
+) -> tuple[ISRResult, Timing]:
+    """One ISR per run, trained on that run's socialization data."""
+    timing = Timing()
+    train = jax.vmap(make_isr_train(config, dataset.size))
+    return compiled_call(
+        train, keys, dataset, timing=timing, name="ISR training", progress=progress
+    ), timing
+
+
+def autonomy_settings(
+    conditions: tuple[str, ...], switch_step: int, isr_params: Any
+) -> RewardSetting:
+    """Reward settings for `conditions` x runs, stacked condition-major: [C * runs].
+
+    `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` and nothing
+    replaces it; `isr`: it leaves and the ISR (`isr_params`, leading run axis) supplies R_i.
+    """
+    known = {"oracle", "none", "isr"}
+    unknown = [condition for condition in conditions if condition not in known]
+    if unknown:
+        raise ValueError(f"unknown autonomy condition(s) {unknown}; known: {sorted(known)}")
+    runs = jax.tree.leaves(isr_params)[0].shape[0]
+    presences: list[Presence] = [
+        constant_presence(1.0) if condition == "oracle" else two_phase(switch_step)
+        for condition in conditions
+    ]
+    presence = jax.tree.map(lambda *levels: jnp.repeat(jnp.stack(levels), runs, axis=0), *presences)
+    weights = jnp.repeat(
+        jnp.asarray([condition == "isr" for condition in conditions], jnp.float32), runs
+    )
+    tiled_isr = jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), isr_params)
+    return RewardSetting(presence=presence, internal_weight=weights, isr_params=tiled_isr)
+
+
+def autonomy(
+    ppo: PPO,
+    runners: Runner,
+    conditions: tuple[str, ...],
+    isr_params: Any,
+    num_updates: int,
+    progress: Progress | None = None,
+) -> tuple[Runner, UpdateMetrics, Timing]:
+    """Continue every socialized run under each condition, all at once.
+
+    Runs keep their parameters, optimiser state and environments; each condition draws its own
+    random numbers. Returns runners and metrics with leading axes [C, runs].
+    """
+    runs = runners.step.shape[0]
+    count = len(conditions)
+    switch_step = int(np.asarray(runners.step).max())
+    settings = autonomy_settings(conditions, switch_step, isr_params)
+    stacked = jax.tree.map(lambda x: jnp.concatenate([x] * count), runners)
+    condition_index = jnp.repeat(jnp.arange(count), runs)
+    stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, condition_index))
+    timing = Timing(steps=count * runs * num_updates * ppo.config.batch_size)
+    advance = progress.updates(ppo.config.batch_size) if progress else None
+
+    def train(runners, settings):
+        return jax.vmap(lambda r, s: ppo.run(r, s, num_updates, False, advance)[:2])(
+            runners, settings
+        )
+
+    final, metrics = compiled_call(
+        train, stacked, settings, timing=timing, name="autonomy", progress=progress
+    )
+    unstack = lambda x: x.reshape(count, runs, *x.shape[1:])  # noqa: E731
+    return jax.tree.map(unstack, final), jax.tree.map(unstack, metrics), timing
+
+
+def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:
+    """Mean over the last `fraction` of the updates (at least one) of float[..., updates]."""
+    values = np.asarray(values)
+    count = max(1, int(np.ceil(values.shape[-1] * fraction)))
+    return values[..., -count:].mean(axis=-1)

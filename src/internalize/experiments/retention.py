@@ -1,0 +1,207 @@
+"""Experiment A (SPEC §5 A): does the learner keep its values when the caregiver leaves?
+
+For each seed, one socialization run with the caregiver present, an ISR trained on its data, then
+every autonomy condition from the same socialized parameters: `oracle` (the caregiver stays),
+`none` (it leaves, nothing replaces it) and `isr` (it leaves, the ISR rewards instead). Per seed
+and condition, the headline numbers are means over the last 10% of the autonomy phase of goals per
+episode and of the return counted with the true caregiver reward.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from internalize.envs.goals import GoalsEnv
+from internalize.experiments.common import Progress, RunDirectory, versions
+from internalize.experiments.phases import autonomy, final_mean, socialize, train_isr
+from internalize.isr.train import ISR_PRESETS, split_sizes
+from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
+from internalize.plots import mean_and_sem, phase_figure
+
+CONDITIONS = ("oracle", "none", "isr")
+HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
+"""results.json names -> `UpdateMetrics` fields of the per-seed headline numbers."""
+ALSO_REPORTED = ("env_reward", "social_reward", "internal_reward", "learner_return")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Settings of the retention experiment."""
+
+    preset: str = "fast"
+    """`fast` or `paper` (PPO and ISR settings; see the README)."""
+    seeds: int = 10
+    """Number of seeds, trained side by side."""
+    first_seed: int = 1234
+    """Seeds are first_seed, first_seed + 1, ... (the original used 1234-1243)."""
+    socialize_steps: int = 120_000
+    """Environment steps with the caregiver present (rounded up to whole rollouts)."""
+    autonomy_steps: int = 120_000
+    """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
+    n_blocks: int = 3
+    """Random wall blocks per layout."""
+    final_fraction: float = 0.1
+    """Share of the autonomy phase, at its end, that the headline numbers average."""
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.first_seed < 0:
+            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
+        if self.socialize_steps < 1 or self.autonomy_steps < 1:
+            raise ValueError(
+                "socialize_steps and autonomy_steps must be >= 1, got "
+                f"{self.socialize_steps} and {self.autonomy_steps}"
+            )
+        if not 0.0 < self.final_fraction <= 1.0:
+            raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+
+def _curves(metrics, names) -> dict[str, np.ndarray]:
+    curves = {name: np.asarray(getattr(metrics, name)) for name in names}
+    curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
+    return curves
+
+
+def run_retention(config: RetentionConfig, out: str | Path, progress: bool = True) -> dict:
+    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
+    started = time.perf_counter()
+    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    env = GoalsEnv()
+    env_params = env.make_params(n_blocks=config.n_blocks)
+    ppo = PPO(ppo_config, env, env_params)
+    socialize_updates = ppo_config.num_updates(config.socialize_steps)
+    autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
+    samples = socialize_updates * ppo_config.batch_size
+    split_sizes(samples, isr_config.train_fraction)  # fails early if too few to split
+    run_dir = RunDirectory(out)
+    resolved = {
+        "experiment": "retention",
+        **dataclasses.asdict(config),
+        "seed_list": config.seed_list,
+        "conditions": list(CONDITIONS),
+        "socialize_updates": socialize_updates,
+        "autonomy_updates": autonomy_updates,
+        "ppo": dataclasses.asdict(ppo_config),
+        "isr": dataclasses.asdict(isr_config),
+        "env": {
+            "size": env.size,
+            "n_blocks": config.n_blocks,
+            "max_steps": int(env_params.max_steps),
+        },
+    }
+    run_dir.write_json("config.json", resolved)
+    run_dir.write_json("versions.json", versions())
+
+    seeds = config.seeds
+    keys = jax.vmap(jax.random.key)(np.asarray(config.seed_list))
+    key_runs, key_isr = jax.vmap(lambda k: jax.random.split(k))(keys).T
+    total = samples * seeds + autonomy_updates * ppo_config.batch_size * seeds * len(CONDITIONS)
+    bar = Progress(total, enabled=progress)
+    try:
+        runners, social_metrics, dataset, social_time = socialize(
+            ppo, key_runs, socialize_updates, bar
+        )
+        isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
+        del dataset
+        _, autonomy_metrics, autonomy_time = autonomy(
+            ppo, runners, CONDITIONS, isr.params, autonomy_updates, bar
+        )
+    finally:
+        bar.close()
+
+    names = list(HEADLINE.values()) + list(ALSO_REPORTED)
+    social_curves = _curves(social_metrics, names)
+    autonomy_curves = {
+        condition: _curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
+        for i, condition in enumerate(CONDITIONS)
+    }
+    rows = []
+    for s, seed in enumerate(config.seed_list):
+        for update in range(socialize_updates):
+            rows.append(
+                [seed, "socialization", "socialization", update]
+                + [float(getattr(social_metrics, name)[s, update]) for name in METRIC_NAMES]
+            )
+        for c, condition in enumerate(CONDITIONS):
+            for update in range(autonomy_updates):
+                rows.append(
+                    [seed, "autonomy", condition, update]
+                    + [
+                        float(getattr(autonomy_metrics, name)[c, s, update])
+                        for name in METRIC_NAMES
+                    ]
+                )
+    run_dir.write_csv("metrics.csv", ["seed", "phase", "condition", "update", *METRIC_NAMES], rows)
+    figure = phase_figure(
+        social_curves,
+        autonomy_curves,
+        {"goals_per_episode": "goals per episode", "true_return": "return (true reward)"},
+        switch_step=float(socialize_updates * ppo_config.batch_size),
+        title=f"Retention ({config.preset} preset, {seeds} seeds, mean ± SE)",
+    )
+    run_dir.save_figure("retention.png", figure)
+
+    fraction = config.final_fraction
+    per_seed = {
+        condition: {
+            name: final_mean(autonomy_curves[condition][field], fraction).tolist()
+            for name, field in {**HEADLINE, **{n: n for n in ALSO_REPORTED}}.items()
+        }
+        for condition in CONDITIONS
+    }
+    summary = {}
+    for condition, values in per_seed.items():
+        summary[condition] = {}
+        for name in HEADLINE:
+            mean, sem = mean_and_sem(np.asarray(values[name]))
+            summary[condition][name] = {"mean": float(mean), "sem": float(sem)}
+    oracle_goals = summary["oracle"]["goals_per_episode"]["mean"]
+    ratios = {
+        f"{condition}/oracle": (
+            summary[condition]["goals_per_episode"]["mean"] / oracle_goals
+            if oracle_goals > 0
+            else None
+        )
+        for condition in ("none", "isr")
+    }
+    num_train, num_test = split_sizes(samples, isr_config.train_fraction)
+    results = {
+        "experiment": "retention",
+        "preset": config.preset,
+        "seeds": config.seed_list,
+        "conditions": per_seed,
+        "summary": summary,
+        "goals_ratio_to_oracle": ratios,
+        "socialization": {
+            name: final_mean(social_curves[field], fraction).tolist()
+            for name, field in HEADLINE.items()
+        },
+        "isr_model": {
+            "train_samples": num_train,
+            "test_samples": num_test,
+            "train_mse": np.asarray(isr.train_mse).tolist(),
+            "test_mse": np.asarray(isr.test_mse).tolist(),
+            "test_mse_curve": np.asarray(isr.test_curve).tolist(),
+        },
+        "config": resolved,
+        "versions": versions(),
+        "timings": {
+            "socialization": social_time.as_dict(),
+            "isr": isr_time.as_dict(),
+            "autonomy": autonomy_time.as_dict(),
+            "total_s": time.perf_counter() - started,
+        },
+    }
+    run_dir.finish(results)
+    return results

@@ -1,0 +1,187 @@
+"""Training the ISR model on the socialization data (SPEC §4).
+
+The data are every (observation, action, social reward) of the socialization phase, in the order
+they were gathered. The first `train_fraction` (90%) trains, the rest tests. Training samples are
+drawn with replacement so that rewarded (R_s > 0) and unrewarded samples each get half the
+probability mass, and the loss is the mean squared error against `max(R_s, 0)`; Adam with a global
+gradient-norm clip. `paper` is SPEC §4's one epoch at batch size 1; `fast` takes a few larger
+batches for the same data (see the README for how it compares).
+
+Reported errors are plain means over the split's samples (not re-balanced).
+"""
+
+import math
+from dataclasses import dataclass, fields
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from internalize.isr.model import ISRNetwork
+
+
+@struct.dataclass
+class ISRDataset:
+    """Socialization samples in time order; N samples (leading axes of a run are flattened)."""
+
+    obs: jax.Array
+    """uint8[N, H, W, C] observations the learner acted on."""
+    action: jax.Array
+    """int32[N] actions taken."""
+    social_reward: jax.Array
+    """float32[N] the caregiver's reward for that step."""
+
+    @property
+    def size(self) -> int:
+        return self.action.shape[-1]
+
+
+@dataclass(frozen=True)
+class ISRConfig:
+    """How the ISR model is trained."""
+
+    batch_size: int = 1
+    """Samples per Adam step."""
+    epochs: float = 1.0
+    """Passes over the training split (Adam steps = ceil(epochs * train samples / batch_size))."""
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    max_grad_norm: float = 1.0
+    """Global gradient-norm clip."""
+    train_fraction: float = 0.9
+    """Share of the samples, the earliest, that trains; the rest tests."""
+    balance: bool = True
+    """Draw rewarded and unrewarded samples with half the probability each."""
+    eval_points: int = 8
+    """Times during training at which the test error is measured (for the learning curve)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.eval_points < 1:
+            raise ValueError(
+                f"batch_size and eval_points must be >= 1, got {self.batch_size}, "
+                f"{self.eval_points}"
+            )
+        if not self.epochs > 0 or not self.learning_rate > 0:
+            raise ValueError(
+                f"epochs and learning_rate must be > 0, got {self.epochs}, {self.learning_rate}"
+            )
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ValueError(f"train_fraction must lie in (0, 1), got {self.train_fraction}")
+
+    def replace(self, **changes) -> "ISRConfig":
+        known = {field.name for field in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown ISR setting(s) {unknown}; known: {sorted(known)}")
+        return type(self)(**{**{name: getattr(self, name) for name in known}, **changes})
+
+
+ISR_PRESETS = {
+    "paper": ISRConfig(),
+    "fast": ISRConfig(batch_size=64, epochs=4.0, learning_rate=1e-3),
+}
+
+
+@struct.dataclass
+class ISRResult:
+    """A trained ISR and its errors."""
+
+    params: dict
+    """Network parameters."""
+    train_mse: jax.Array
+    """float32 MSE on the training split after training."""
+    test_mse: jax.Array
+    """float32 MSE on the test split after training."""
+    test_curve: jax.Array
+    """float32[eval_points + 1] test MSE before training and at each evaluation point."""
+
+
+def split_sizes(num_samples: int, train_fraction: float) -> tuple[int, int]:
+    num_train = int(math.floor(num_samples * train_fraction))
+    if num_train < 1 or num_samples - num_train < 1:
+        raise ValueError(
+            f"{num_samples} socialization samples cannot be split {train_fraction:.0%} / "
+            f"{1 - train_fraction:.0%} into non-empty train and test sets"
+        )
+    return num_train, num_samples - num_train
+
+
+def sampling_cdf(target: jax.Array, balance: bool) -> jax.Array:
+    """float32[N] cumulative sampling probabilities; rewarded and unrewarded get half each.
+
+    With no rewarded (or no unrewarded) sample, sampling is uniform.
+    """
+    rewarded = target > 0
+    num_rewarded = rewarded.sum()
+    num_samples = target.shape[0]
+    weights = jnp.where(
+        rewarded,
+        0.5 / jnp.maximum(num_rewarded, 1),
+        0.5 / jnp.maximum(num_samples - num_rewarded, 1),
+    )
+    both = (num_rewarded > 0) & (num_rewarded < num_samples)
+    weights = jnp.where(both & balance, weights, 1.0 / num_samples)
+    return jnp.cumsum(weights) / weights.sum()
+
+
+def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | None = None):
+    """`train(key, dataset) -> ISRResult` for datasets of `num_samples` samples (jit/vmap it)."""
+    network = network or ISRNetwork()
+    num_train, _ = split_sizes(num_samples, config.train_fraction)
+    total_steps = math.ceil(config.epochs * num_train / config.batch_size)
+    steps_per_eval = math.ceil(total_steps / config.eval_points)
+    optimiser = optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adam(config.learning_rate, eps=config.adam_eps),
+    )
+
+    def mse(params, obs, action, target) -> jax.Array:
+        def squared_errors(batch):
+            obs, action, target = batch
+            return (network.apply(params, obs, action) - target) ** 2
+
+        errors = jax.lax.map(squared_errors, (obs, action, target), batch_size=2048)
+        return errors.mean()
+
+    def train(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+        target = jnp.maximum(dataset.social_reward, 0.0)
+        train_obs, test_obs = dataset.obs[:num_train], dataset.obs[num_train:]
+        train_action, test_action = dataset.action[:num_train], dataset.action[num_train:]
+        train_target, test_target = target[:num_train], target[num_train:]
+        cdf = sampling_cdf(train_target, config.balance)
+        key_init, key_train = jax.random.split(key)
+        params = network.init(key_init, train_obs[:1], train_action[:1])
+        opt_state = optimiser.init(params)
+
+        def grad_step(carry, key):
+            params, opt_state = carry
+            index = jnp.searchsorted(cdf, jax.random.uniform(key, (config.batch_size,)))
+            index = jnp.minimum(index, num_train - 1)
+
+            def loss(params):
+                predicted = network.apply(params, train_obs[index], train_action[index])
+                return ((predicted - train_target[index]) ** 2).mean()
+
+            grads = jax.grad(loss)(params)
+            updates, opt_state = optimiser.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), None
+
+        def segment(carry, key):
+            carry, _ = jax.lax.scan(grad_step, carry, jax.random.split(key, steps_per_eval))
+            return carry, mse(carry[0], test_obs, test_action, test_target)
+
+        initial_test = mse(params, test_obs, test_action, test_target)
+        (params, _), curve = jax.lax.scan(
+            segment, (params, opt_state), jax.random.split(key_train, config.eval_points)
+        )
+        return ISRResult(
+            params=params,
+            train_mse=mse(params, train_obs, train_action, train_target),
+            test_mse=curve[-1],
+            test_curve=jnp.concatenate([initial_test[None], curve]),
+        )
+
+    return train

@@ -1,0 +1,1 @@
+"""Policy learners: PPO and its networks."""

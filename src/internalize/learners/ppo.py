@@ -1,0 +1,438 @@
+"""PPO in JAX: rollout, GAE and the clipped-surrogate update, each a pure function.
+
+`PPO(config, env, env_params)` holds the static parts. `init(key)` gives a `Runner` (the whole
+loop state), `run(runner, rewards, num_updates)` trains for `num_updates` updates in one
+`lax.scan` and returns per-update `UpdateMetrics` (aggregated inside the loop, so memory does
+not grow with the step count) and, when asked, the socialization data for the ISR. Everything is
+jittable and vmappable over seeds and over reward settings.
+
+The learner's reward is `R_e + P * R_s + (1 - P) * R_i` (`internalize.social.caregiver`), with
+`P` from a `Presence` schedule of the run's step count and `R_i` from an ISR model, or zero.
+
+Fidelity to Stable-Baselines3's PPO, which the original used: episodes end only by truncation,
+and as in SB3 the value of the truncated episode's last observation is bootstrapped into the
+last reward (`reward += gamma * V(s_last)`); advantages are normalised per minibatch (unbiased
+std); the value loss is unclipped; Adam with eps 1e-5; one global gradient-norm clip;
+observations scaled by `obs_scale` (SB3 divides image observations by 255).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState
+from internalize.isr.model import ISRNetwork
+from internalize.learners.networks import NETWORKS
+from internalize.social.caregiver import Presence, learner_reward
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO settings; `PRESETS` holds `paper` and `fast`."""
+
+    network: str = "paper_cnn"
+    """Network name, a key of `internalize.learners.networks.NETWORKS`."""
+    num_envs: int = 1
+    """Environments stepped in parallel per run."""
+    num_steps: int = 2048
+    """Steps per environment per rollout; a rollout is `num_envs * num_steps` samples."""
+    minibatch_size: int = 64
+    """Samples per gradient step; must divide the rollout size."""
+    num_epochs: int = 10
+    """Passes over each rollout."""
+    learning_rate: float = 1e-4
+    """Adam step size (constant)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (SB3's value)."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    clip_eps: float = 0.2
+    """Policy ratio clip."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    obs_scale: float = 1.0 / 255.0
+    """Observations are multiplied by this before the network (SB3 divides images by 255)."""
+    trunk_width: int = 128
+    """Width of the shared dense layer."""
+    head_widths: tuple[int, ...] = (64, 64)
+    """Hidden tanh layers of the policy and of the value head."""
+
+    def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}; known: {sorted(NETWORKS)}")
+        for name in ("num_envs", "num_steps", "minibatch_size", "num_epochs", "trunk_width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(
+                f"minibatch_size {self.minibatch_size} must divide the rollout size "
+                f"num_envs * num_steps = {self.batch_size}"
+            )
+        for name in ("learning_rate", "adam_eps", "clip_eps", "max_grad_norm", "obs_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per rollout."""
+        return self.num_envs * self.num_steps
+
+    def num_updates(self, steps: int) -> int:
+        """Updates needed for at least `steps` environment steps (as SB3 rounds up)."""
+        if steps < 0:
+            raise ValueError(f"a step count must be >= 0, got {steps}")
+        return math.ceil(steps / self.batch_size)
+
+    def replace(self, **changes: Any) -> "PPOConfig":
+        known = {field.name for field in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown PPO setting(s) {unknown}; known: {sorted(known)}")
+        return type(self)(**{**{name: getattr(self, name) for name in known}, **changes})
+
+
+PRESETS = {
+    "paper": PPOConfig(),
+    "fast": PPOConfig(
+        network="mlp",
+        num_envs=32,
+        num_steps=64,
+        minibatch_size=128,
+        num_epochs=4,
+        learning_rate=1e-3,
+        obs_scale=0.1,
+        trunk_width=64,
+        head_widths=(32,),
+    ),
+}
+
+
+class TrainState(struct.PyTreeNode):
+    params: Any
+    opt_state: Any
+
+
+class Runner(struct.PyTreeNode):
+    """Everything that carries from one update to the next (one run; vmap adds a leading axis)."""
+
+    train: TrainState
+    env_states: GoalsState
+    """The `num_envs` environments."""
+    obs: jax.Array
+    """uint8[num_envs, H, W, C] their current observations."""
+    key: jax.Array
+    step: jax.Array
+    """int32 environment steps taken so far (all environments), the clock of `Presence`."""
+
+
+class RewardSetting(struct.PyTreeNode):
+    """Who rewards the learner: the caregiver's presence and, optionally, an ISR model."""
+
+    presence: Presence
+    internal_weight: jax.Array
+    """float32 multiplier of R_i (0: no internal reward)."""
+    isr_params: Any = None
+    """Parameters of the `ISRNetwork`, or None for no ISR (R_i = 0)."""
+
+
+class Rollout(struct.PyTreeNode):
+    """One rollout, float32/int32[num_steps, num_envs] unless noted."""
+
+    obs: jax.Array
+    """uint8[num_steps, num_envs, H, W, C]."""
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    """What the learner is trained on, including the truncation bootstrap."""
+    truncated: jax.Array
+    goal_reached: jax.Array
+    env_reward: jax.Array
+    social_reward: jax.Array
+    """The true R_s, whether or not the learner sees it."""
+    internal_reward: jax.Array
+    """`(1 - P) * weight * R_i`: the internal reward the learner received."""
+    presence: jax.Array
+
+
+class UpdateMetrics(struct.PyTreeNode):
+    """Float32 summaries of one update; per-episode values assume `max_steps`-step episodes."""
+
+    step: jax.Array
+    """Environment steps taken by the end of the rollout."""
+    goals_per_episode: jax.Array
+    env_reward: jax.Array
+    """R_e per episode."""
+    social_reward: jax.Array
+    """True R_s per episode."""
+    internal_reward: jax.Array
+    """R_i received per episode."""
+    true_return: jax.Array
+    """R_e + R_s per episode: the return counted with the true caregiver reward."""
+    learner_return: jax.Array
+    """The learner's reward per episode (without truncation bootstraps)."""
+    presence: jax.Array
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array
+
+
+METRIC_NAMES = tuple(field.name for field in fields(UpdateMetrics))
+
+
+@dataclass(frozen=True)
+class PPO:
+    """PPO for one environment configuration; all methods are pure and jittable."""
+
+    config: PPOConfig
+    env: GoalsEnv
+    env_params: GoalsParams
+    isr_network: ISRNetwork = ISRNetwork()
+
+    @property
+    def network(self):
+        config = self.config
+        module = NETWORKS[config.network]
+        return module(
+            num_actions=self.env.num_actions,
+            trunk_width=config.trunk_width,
+            head_widths=config.head_widths,
+        )
+
+    @property
+    def optimiser(self) -> optax.GradientTransformation:
+        return optax.chain(
+            optax.clip_by_global_norm(self.config.max_grad_norm),
+            optax.adam(self.config.learning_rate, eps=self.config.adam_eps),
+        )
+
+    def policy(self, params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(logits float32[..., A], value float32[...]) for uint8 observations."""
+        return self.network.apply(params, self.features(obs))
+
+    def features(self, obs: jax.Array) -> jax.Array:
+        """The network's input: uint8 `obs` scaled, as float32."""
+        return obs.astype(jnp.float32) * self.config.obs_scale
+
+    def init(self, key: jax.Array) -> Runner:
+        key_params, key_envs, key_run = jax.random.split(key, 3)
+        env_states = jax.vmap(self.env.reset, in_axes=(0, None))(
+            jax.random.split(key_envs, self.config.num_envs), self.env_params
+        )
+        obs = jax.vmap(self.env.observe)(env_states)
+        params = self.network.init(key_params, self.features(obs[:1]))
+        return Runner(
+            train=TrainState(params=params, opt_state=self.optimiser.init(params)),
+            env_states=env_states,
+            obs=obs,
+            key=key_run,
+            step=jnp.int32(0),
+        )
+
+    # ------------------------------------------------------------------------------ rollout
+
+    def _env_step(self, runner: Runner, rewards: RewardSetting, key: jax.Array):
+        config, env = self.config, self.env
+        key_action, key_step, key_reset = jax.random.split(key, 3)
+        params = runner.train.params
+        logits, value = self.policy(params, runner.obs)
+        action = jax.random.categorical(key_action, logits)
+        log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], 1)[:, 0]
+        states, transition = env.step_batch(
+            key_step, runner.env_states, action, self.env_params, auto_reset=False
+        )
+        presence = rewards.presence(runner.step)
+        if rewards.isr_params is None:
+            internal = jnp.zeros_like(transition.env_reward)
+        else:
+            internal = rewards.internal_weight * self.isr_network.apply(
+                rewards.isr_params, runner.obs, action
+            )
+        reward = learner_reward(transition.env_reward, transition.social_reward, internal, presence)
+
+        # Episodes end only by truncation, at the same step in every environment. There, as
+        # SB3 does, bootstrap the value of the last observation and start new episodes.
+        def restart(states: GoalsState):
+            _, last_value = self.policy(params, transition.obs)
+            fresh = jax.vmap(env.reset, in_axes=(0, None))(
+                jax.random.split(key_reset, config.num_envs), self.env_params
+            )
+            truncated = transition.truncated
+            states = jax.tree.map(
+                lambda new, old: jnp.where(
+                    truncated.reshape(truncated.shape + (1,) * (new.ndim - 1)), new, old
+                ),
+                fresh,
+                states,
+            )
+            obs = jnp.where(
+                truncated[:, None, None, None], jax.vmap(env.observe)(fresh), transition.obs
+            )
+            return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0)
+
+        def carry_on(states: GoalsState):
+            return states, transition.obs, jnp.zeros_like(reward)
+
+        states, obs, bootstrap = jax.lax.cond(transition.truncated.any(), restart, carry_on, states)
+        sample = Rollout(
+            obs=runner.obs,
+            action=action,
+            log_prob=log_prob,
+            value=value,
+            reward=reward + bootstrap,
+            truncated=transition.truncated,
+            goal_reached=transition.goal_reached,
+            env_reward=transition.env_reward,
+            social_reward=transition.social_reward,
+            internal_reward=(1.0 - presence) * internal,
+            presence=jnp.broadcast_to(presence, action.shape),
+        )
+        runner = runner.replace(env_states=states, obs=obs, step=runner.step + config.num_envs)
+        return runner, sample
+
+    def rollout(self, runner: Runner, rewards: RewardSetting) -> tuple[Runner, Rollout]:
+        key, key_steps = jax.random.split(runner.key)
+        runner = runner.replace(key=key)
+        keys = jax.random.split(key_steps, self.config.num_steps)
+        return jax.lax.scan(lambda r, k: self._env_step(r, rewards, k), runner, keys)
+
+    # ------------------------------------------------------------------------------- update
+
+    def advantages(self, rollout: Rollout, last_value: jax.Array) -> jax.Array:
+        """GAE over float32[num_steps, num_envs]; truncation ends an episode (its bootstrap is
+        already in the reward)."""
+        config = self.config
+
+        def backwards(carry, sample):
+            advantage, next_value = carry
+            reward, value, done = sample
+            not_done = 1.0 - done
+            delta = reward + config.gamma * next_value * not_done - value
+            advantage = delta + config.gamma * config.gae_lambda * not_done * advantage
+            return (advantage, value), advantage
+
+        _, advantages = jax.lax.scan(
+            backwards,
+            (jnp.zeros_like(last_value), last_value),
+            (rollout.reward, rollout.value, rollout.truncated.astype(jnp.float32)),
+            reverse=True,
+        )
+        return advantages
+
+    def loss(self, params, batch: Rollout, advantage: jax.Array, target: jax.Array):
+        """The PPO loss of one minibatch and its parts (policy, value, entropy, approx KL)."""
+        config = self.config
+        logits, value = self.policy(params, batch.obs)
+        log_probs = jax.nn.log_softmax(logits)
+        log_prob = jnp.take_along_axis(log_probs, batch.action[:, None], 1)[:, 0]
+        advantage = (advantage - advantage.mean()) / (advantage.std(ddof=1) + 1e-8)
+        log_ratio = log_prob - batch.log_prob
+        ratio = jnp.exp(log_ratio)
+        clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+        policy_loss = -jnp.minimum(ratio * advantage, clipped * advantage).mean()
+        value_loss = ((target - value) ** 2).mean()
+        entropy = -(jnp.exp(log_probs) * log_probs).sum(-1).mean()
+        total = policy_loss - config.ent_coef * entropy + config.vf_coef * value_loss
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        return total, (policy_loss, value_loss, entropy, approx_kl)
+
+    def learn(self, train: TrainState, rollout: Rollout, advantage, target, key) -> tuple:
+        """`num_epochs` passes of shuffled minibatches; returns the new state and mean losses."""
+        config = self.config
+        flat = jax.tree.map(lambda x: x.reshape((config.batch_size,) + x.shape[2:]), rollout)
+        advantage, target = advantage.reshape(-1), target.reshape(-1)
+        num_minibatches = config.batch_size // config.minibatch_size
+
+        def minibatch_step(train: TrainState, index: jax.Array):
+            batch = jax.tree.map(lambda x: x[index], flat)
+            grads, parts = jax.grad(self.loss, has_aux=True)(
+                train.params, batch, advantage[index], target[index]
+            )
+            updates, opt_state = self.optimiser.update(grads, train.opt_state, train.params)
+            params = optax.apply_updates(train.params, updates)
+            return TrainState(params=params, opt_state=opt_state), parts
+
+        def epoch(train: TrainState, key: jax.Array):
+            order = jax.random.permutation(key, config.batch_size)
+            return jax.lax.scan(
+                minibatch_step, train, order.reshape(num_minibatches, config.minibatch_size)
+            )
+
+        train, parts = jax.lax.scan(epoch, train, jax.random.split(key, config.num_epochs))
+        return train, jax.tree.map(jnp.mean, parts)
+
+    def update(
+        self, runner: Runner, rewards: RewardSetting
+    ) -> tuple[Runner, UpdateMetrics, Rollout]:
+        """One rollout and its learning; returns the rollout too (for the ISR's data)."""
+        runner, rollout = self.rollout(runner, rewards)
+        _, last_value = self.policy(runner.train.params, runner.obs)
+        advantage = self.advantages(rollout, last_value)
+        key, key_learn = jax.random.split(runner.key)
+        train, (policy_loss, value_loss, entropy, approx_kl) = self.learn(
+            runner.train, rollout, advantage, advantage + rollout.value, key_learn
+        )
+        runner = runner.replace(train=train, key=key)
+        per_episode = self.env_params.max_steps.astype(jnp.float32) / self.config.batch_size
+
+        def per_episode_sum(x):
+            return x.astype(jnp.float32).sum() * per_episode
+
+        metrics = UpdateMetrics(
+            step=runner.step.astype(jnp.float32),
+            goals_per_episode=per_episode_sum(rollout.goal_reached),
+            env_reward=per_episode_sum(rollout.env_reward),
+            social_reward=per_episode_sum(rollout.social_reward),
+            internal_reward=per_episode_sum(rollout.internal_reward),
+            true_return=per_episode_sum(rollout.env_reward + rollout.social_reward),
+            learner_return=per_episode_sum(
+                rollout.env_reward
+                + rollout.presence * rollout.social_reward
+                + rollout.internal_reward
+            ),
+            presence=rollout.presence.mean(),
+            policy_loss=policy_loss,
+            value_loss=value_loss,
+            entropy=entropy,
+            approx_kl=approx_kl,
+        )
+        return runner, metrics, rollout
+
+    def run(
+        self,
+        runner: Runner,
+        rewards: RewardSetting,
+        num_updates: int,
+        collect: bool = False,
+        progress: Callable[[jax.Array], None] | None = None,
+    ) -> tuple[Runner, UpdateMetrics, Any]:
+        """`num_updates` updates in one scan. Returns the runner, `UpdateMetrics` with a leading
+        axis of `num_updates`, and, if `collect`, the ISR data (obs uint8[U, S, E, H, W, C],
+        action, social reward [U, S, E]); otherwise None. `progress`, if given, is called on
+        the host with the step count after every update."""
+
+        def one_update(runner: Runner, _):
+            runner, metrics, rollout = self.update(runner, rewards)
+            if progress is not None:
+                jax.debug.callback(progress, runner.step)
+            data = (rollout.obs, rollout.action, rollout.social_reward) if collect else None
+            return runner, (metrics, data)
+
+        runner, (metrics, data) = jax.lax.scan(one_update, runner, None, length=num_updates)
+        return runner, metrics, data

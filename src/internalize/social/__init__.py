@@ -1,0 +1,1 @@
+"""The caregiver: its presence over training and how social and internal rewards combine."""
