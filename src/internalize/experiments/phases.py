@@ -89,9 +89,18 @@ def socialize(
 def train_isr(
     config: ISRConfig, keys: jax.Array, dataset: ISRDataset, progress: Progress | None = None
 ) -> tuple[ISRResult, Timing]:
-    """One ISR per run, trained on that run's socialization data."""
+    """One ISR per run, trained on that run's socialization data.
+
+    Runs are trained one after another inside one call (`lax.map`): vmapping this training over
+    six or more runs deadlocks XLA's CPU runtime in jax 0.10.2, and at these batch sizes
+    vmapping gains little.
+    """
     timing = Timing()
-    train = jax.vmap(make_isr_train(config, dataset.size))
+    train_one = make_isr_train(config, dataset.size)
+
+    def train(keys, dataset):
+        return jax.lax.map(lambda run: train_one(*run), (keys, dataset))
+
     return compiled_call(
         train, keys, dataset, timing=timing, name="ISR training", progress=progress
     ), timing

@@ -21,6 +21,10 @@ from flax import struct
 from internalize.isr.model import ISRNetwork
 
 
+EVAL_CHUNK = 2048
+"""Samples per forward pass when errors are measured."""
+
+
 @struct.dataclass
 class ISRDataset:
     """Socialization samples in time order; N samples (leading axes of a run are flattened)."""
@@ -142,12 +146,24 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
     )
 
     def mse(params, obs, action, target) -> jax.Array:
-        def squared_errors(batch):
-            obs, action, target = batch
-            return (network.apply(params, obs, action) - target) ** 2
+        """Mean squared error over samples, in chunks of at most `EVAL_CHUNK` (memory)."""
+        count = target.shape[0]
+        chunks = -(-count // EVAL_CHUNK)
+        pad = chunks * EVAL_CHUNK - count
 
-        errors = jax.lax.map(squared_errors, (obs, action, target), batch_size=2048)
-        return errors.mean()
+        def chunked(x):
+            x = jnp.concatenate([x, jnp.zeros((pad, *x.shape[1:]), x.dtype)])
+            return x.reshape(chunks, EVAL_CHUNK, *x.shape[1:])
+
+        def chunk_error(total, batch):
+            obs, action, target, weight = batch
+            errors = (network.apply(params, obs, action) - target) ** 2
+            return total + (errors * weight).sum(), None
+
+        weight = chunked(jnp.ones(count, jnp.float32))
+        batches = (chunked(obs), chunked(action), chunked(target), weight)
+        total, _ = jax.lax.scan(chunk_error, jnp.float32(0.0), batches)
+        return total / count
 
     def train(key: jax.Array, dataset: ISRDataset) -> ISRResult:
         target = jnp.maximum(dataset.social_reward, 0.0)
