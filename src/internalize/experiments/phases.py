@@ -92,8 +92,8 @@ def train_isr(
     """One ISR per run, trained on that run's socialization data.
 
     Runs are trained one after another inside one call (`lax.map`): vmapping this training over
-    six or more runs deadlocks XLA's CPU runtime in jax 0.10.2, and at these batch sizes
-    vmapping gains little.
+    six runs hung for good in our runs (jax 0.10.2 on CPU: every thread waiting, no CPU used;
+    two or three runs did not), and at these batch sizes vmapping gains little.
     """
     timing = Timing()
     train_one = make_isr_train(config, dataset.size)
@@ -106,19 +106,26 @@ def train_isr(
     ), timing
 
 
+AUTONOMY_CONDITIONS = ("oracle", "none", "isr")
+
+
 def autonomy_settings(
-    conditions: tuple[str, ...], switch_step: int, isr_params: Any
+    conditions: tuple[str, ...], switch_step: int, runs: int, isr_params: Any = None
 ) -> RewardSetting:
-    """Reward settings for `conditions` x runs, stacked condition-major: [C * runs].
+    """Reward settings for `conditions` x `runs`, stacked condition-major: [C * runs].
 
     `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` and nothing
     replaces it; `isr`: it leaves and the ISR (`isr_params`, leading run axis) supplies R_i.
+    Without `isr` among the conditions, `isr_params` is not needed (and not used).
     """
-    known = {"oracle", "none", "isr"}
-    unknown = [condition for condition in conditions if condition not in known]
+    unknown = [condition for condition in conditions if condition not in AUTONOMY_CONDITIONS]
     if unknown:
-        raise ValueError(f"unknown autonomy condition(s) {unknown}; known: {sorted(known)}")
-    runs = jax.tree.leaves(isr_params)[0].shape[0]
+        raise ValueError(
+            f"unknown autonomy condition(s) {unknown}; known: {list(AUTONOMY_CONDITIONS)}"
+        )
+    uses_isr = "isr" in conditions
+    if uses_isr and isr_params is None:
+        raise ValueError("the isr condition needs trained ISR parameters")
     presences: list[Presence] = [
         constant_presence(1.0) if condition == "oracle" else two_phase(switch_step)
         for condition in conditions
@@ -127,7 +134,11 @@ def autonomy_settings(
     weights = jnp.repeat(
         jnp.asarray([condition == "isr" for condition in conditions], jnp.float32), runs
     )
-    tiled_isr = jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), isr_params)
+    tiled_isr = (
+        jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), isr_params)
+        if uses_isr
+        else None
+    )
     return RewardSetting(presence=presence, internal_weight=weights, isr_params=tiled_isr)
 
 
@@ -139,19 +150,16 @@ def autonomy(
     num_updates: int,
     progress: Progress | None = None,
 ) -> tuple[Runner, UpdateMetrics, Timing]:
-    """Continue every socialized run under each condition, all at once.
+    """Continue every socialized run under each condition.
 
     Runs keep their parameters, optimiser state and environments; each condition draws its own
-    random numbers. Returns runners and metrics with leading axes [C, runs].
+    random numbers. Conditions without an ISR train together in one call, the `isr` condition
+    in another (so that only its runs pay for the ISR's forward passes). Returns runners and
+    metrics with leading axes [C, runs], in the order of `conditions`.
     """
     runs = runners.step.shape[0]
-    count = len(conditions)
     switch_step = int(np.asarray(runners.step).max())
-    settings = autonomy_settings(conditions, switch_step, isr_params)
-    stacked = jax.tree.map(lambda x: jnp.concatenate([x] * count), runners)
-    condition_index = jnp.repeat(jnp.arange(count), runs)
-    stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, condition_index))
-    timing = Timing(steps=count * runs * num_updates * ppo.config.batch_size)
+    timing = Timing(steps=len(conditions) * runs * num_updates * ppo.config.batch_size)
     advance = progress.updates(ppo.config.batch_size) if progress else None
 
     def train(runners, settings):
@@ -159,11 +167,33 @@ def autonomy(
             runners, settings
         )
 
-    final, metrics = compiled_call(
-        train, stacked, settings, timing=timing, name="autonomy", progress=progress
+    outcome = {}
+    groups = [
+        tuple(c for c in conditions if c != "isr"),
+        tuple(c for c in conditions if c == "isr"),
+    ]
+    for group in filter(None, groups):
+        settings = autonomy_settings(group, switch_step, runs, isr_params)
+        copies = len(group)
+        stacked = jax.tree.map(lambda x: jnp.concatenate([x] * copies), runners)  # noqa: B023
+        index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
+        stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, index))
+        final, metrics = compiled_call(
+            train,
+            stacked,
+            settings,
+            timing=timing,
+            name=f"autonomy: {', '.join(group)}",
+            progress=progress,
+        )
+        for i, condition in enumerate(group):
+            outcome[condition] = jax.tree.map(
+                lambda x, i=i: x[i * runs : (i + 1) * runs], (final, metrics)
+            )
+    final, metrics = jax.tree.map(
+        lambda *parts: jnp.stack(parts), *(outcome[c] for c in conditions)
     )
-    unstack = lambda x: x.reshape(count, runs, *x.shape[1:])  # noqa: E731
-    return jax.tree.map(unstack, final), jax.tree.map(unstack, metrics), timing
+    return final, metrics, timing
 
 
 def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:

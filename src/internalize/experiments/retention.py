@@ -17,12 +17,19 @@ import numpy as np
 
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.common import Progress, RunDirectory, versions
-from internalize.experiments.phases import autonomy, final_mean, socialize, train_isr
+from internalize.experiments.phases import (
+    AUTONOMY_CONDITIONS as CONDITIONS,
+)
+from internalize.experiments.phases import (
+    autonomy,
+    final_mean,
+    socialize,
+    train_isr,
+)
 from internalize.isr.train import ISR_PRESETS, split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
 from internalize.plots import mean_and_sem, phase_figure
 
-CONDITIONS = ("oracle", "none", "isr")
 HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
 """results.json names -> `UpdateMetrics` fields of the per-seed headline numbers."""
 ALSO_REPORTED = ("env_reward", "social_reward", "internal_reward", "learner_return")

@@ -20,7 +20,6 @@ from flax import struct
 
 from internalize.isr.model import ISRNetwork
 
-
 EVAL_CHUNK = 2048
 """Samples per forward pass when errors are measured."""
 
