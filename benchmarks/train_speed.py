@@ -6,8 +6,9 @@ caregiver present, as in socialization):
 * SB3: `benchmarks/sb3_goals.py` (`PPO("CnnPolicy")`, the paper's network and hyperparameters,
   one MiniGrid environment), `--sb3-steps` steps, timed first and again last (machines drift);
   the ratios use the mean of the two.
-* JAX: `PPO.run` of each preset over `--seeds` seeds vmapped in one jitted call (per-seed rates
-  divide by the number of seeds); compile time measured apart (`.lower().compile()`) and left
+* JAX: `PPO.run` of each preset over `--seeds` seeds in one jitted call, vmapped or one after
+  another as the preset says (`parallel_runs`); per-seed rates divide by the number of seeds;
+  compile time measured apart (`.lower().compile()`) and left
   out of the rate; the best of `--repeats` runs.
 
 Targets (issue 3): `paper` at least 5x SB3 per seed; `fast` at least 200x.
@@ -34,7 +35,7 @@ import jax
 
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.phases import caregiver_present
-from internalize.learners.ppo import PPO, PRESETS
+from internalize.learners.ppo import PPO, PRESETS, over_runs
 
 TARGETS = {"paper": 5.0, "fast": 200.0}
 
@@ -61,9 +62,10 @@ def time_jax(preset: str, seeds: int, updates: int, repeats: int) -> dict[str, A
     rewards = caregiver_present()
 
     def train(keys):
-        runners = jax.vmap(ppo.init)(keys)
-        _, metrics, _ = jax.vmap(lambda r: ppo.run(r, rewards, updates))(runners)
-        return metrics.goals_per_episode
+        def one_run(key):
+            return ppo.run(ppo.init(key), rewards, updates)[1].goals_per_episode
+
+        return over_runs(one_run, ppo.config.parallel_runs)(keys)
 
     keys = jax.random.split(jax.random.key(0), seeds)
     started = time.perf_counter()

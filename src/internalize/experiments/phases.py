@@ -14,7 +14,7 @@ import numpy as np
 
 from internalize.experiments.common import Progress
 from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_train
-from internalize.learners.ppo import PPO, RewardSetting, Runner, UpdateMetrics
+from internalize.learners.ppo import PPO, RewardSetting, Runner, UpdateMetrics, over_runs
 from internalize.social.caregiver import Presence, constant_presence, two_phase
 
 
@@ -71,8 +71,10 @@ def socialize(
     advance = progress.updates(ppo.config.batch_size) if progress else None
 
     def train(keys):
-        runners = jax.vmap(ppo.init)(keys)
-        return jax.vmap(lambda r: ppo.run(r, rewards, num_updates, True, advance))(runners)
+        return over_runs(
+            lambda key: ppo.run(ppo.init(key), rewards, num_updates, True, advance),
+            ppo.config.parallel_runs,
+        )(keys)
 
     runners, metrics, (obs, action, social_reward) = compiled_call(
         train, keys, timing=timing, name="socialization", progress=progress
@@ -96,10 +98,7 @@ def train_isr(
     two or three runs did not), and at these batch sizes vmapping gains little.
     """
     timing = Timing()
-    train_one = make_isr_train(config, dataset.size)
-
-    def train(keys, dataset):
-        return jax.lax.map(lambda run: train_one(*run), (keys, dataset))
+    train = over_runs(make_isr_train(config, dataset.size), parallel=False)
 
     return compiled_call(
         train, keys, dataset, timing=timing, name="ISR training", progress=progress
@@ -163,9 +162,9 @@ def autonomy(
     advance = progress.updates(ppo.config.batch_size) if progress else None
 
     def train(runners, settings):
-        return jax.vmap(lambda r, s: ppo.run(r, s, num_updates, False, advance)[:2])(
-            runners, settings
-        )
+        return over_runs(
+            lambda r, s: ppo.run(r, s, num_updates, False, advance)[:2], ppo.config.parallel_runs
+        )(runners, settings)
 
     outcome = {}
     groups = [
