@@ -186,9 +186,7 @@ def test_results_agree_with_metrics(tiny_run):
                 and row["update"] == str(UPDATES - 1)
             )
             entry = results["conditions"][condition]
-            assert entry["goals_per_episode"][s] == pytest.approx(
-                float(last["goals_per_episode"])
-            )
+            assert entry["goals_per_episode"][s] == pytest.approx(float(last["goals_per_episode"]))
             assert entry["return"][s] == pytest.approx(float(last["true_return"]))
         summary = results["summary"][condition]["goals_per_episode"]
         goals = results["conditions"][condition]["goals_per_episode"]

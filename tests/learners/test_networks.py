@@ -41,11 +41,11 @@ def test_conv2x2_equals_flax_conv_and_lax_conv(batch):
     bias = jax.random.normal(key_b, (8,))
     params = {"params": {"kernel": kernel, "bias": bias}}
 
-    ours = Conv2x2(8).apply(params, x)
+    ours = jax.jit(Conv2x2(8).apply)(params, x)
     assert ours.shape == (*batch, 6, 5, 8)
 
     flat = x.reshape(-1, 7, 6, 5)
-    flax_conv = nn.Conv(8, (2, 2), padding="VALID").apply(params, flat)
+    flax_conv = jax.jit(nn.Conv(8, (2, 2), padding="VALID").apply)(params, flat)
     lax_conv = (
         jax.lax.conv_general_dilated(
             flat,
@@ -84,7 +84,7 @@ def test_conv2x2_init_orthogonal_with_gain_and_zero_bias():
 
 @pytest.fixture(scope="module")
 def paper_params():
-    return PaperActorCritic(num_actions=3).init(KEY, jnp.zeros(OBS_SHAPE))
+    return jax.jit(PaperActorCritic(num_actions=3).init)(KEY, jnp.zeros(OBS_SHAPE))
 
 
 def test_paper_network_has_sb3s_parameter_count(paper_params):
@@ -104,17 +104,17 @@ def test_paper_network_has_sb3s_parameter_count(paper_params):
 def test_output_shapes(module, batch):
     obs = jax.random.uniform(KEY, (*batch, *OBS_SHAPE))
     network = module(num_actions=3)
-    logits, value = network.apply(network.init(KEY, obs), obs)
+    logits, value = jax.jit(network.apply)(jax.jit(network.init)(KEY, obs), obs)
     assert logits.shape == (*batch, 3) and logits.dtype == jnp.float32
     assert value.shape == batch and value.dtype == jnp.float32
 
 
 def test_batched_equals_one_by_one(paper_params):
     obs = jax.random.uniform(KEY, (4, *OBS_SHAPE))
-    network = PaperActorCritic(num_actions=3)
-    logits, value = network.apply(paper_params, obs)
+    apply = jax.jit(PaperActorCritic(num_actions=3).apply)
+    logits, value = apply(paper_params, obs)
     for i in range(4):
-        one_logits, one_value = network.apply(paper_params, obs[i])
+        one_logits, one_value = apply(paper_params, obs[i])
         np.testing.assert_allclose(logits[i], one_logits, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(value[i], one_value, rtol=1e-5, atol=1e-6)
 
@@ -139,14 +139,14 @@ def test_paper_network_init_gains(paper_params):
 def test_paper_network_starts_near_uniform(paper_params):
     """Logits at gain 0.01 are tiny, so the initial policy is close to uniform."""
     obs = jax.random.randint(KEY, (16, *OBS_SHAPE), 0, 11).astype(jnp.float32) / 255.0
-    logits, _ = PaperActorCritic(num_actions=3).apply(paper_params, obs)
+    logits, _ = jax.jit(PaperActorCritic(num_actions=3).apply)(paper_params, obs)
     probs = np.asarray(jax.nn.softmax(logits))
     np.testing.assert_allclose(probs, 1 / 3, atol=0.01)
 
 
 def test_mlp_network_init_gains():
     network = MlpActorCritic(num_actions=3, trunk_width=64, head_widths=(32,))
-    p = network.init(KEY, jnp.zeros(OBS_SHAPE))["params"]
+    p = jax.jit(network.init)(KEY, jnp.zeros(OBS_SHAPE))["params"]
     assert p["Dense_0"]["kernel"].shape == (324, 64)
     np.testing.assert_allclose(singular_values(p["Dense_0"]["kernel"]), SQRT2, rtol=1e-5)
     np.testing.assert_allclose(singular_values(p["Dense_2"]["kernel"]), 0.01, rtol=1e-5)

@@ -9,7 +9,14 @@ import pytest
 
 from internalize.envs.goals import GoalsEnv
 from internalize.isr.model import ISRNetwork
-from internalize.learners.ppo import PPO, PRESETS, PPOConfig, RewardSetting, Rollout
+from internalize.learners.ppo import (
+    PPO,
+    PRESETS,
+    PPOConfig,
+    RewardSetting,
+    Rollout,
+    over_runs,
+)
 from internalize.social.caregiver import constant_presence
 
 KEY = jax.random.key(0)
@@ -78,6 +85,8 @@ def test_presets():
     )
     assert paper.obs_scale == pytest.approx(1 / 255)
     assert fast.network == "mlp" and fast.batch_size == 32 * 64
+    # The paper's network trains runs one after another (vmapping it over 6+ runs hung XLA).
+    assert not paper.parallel_runs and fast.parallel_runs
 
 
 @pytest.mark.parametrize(
@@ -435,9 +444,11 @@ def test_run_is_deterministic_for_a_key(small_train):
     assert all(jax.tree.leaves(differs))
 
 
-def test_vmapped_runs_equal_separate_runs(small_train):
+@pytest.mark.parametrize("parallel", [True, False], ids=["vmap", "lax.map"])
+def test_runs_side_by_side_equal_separate_runs(small_train, parallel):
+    """`over_runs` (vmap, or lax.map one run after another) over 2 keys gives the 2 runs."""
     keys = jax.random.split(jax.random.key(7), 2)
-    batched_params, batched_metrics = jax.jit(jax.vmap(small_train))(keys)
+    batched_params, batched_metrics = jax.jit(over_runs(small_train, parallel))(keys)
     single = jax.jit(small_train)
     for i in range(2):
         params, metrics = single(keys[i])
@@ -446,6 +457,7 @@ def test_vmapped_runs_equal_separate_runs(small_train):
             (batched_params, batched_metrics),
             (params, metrics),
         )
+    assert not np.array_equal(batched_metrics.policy_loss[0], batched_metrics.policy_loss[1])
 
 
 # ------------------------------------------------------------------------------ learning

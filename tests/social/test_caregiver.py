@@ -49,7 +49,9 @@ def test_presence_between_any_two_levels():
         switch_step=jnp.float32(10),
         fade_steps=jnp.float32(4),
     )
-    np.testing.assert_allclose(at(presence, [0, 10, 11, 12, 14, 20]), [0.2, 0.2, 0.35, 0.5, 0.8, 0.8])
+    np.testing.assert_allclose(
+        at(presence, [0, 10, 11, 12, 14, 20]), [0.2, 0.2, 0.35, 0.5, 0.8, 0.8]
+    )
 
 
 def test_presence_is_float32_and_jittable():
@@ -57,9 +59,7 @@ def test_presence_is_float32_and_jittable():
     value = jax.jit(lambda p, s: p(s))(presence, jnp.int32(125))
     assert value.dtype == jnp.float32 and float(value) == pytest.approx(0.5)
     steps = jnp.arange(0, 200, 25, dtype=jnp.int32)
-    np.testing.assert_allclose(
-        jax.vmap(presence)(steps), [1, 1, 1, 1, 1, 0.5, 0, 0], atol=1e-6
-    )
+    np.testing.assert_allclose(jax.vmap(presence)(steps), [1, 1, 1, 1, 1, 0.5, 0, 0], atol=1e-6)
 
 
 def test_vmap_over_stacked_schedules():

@@ -127,6 +127,11 @@ class Progress:
         self.bar.set_description(description)
 
     def updates(self, steps_per_update: int):
+        """The host callback for `PPO.run`, or None when the bar is disabled (no callback is
+        then compiled in at all)."""
+        if self.bar.disable:
+            return None
+
         def advance(_step) -> None:
             self.bar.update(steps_per_update)
 
