@@ -101,6 +101,7 @@ def main() -> None:
         "--seeds", type=int, nargs="+", default=[1, 10], help="seed counts to time (vmapped)"
     )
     parser.add_argument("--repeats", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), default=["paper", "fast"])
     parser.add_argument("--no-sb3", action="store_true", help="skip the SB3 baseline")
     args = parser.parse_args()
 
@@ -128,7 +129,8 @@ def main() -> None:
     if sb3:
         time_sb3("first")
     jax_runs = []
-    for preset, updates in (("paper", args.paper_updates), ("fast", args.fast_updates)):
+    updates_of = {"paper": args.paper_updates, "fast": args.fast_updates}
+    for preset, updates in ((preset, updates_of[preset]) for preset in args.presets):
         for seeds in args.seeds:
             log(f"JAX {preset}, {seeds} seeds ...")
             run = time_jax(preset, seeds, updates, args.repeats)
