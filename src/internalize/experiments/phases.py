@@ -94,8 +94,8 @@ def train_isr(
     """One ISR per run, trained on that run's socialization data.
 
     Runs are trained one after another inside one call (`lax.map`): vmapping this training over
-    six runs hung for good in our runs (jax 0.10.2 on CPU: every thread waiting, no CPU used;
-    two or three runs did not), and at these batch sizes vmapping gains little.
+    four to six runs hung for good in our runs (see `PPOConfig.parallel_runs`), and at these
+    batch sizes vmapping gains little.
     """
     timing = Timing()
     train = over_runs(make_isr_train(config, dataset.size), parallel=False)

@@ -68,11 +68,12 @@ class PPOConfig:
     """Width of the shared dense layer."""
     head_widths: tuple[int, ...] = (64, 64)
     """Hidden tanh layers of the policy and of the value head."""
-    parallel_runs: bool = True
-    """Train runs (seeds, conditions) side by side with `vmap`; False trains them one after
-    another inside the same jitted call (`lax.map`). The paper's convolutional network is
-    faster that way on a CPU, and vmapping it over six or more runs hung XLA's CPU runtime
-    in our runs (jax 0.10.2: every thread waiting, nothing computed)."""
+    parallel_runs: bool = False
+    """Train runs (seeds, conditions) side by side with `vmap` (True) or one after another
+    inside the same jitted call with `lax.map` (False, the default). vmapping is up to ~20%
+    faster for the fast network, slower for the paper's, and with jax 0.10.2 on a CPU it
+    sometimes hung for good (every XLA thread waiting, nothing computed) with 3 to 10 runs,
+    for both networks and for the ISR; one run at a time never did in our runs."""
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
@@ -112,7 +113,7 @@ class PPOConfig:
 
 
 PRESETS = {
-    "paper": PPOConfig(parallel_runs=False),
+    "paper": PPOConfig(),
     "fast": PPOConfig(
         network="mlp",
         num_envs=32,
