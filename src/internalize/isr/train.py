@@ -11,7 +11,8 @@ Reported errors are plain means over the split's samples (not re-balanced).
 """
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ import optax
 from flax import struct
 
 from internalize.isr.model import ISRNetwork
+from internalize.settings import replace_settings
 
 EVAL_CHUNK = 2048
 """Samples per forward pass when errors are measured."""
@@ -76,12 +78,8 @@ class ISRConfig:
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"train_fraction must lie in (0, 1), got {self.train_fraction}")
 
-    def replace(self, **changes) -> "ISRConfig":
-        known = {field.name for field in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown ISR setting(s) {unknown}; known: {sorted(known)}")
-        return type(self)(**{**{name: getattr(self, name) for name in known}, **changes})
+    def replace(self, **changes: Any) -> "ISRConfig":
+        return replace_settings(self, "ISR", changes)
 
 
 ISR_PRESETS = {

@@ -29,6 +29,7 @@ from flax import struct
 from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState
 from internalize.isr.model import ISRNetwork
 from internalize.learners.networks import NETWORKS
+from internalize.settings import replace_settings
 from internalize.social.caregiver import Presence, learner_reward
 
 
@@ -105,11 +106,7 @@ class PPOConfig:
         return math.ceil(steps / self.batch_size)
 
     def replace(self, **changes: Any) -> "PPOConfig":
-        known = {field.name for field in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown PPO setting(s) {unknown}; known: {sorted(known)}")
-        return type(self)(**{**{name: getattr(self, name) for name in known}, **changes})
+        return replace_settings(self, "PPO", changes)
 
 
 PRESETS = {
