@@ -126,7 +126,7 @@ def _rank(keys: jax.Array) -> jax.Array:
     return before.sum(axis=1, dtype=jnp.int32)
 
 
-def _where(condition: jax.Array, new: GoalsState, old: GoalsState) -> GoalsState:
+def where_state(condition: jax.Array, new: GoalsState, old: GoalsState) -> GoalsState:
     """`new` where `condition` (a scalar) holds, else `old`."""
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
@@ -281,7 +281,7 @@ class GoalsEnv:
         # One fresh layout serves both a goal's regeneration and a new episode.
         new_episode = transition.truncated & auto_reset
         fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, moved.time))
-        next_state = _where(transition.goal_reached | new_episode, fresh, moved)
+        next_state = where_state(transition.goal_reached | new_episode, fresh, moved)
         return next_state, transition.replace(obs=self.observe(next_state))
 
     def _move(
@@ -343,7 +343,7 @@ class GoalsEnv:
 
         def refresh_all(moved: GoalsState) -> GoalsState:
             fresh = sample(jax.random.split(key, num_envs), params, times)
-            return jax.vmap(_where)(refresh, fresh, moved)
+            return jax.vmap(where_state)(refresh, fresh, moved)
 
         next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
         return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))

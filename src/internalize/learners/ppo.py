@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState
+from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState, where_state
 from internalize.isr.model import ISRNetwork
 from internalize.learners.networks import NETWORKS
 from internalize.settings import replace_settings
@@ -285,13 +285,7 @@ class PPO:
                 jax.random.split(key_reset, config.num_envs), self.env_params
             )
             truncated = transition.truncated
-            states = jax.tree.map(
-                lambda new, old: jnp.where(
-                    truncated.reshape(truncated.shape + (1,) * (new.ndim - 1)), new, old
-                ),
-                fresh,
-                states,
-            )
+            states = jax.vmap(where_state)(truncated, fresh, states)
             obs = jnp.where(
                 truncated[:, None, None, None], jax.vmap(env.observe)(fresh), transition.obs
             )
