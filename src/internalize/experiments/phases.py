@@ -4,6 +4,7 @@ Each phase is one jitted call over all seeds (and conditions) at once, compiled 
 compile time is reported apart. Arrays carry a leading run axis.
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -109,13 +110,18 @@ AUTONOMY_CONDITIONS = ("oracle", "none", "isr")
 
 
 def autonomy_settings(
-    conditions: tuple[str, ...], switch_step: int, runs: int, isr_params: Any = None
+    conditions: tuple[str, ...],
+    switch_step: int,
+    runs: int,
+    isr_params: Any = None,
+    isr_threshold: float | None = None,
 ) -> RewardSetting:
     """Reward settings for `conditions` x `runs`, stacked condition-major: [C * runs].
 
     `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` and nothing
-    replaces it; `isr`: it leaves and the ISR (`isr_params`, leading run axis) supplies R_i.
-    Without `isr` among the conditions, `isr_params` is not needed (and not used).
+    replaces it; `isr`: it leaves and the ISR (`isr_params`, leading run axis) supplies R_i,
+    paid only above `isr_threshold` if that is set. Without `isr` among the conditions,
+    `isr_params` is not needed (and not used).
     """
     unknown = [condition for condition in conditions if condition not in AUTONOMY_CONDITIONS]
     if unknown:
@@ -133,12 +139,13 @@ def autonomy_settings(
     weights = jnp.repeat(
         jnp.asarray([condition == "isr" for condition in conditions], jnp.float32), runs
     )
-    tiled_isr = (
-        jax.tree.map(lambda x: jnp.concatenate([x] * len(conditions)), isr_params)
-        if uses_isr
-        else None
+    tiled_isr = tile(isr_params, len(conditions)) if uses_isr else None
+    return RewardSetting(
+        presence=presence,
+        internal_weight=weights,
+        isr_params=tiled_isr,
+        isr_threshold=isr_threshold,
     )
-    return RewardSetting(presence=presence, internal_weight=weights, isr_params=tiled_isr)
 
 
 def autonomy(
@@ -148,23 +155,31 @@ def autonomy(
     isr_params: Any,
     num_updates: int,
     progress: Progress | None = None,
+    env_params: Any = None,
+    isr_threshold: float | None = None,
 ) -> tuple[Runner, UpdateMetrics, Timing]:
     """Continue every socialized run under each condition.
 
     Runs keep their parameters, optimiser state and environments; each condition draws its own
     random numbers. Conditions without an ISR train together in one call, the `isr` condition
-    in another (so that only its runs pay for the ISR's forward passes). Returns runners and
-    metrics with leading axes [C, runs], in the order of `conditions`.
+    in another (so that only its runs pay for the ISR's forward passes). `env_params`, with a
+    leading run axis, gives each run its own task (default: `ppo.env_params` for all); the
+    runners' environments must already be of that task (`PPO.move_to_task`). Returns runners
+    and metrics with leading axes [C, runs], in the order of `conditions`.
     """
     runs = runners.step.shape[0]
     switch_step = int(np.asarray(runners.step).max())
     timing = Timing(steps=len(conditions) * runs * num_updates * ppo.config.batch_size)
     advance = progress.updates(ppo.config.batch_size) if progress else None
+    if env_params is None:
+        env_params = per_run(ppo.env_params, runs)
 
-    def train(runners, settings):
-        return over_runs(
-            lambda r, s: ppo.run(r, s, num_updates, False, advance)[:2], ppo.config.parallel_runs
-        )(runners, settings)
+    def train(runners, settings, env_params):
+        def one_run(runner, setting, params):
+            task = dataclasses.replace(ppo, env_params=params)
+            return task.run(runner, setting, num_updates, False, advance)[:2]
+
+        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
 
     outcome = {}
     groups = [
@@ -172,15 +187,15 @@ def autonomy(
         tuple(c for c in conditions if c == "isr"),
     ]
     for group in filter(None, groups):
-        settings = autonomy_settings(group, switch_step, runs, isr_params)
-        copies = len(group)
-        stacked = jax.tree.map(lambda x: jnp.concatenate([x] * copies), runners)  # noqa: B023
+        settings = autonomy_settings(group, switch_step, runs, isr_params, isr_threshold)
+        stacked, params = (tile(tree, len(group)) for tree in (runners, env_params))
         index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
         stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, index))
         final, metrics = compiled_call(
             train,
             stacked,
             settings,
+            params,
             timing=timing,
             name=f"autonomy: {', '.join(group)}",
             progress=progress,
@@ -193,6 +208,23 @@ def autonomy(
         lambda *parts: jnp.stack(parts), *(outcome[c] for c in conditions)
     )
     return final, metrics, timing
+
+
+def per_run(tree: Any, runs: int) -> Any:
+    """`tree` repeated along a new leading run axis of length `runs`."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (runs, *jnp.shape(x))), tree)
+
+
+def tile(tree: Any, copies: int) -> Any:
+    """`copies` copies of `tree` concatenated along its leading axis (copy-major)."""
+    return jax.tree.map(lambda x: jnp.concatenate([x] * copies), tree)
+
+
+def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
+    """Per seed, a key for its training runs and one for its ISR."""
+    keys = jax.vmap(jax.random.key)(np.asarray(seeds))
+    key_runs, key_isr = jax.vmap(lambda k: jax.random.split(k))(keys).T
+    return key_runs, key_isr
 
 
 def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:

@@ -23,6 +23,7 @@ from internalize.experiments.phases import (
 from internalize.experiments.phases import (
     autonomy,
     final_mean,
+    seed_keys,
     socialize,
     train_isr,
 )
@@ -111,8 +112,7 @@ def run_retention(config: RetentionConfig, out: str | Path, progress: bool = Tru
     run_dir.write_json("versions.json", versions())
 
     seeds = config.seeds
-    keys = jax.vmap(jax.random.key)(np.asarray(config.seed_list))
-    key_runs, key_isr = jax.vmap(lambda k: jax.random.split(k))(keys).T
+    key_runs, key_isr = seed_keys(config.seed_list)
     total = samples * seeds + autonomy_updates * ppo_config.batch_size * seeds * len(CONDITIONS)
     bar = Progress(total, enabled=progress)
     try:

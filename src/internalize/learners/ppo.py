@@ -151,6 +151,12 @@ class RewardSetting(struct.PyTreeNode):
     """float32 multiplier of R_i (0: no internal reward)."""
     isr_params: Any = None
     """Parameters of the `ISRNetwork`, or None for no ISR (R_i = 0)."""
+    isr_threshold: float | None = struct.field(pytree_node=False, default=None)
+    """If set, the ISR pays only where its prediction exceeds this (else R_i = 0). The original
+    used 0.2 in the generalization experiment (SPEC §5 B); None pays every prediction."""
+    loop_threshold: float = struct.field(pytree_node=False, default=0.1)
+    """For the `looping` metric only: internal reward above this on a step that reaches no goal
+    counts as paid for nothing."""
 
 
 class Rollout(struct.PyTreeNode):
@@ -185,6 +191,9 @@ class UpdateMetrics(struct.PyTreeNode):
     """True R_s per episode."""
     internal_reward: jax.Array
     """R_i received per episode."""
+    looping: jax.Array
+    """Share of steps on which the learner received internal reward above the setting's
+    `loop_threshold` without reaching a goal (reward paid for nothing: an ISR being hacked)."""
     true_return: jax.Array
     """R_e + R_s per episode: the return counted with the true caregiver reward."""
     learner_return: jax.Array
@@ -241,12 +250,16 @@ class PPO:
         """The network's input: uint8 `obs` scaled, as float32."""
         return obs.astype(jnp.float32) * self.config.obs_scale
 
+    def fresh_envs(self, key: jax.Array, count: int) -> tuple[GoalsState, jax.Array]:
+        """`count` newly reset environments of this task and their observations."""
+        states = jax.vmap(self.env.reset, in_axes=(0, None))(
+            jax.random.split(key, count), self.env_params
+        )
+        return states, jax.vmap(self.env.observe)(states)
+
     def init(self, key: jax.Array) -> Runner:
         key_params, key_envs, key_run = jax.random.split(key, 3)
-        env_states = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(key_envs, self.config.num_envs), self.env_params
-        )
-        obs = jax.vmap(self.env.observe)(env_states)
+        env_states, obs = self.fresh_envs(key_envs, self.config.num_envs)
         params = self.network.init(key_params, self.features(obs[:1]))
         return Runner(
             train=TrainState(params=params, opt_state=self.optimiser.init(params)),
@@ -272,23 +285,20 @@ class PPO:
         if rewards.isr_params is None:
             internal = jnp.zeros_like(transition.env_reward)
         else:
-            internal = rewards.internal_weight * self.isr_network.apply(
-                rewards.isr_params, runner.obs, action
-            )
+            internal = self.isr_network.apply(rewards.isr_params, runner.obs, action)
+            if rewards.isr_threshold is not None:
+                internal = jnp.where(internal > rewards.isr_threshold, internal, 0.0)
+            internal = rewards.internal_weight * internal
         reward = learner_reward(transition.env_reward, transition.social_reward, internal, presence)
 
         # Episodes end only by truncation, at the same step in every environment. There, as
         # SB3 does, bootstrap the value of the last observation and start new episodes.
         def restart(states: GoalsState):
             _, last_value = self.policy(params, transition.obs)
-            fresh = jax.vmap(env.reset, in_axes=(0, None))(
-                jax.random.split(key_reset, config.num_envs), self.env_params
-            )
+            fresh, fresh_obs = self.fresh_envs(key_reset, config.num_envs)
             truncated = transition.truncated
             states = jax.vmap(where_state)(truncated, fresh, states)
-            obs = jnp.where(
-                truncated[:, None, None, None], jax.vmap(env.observe)(fresh), transition.obs
-            )
+            obs = jnp.where(truncated[:, None, None, None], fresh_obs, transition.obs)
             return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0)
 
         def carry_on(states: GoalsState):
@@ -405,6 +415,9 @@ class PPO:
             env_reward=per_episode_sum(rollout.env_reward),
             social_reward=per_episode_sum(rollout.social_reward),
             internal_reward=per_episode_sum(rollout.internal_reward),
+            looping=(
+                (rollout.internal_reward > rewards.loop_threshold) & ~rollout.goal_reached
+            ).mean(),
             true_return=per_episode_sum(rollout.env_reward + rollout.social_reward),
             learner_return=per_episode_sum(
                 rollout.env_reward
@@ -418,6 +431,42 @@ class PPO:
             approx_kl=approx_kl,
         )
         return runner, metrics, rollout
+
+    def move_to_task(self, runner: Runner, key: jax.Array) -> Runner:
+        """`runner` with fresh environments of this PPO's task: a learner moved to a new task
+        keeps its parameters, optimiser state and step count."""
+        env_states, obs = self.fresh_envs(key, self.config.num_envs)
+        return runner.replace(env_states=env_states, obs=obs)
+
+    def evaluate(
+        self, params, key: jax.Array, num_episodes: int, episode_steps: int, greedy: bool = False
+    ) -> tuple[jax.Array, jax.Array]:
+        """Play `num_episodes` episodes of `episode_steps` steps side by side, without learning.
+
+        Actions are sampled from the policy, or its most likely action if `greedy`. Returns the
+        true return (R_e + R_s) and the goals reached, float32[num_episodes] each.
+        """
+        key_envs, key_steps = jax.random.split(key)
+        states, obs = self.fresh_envs(key_envs, num_episodes)
+
+        def one_step(carry, key):
+            states, obs = carry
+            key_action, key_step = jax.random.split(key)
+            logits, _ = self.policy(params, obs)
+            if greedy:
+                action = jnp.argmax(logits, axis=-1)
+            else:
+                action = jax.random.categorical(key_action, logits)
+            states, transition = self.env.step_batch(
+                key_step, states, action, self.env_params, auto_reset=False
+            )
+            true_reward = transition.env_reward + transition.social_reward
+            return (states, transition.obs), (true_reward, transition.goal_reached)
+
+        _, (rewards, goals) = jax.lax.scan(
+            one_step, (states, obs), jax.random.split(key_steps, episode_steps)
+        )
+        return rewards.sum(0), goals.sum(0).astype(jnp.float32)
 
     def run(
         self,
