@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -73,56 +74,155 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one of the paper's experiments (SPEC §5) into a run directory.",
     )
     experiments = reproduce.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    retention = experiments.add_parser(
-        "retention",
-        help="experiment A: retention vs unlearning when the caregiver leaves",
-        description=(
+    for name, experiment in EXPERIMENTS.items():
+        sub = experiments.add_parser(
+            name, help=experiment["help"], description=experiment["description"]
+        )
+        sub.add_argument(
+            "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
+        )
+        sub.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+        sub.add_argument(
+            "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
+        )
+        for option, default in experiment["steps"].items():
+            sub.add_argument(
+                f"--{option.replace('_', '-')}",
+                type=POSITIVE,
+                default=default,
+                help=f"default {default}",
+            )
+        if experiment.get("isr_threshold", False):
+            sub.add_argument(
+                "--isr-threshold",
+                type=_threshold,
+                default=0.2,
+                help="the ISR pays only above this prediction (default 0.2, the original's); "
+                "'none' pays every prediction",
+            )
+        sub.add_argument(
+            "--out", default=None, help=f"new run directory (default runs/{name}-DATE-TIME)"
+        )
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _threshold(text: str) -> float | None:
+    """An argparse type: a finite float, or 'none'."""
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}")
+    return value
+
+
+EXPERIMENTS = {
+    "retention": {
+        "help": "experiment A: retention vs unlearning when the caregiver leaves",
+        "description": (
             "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
             "ISR on that data, then continue under oracle, none and isr. Writes config.json, "
             "versions.json, metrics.csv, retention.png and results.json (last) into --out."
         ),
-    )
-    retention.add_argument(
-        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
-    )
-    retention.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
-    retention.add_argument(
-        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
-    )
-    retention.add_argument(
-        "--socialize-steps", type=POSITIVE, default=120_000, help="default 120000"
-    )
-    retention.add_argument(
-        "--autonomy-steps", type=POSITIVE, default=120_000, help="default 120000"
-    )
-    retention.add_argument(
-        "--out", default=None, help="new run directory (default runs/retention-DATE-TIME)"
-    )
-    retention.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+        "steps": {"socialize_steps": 120_000, "autonomy_steps": 120_000},
+    },
+    "ood": {
+        "help": "experiment B: generalization to 5 random blocks after socializing on 1",
+        "description": (
+            "Experiment B (SPEC §5 B): socialize on 1 random block; frozen trains on, then plays "
+            "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
+            "evaluated over 100 episodes. Writes config.json, versions.json, metrics.csv, ood.png "
+            "and results.json (last) into --out."
+        ),
+        "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
+        "isr_threshold": True,
+    },
+    "layouts": {
+        "help": "experiment B on the five hand-picked layouts, pooled with a layout effect",
+        "description": (
+            "Experiment B's protocol on each hand-picked layout (plus, x, U, T, four rooms) from "
+            "one socialization per seed, with a pooled comparison that has the layout as a "
+            "fixed effect. Writes config.json, versions.json, metrics.csv, layouts.png and "
+            "results.json (last) into --out."
+        ),
+        "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
+        "isr_threshold": True,
+    },
+    "scaling": {
+        "help": "experiment C: ISR test error against the socialization data it learns from",
+        "description": (
+            "Experiment C (SPEC §5 C): per seed, socialize once, then train one ISR on the first "
+            "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
+            "Writes config.json, versions.json, metrics.csv, scaling.png and results.json "
+            "(last) into --out."
+        ),
+        "steps": {"socialize_steps": 120_000},
+    },
+    "hacking": {
+        "help": "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
+        "description": (
+            "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
+            "and one on its first 1/12, then run autonomy with each. Writes config.json, "
+            "versions.json, metrics.csv, hacking.png (internal reward, goals, looping), "
+            "reward_map.png and results.json (last) into --out."
+        ),
+        "steps": {"socialize_steps": 120_000, "autonomy_steps": 120_000},
+    },
+}
+"""`internalize reproduce` subcommands: help, description, step options (name -> default) and
+whether the ISR threshold is a setting."""
+
+SHOWN = (
+    "summary",
+    "goals_ratio_to_oracle",
+    "return_ratio_to_oracle",
+    "tests",
+    "pooled",
+    "findings",
+)
+"""Keys of results.json that the command prints."""
 
 
-def _retention(args: argparse.Namespace) -> dict:
+def _reproduce(args: argparse.Namespace) -> dict:
     from internalize.experiments.common import default_run_path
-    from internalize.experiments.retention import RetentionConfig, run_retention
 
-    config = RetentionConfig(
-        preset=args.preset,
-        seeds=args.seeds,
-        first_seed=args.first_seed,
-        socialize_steps=args.socialize_steps,
-        autonomy_steps=args.autonomy_steps,
-    )
-    out = args.out or default_run_path("retention")
-    results = run_retention(config, out, progress=not args.quiet)
-    return {
-        "experiment": "retention",
-        "run_dir": str(out),
-        "summary": results["summary"],
-        "goals_ratio_to_oracle": results["goals_ratio_to_oracle"],
-        "isr_test_mse": results["isr_model"]["test_mse"],
-        "seconds": results["timings"]["total_s"],
-    }
+    out = args.out or default_run_path(args.experiment)
+    common = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
+    steps = {name: getattr(args, name) for name in EXPERIMENTS[args.experiment]["steps"]}
+    progress = not args.quiet
+    if args.experiment == "retention":
+        from internalize.experiments.retention import RetentionConfig, run_retention
+
+        results = run_retention(RetentionConfig(**common, **steps), out, progress)
+    elif args.experiment == "scaling":
+        from internalize.experiments.scaling import ScalingConfig, run_scaling
+
+        results = run_scaling(ScalingConfig(**common, **steps), out, progress)
+    elif args.experiment == "hacking":
+        from internalize.experiments.hacking import HackingConfig, run_hacking
+
+        results = run_hacking(HackingConfig(**common, **steps), out, progress)
+    else:
+        from internalize.experiments.generalization import (
+            LAYOUT_TASKS,
+            RANDOM_TASK,
+            GeneralizationConfig,
+            run_generalization,
+        )
+
+        tasks = (RANDOM_TASK,) if args.experiment == "ood" else LAYOUT_TASKS
+        config = GeneralizationConfig(
+            **common, **steps, tasks=tasks, isr_threshold=args.isr_threshold
+        )
+        results = run_generalization(config, out, args.experiment, progress)
+    shown = {"experiment": args.experiment, "run_dir": str(out)}
+    shown.update({key: results[key] for key in SHOWN if key in results})
+    shown["seconds"] = results["timings"]["total_s"]
+    return shown
 
 
 def _rollout(args: argparse.Namespace) -> dict:
@@ -170,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":
-            print(json.dumps(_retention(args), indent=2))
+            print(json.dumps(_reproduce(args), indent=2))
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2

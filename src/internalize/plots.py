@@ -43,11 +43,7 @@ def phase_figure(
     condition -> the same. `panels` maps metric name -> axis label. A dashed line marks the
     caregiver's departure at `switch_step`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (metric, label) in zip(axes[0], panels.items(), strict=True):
         band(ax, socialization["step"], socialization[metric], "socialization")
@@ -72,4 +68,222 @@ def phase_figure(
     axes[0][0].legend(fontsize=8, loc="lower left")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
+    return figure
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def generalization_figure(
+    returns: np.ndarray,
+    tasks: tuple[str, ...],
+    conditions: tuple[str, ...],
+    transfer: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    published: Mapping[str, Mapping[str, float]] | None,
+    title: str,
+):
+    """Evaluation returns and learning on the test tasks.
+
+    `returns` float[conditions, tasks, seeds]: evaluation return per seed. The first panel shows
+    their mean ± SE per task and condition (and the published mean ± SE as black marks when
+    `published` maps condition -> {"mean", "se"}); one panel per task follows with the true
+    return while learning on it (`transfer`: condition -> task -> curves as in `phase_figure`),
+    the `frozen` evaluation drawn as a dashed level.
+    """
+    plt = _pyplot()
+    panels = 1 + len(tasks)
+    columns = min(panels, 3)
+    rows = -(-panels // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows), squeeze=False)
+    axes = axes.reshape(-1)
+    ax = axes[0]
+    width = 0.8 / len(conditions)
+    positions = np.arange(len(tasks))
+    for c, condition in enumerate(conditions):
+        mean, sem = mean_and_sem(returns[c].T)
+        x = positions + (c - (len(conditions) - 1) / 2) * width
+        ax.bar(
+            x,
+            mean,
+            width,
+            yerr=sem,
+            capsize=3,
+            label=condition,
+            color=CONDITION_COLOURS.get(condition),
+            alpha=0.85,
+        )
+        if published and condition in published and len(tasks) == 1:
+            ax.errorbar(
+                x,
+                [published[condition]["mean"]],
+                yerr=[published[condition]["se"]],
+                fmt="D",
+                color="black",
+                markersize=4,
+                capsize=3,
+                label="published" if c == 0 else None,
+            )
+    ax.set_xticks(positions, tasks)
+    ax.set_ylabel("evaluation return (true reward)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    for t, task in enumerate(tasks):
+        ax = axes[1 + t]
+        for condition, per_task in transfer.items():
+            curves = per_task[task]
+            band(ax, curves["step"], curves["true_return"], condition)
+        frozen = conditions.index("frozen") if "frozen" in conditions else None
+        if frozen is not None:
+            ax.axhline(
+                returns[frozen, t].mean(),
+                color=CONDITION_COLOURS["frozen"],
+                linestyle="--",
+                linewidth=1,
+                label="frozen (evaluated)",
+            )
+        ax.set_title(f"learning on {task}", fontsize=9)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("return (true reward)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8, loc="lower right")
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def scaling_figure(
+    train_samples: np.ndarray,
+    train_mse: np.ndarray,
+    test_mse: np.ndarray,
+    published: Mapping[str, list] | None,
+    title: str,
+):
+    """Log-log ISR error against training samples: `train_mse` and `test_mse` float[counts,
+    seeds] (mean ± SE and each seed's points), and the published test means if given."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(5.6, 4.0))
+    for label, values, colour in (
+        ("test", test_mse, "tab:green"),
+        ("train", train_mse, "tab:orange"),
+    ):
+        mean, sem = mean_and_sem(values.T)
+        ax.errorbar(
+            train_samples,
+            mean,
+            yerr=sem,
+            marker="o",
+            color=colour,
+            capsize=3,
+            label=f"{label} MSE (ours)",
+        )
+        for seed_values in values.T:
+            ax.scatter(train_samples, seed_values, color=colour, s=6, alpha=0.35)
+    if published:
+        ax.plot(
+            published["train_samples"],
+            published["test_mse"],
+            "kD--",
+            markersize=4,
+            linewidth=1,
+            label="test MSE (published)",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("ISR training samples")
+    ax.set_ylabel("mean squared error")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def reward_map_figure(
+    maps: Mapping[str, np.ndarray],
+    walls: np.ndarray,
+    goal: tuple[int, int],
+    action_names: tuple[str, ...],
+    title: str,
+    vmax: float = 0.4,
+):
+    """One row per map (`maps`: name -> float[headings, actions, size, size], nan where the agent
+    cannot be), one column per action. Each cell is split into four triangles, one per heading,
+    pointing the way the agent faces, coloured by the reward; walls grey, the goal marked G."""
+    plt = _pyplot()
+    from matplotlib.collections import PolyCollection
+
+    names = list(maps)
+    size = walls.shape[0]
+    figure, axes = plt.subplots(
+        len(names),
+        len(action_names),
+        figsize=(2.7 * len(action_names) + 0.8, 2.6 * len(names)),
+        squeeze=False,
+    )
+    # Per heading (right, down, left, up), the two corners of the cell side the agent faces,
+    # as offsets in (x, y) with y growing downwards; with the centre they make a triangle.
+    sides = {
+        0: ((1, 0), (1, 1)),
+        1: ((0, 1), (1, 1)),
+        2: ((0, 0), (0, 1)),
+        3: ((0, 0), (1, 0)),
+    }
+    colormap = plt.get_cmap("viridis")
+    image = None
+    for row, name in enumerate(names):
+        for column, action in enumerate(action_names):
+            ax = axes[row][column]
+            polygons, values = [], []
+            for x in range(size):
+                for y in range(size):
+                    if walls[x, y]:
+                        ax.add_patch(plt.Rectangle((x, y), 1, 1, color="0.55"))
+                        continue
+                    for heading, corners in sides.items():
+                        value = maps[name][heading, column, x, y]
+                        if np.isnan(value):
+                            continue
+                        polygons.append(
+                            [(x + 0.5, y + 0.5), *((x + dx, y + dy) for dx, dy in corners)]
+                        )
+                        values.append(value)
+            collection = PolyCollection(
+                polygons,
+                array=np.asarray(values),
+                cmap=colormap,
+                edgecolors="white",
+                linewidths=0.3,
+            )
+            collection.set_clim(0.0, vmax)
+            ax.add_collection(collection)
+            image = collection
+            ax.text(
+                goal[0] + 0.5,
+                goal[1] + 0.5,
+                "G",
+                ha="center",
+                va="center",
+                fontsize=10,
+                fontweight="bold",
+                color="tab:green",
+            )
+            ax.set_xlim(0, size)
+            ax.set_ylim(size, 0)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(action, fontsize=9)
+            if column == 0:
+                ax.set_ylabel(name, fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=0.8, label="reward for the action")
+    figure.suptitle(title, fontsize=10)
     return figure

@@ -17,11 +17,44 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Settings every experiment has; each experiment's config adds its own."""
+
+    preset: str = "fast"
+    """`fast` or `paper` (PPO and ISR settings; see the README)."""
+    seeds: int = 10
+    """Number of seeds (independent runs of the whole experiment)."""
+    first_seed: int = 1234
+    """Seeds are first_seed, first_seed + 1, ... (the original used 1234-1243)."""
+
+    def __post_init__(self) -> None:
+        from internalize.learners.ppo import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.first_seed < 0:
+            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
+
+    def check_positive(self, *names: str) -> None:
+        """Raise ValueError unless every named field is an integer >= 1."""
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -115,6 +115,7 @@ def autonomy_settings(
     runs: int,
     isr_params: Any = None,
     isr_threshold: float | None = None,
+    loop_threshold: float = 0.1,
 ) -> RewardSetting:
     """Reward settings for `conditions` x `runs`, stacked condition-major: [C * runs].
 
@@ -145,6 +146,7 @@ def autonomy_settings(
         internal_weight=weights,
         isr_params=tiled_isr,
         isr_threshold=isr_threshold,
+        loop_threshold=loop_threshold,
     )
 
 
@@ -157,6 +159,7 @@ def autonomy(
     progress: Progress | None = None,
     env_params: Any = None,
     isr_threshold: float | None = None,
+    loop_threshold: float = 0.1,
 ) -> tuple[Runner, UpdateMetrics, Timing]:
     """Continue every socialized run under each condition.
 
@@ -164,7 +167,8 @@ def autonomy(
     random numbers. Conditions without an ISR train together in one call, the `isr` condition
     in another (so that only its runs pay for the ISR's forward passes). `env_params`, with a
     leading run axis, gives each run its own task (default: `ppo.env_params` for all); the
-    runners' environments must already be of that task (`PPO.move_to_task`). Returns runners
+    runners' environments must already be of that task (`PPO.move_to_task`). `isr_threshold`
+    and `loop_threshold` go to the `RewardSetting`. Returns runners
     and metrics with leading axes [C, runs], in the order of `conditions`.
     """
     runs = runners.step.shape[0]
@@ -187,7 +191,9 @@ def autonomy(
         tuple(c for c in conditions if c == "isr"),
     ]
     for group in filter(None, groups):
-        settings = autonomy_settings(group, switch_step, runs, isr_params, isr_threshold)
+        settings = autonomy_settings(
+            group, switch_step, runs, isr_params, isr_threshold, loop_threshold
+        )
         stacked, params = (tile(tree, len(group)) for tree in (runners, env_params))
         index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
         stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, index))
@@ -225,6 +231,14 @@ def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
     keys = jax.vmap(jax.random.key)(np.asarray(seeds))
     key_runs, key_isr = jax.vmap(lambda k: jax.random.split(k))(keys).T
     return key_runs, key_isr
+
+
+def metric_curves(metrics: UpdateMetrics, names) -> dict[str, np.ndarray]:
+    """{"step": float[updates], name: float[runs, updates] for each of `names`} of metrics with
+    leading axes [runs, updates]."""
+    curves = {name: np.asarray(getattr(metrics, name)) for name in names}
+    curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
+    return curves
 
 
 def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:

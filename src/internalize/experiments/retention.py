@@ -16,20 +16,22 @@ import jax
 import numpy as np
 
 from internalize.envs.goals import GoalsEnv
-from internalize.experiments.common import Progress, RunDirectory, versions
+from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
 from internalize.experiments.phases import (
     autonomy,
     final_mean,
+    metric_curves,
     seed_keys,
     socialize,
     train_isr,
 )
 from internalize.isr.train import ISR_PRESETS, split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
-from internalize.plots import mean_and_sem, phase_figure
+from internalize.plots import phase_figure
+from internalize.stats import summarize
 
 HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
 """results.json names -> `UpdateMetrics` fields of the per-seed headline numbers."""
@@ -37,15 +39,9 @@ ALSO_REPORTED = ("env_reward", "social_reward", "internal_reward", "learner_retu
 
 
 @dataclass(frozen=True)
-class RetentionConfig:
+class RetentionConfig(ExperimentConfig):
     """Settings of the retention experiment."""
 
-    preset: str = "fast"
-    """`fast` or `paper` (PPO and ISR settings; see the README)."""
-    seeds: int = 10
-    """Number of seeds, trained side by side."""
-    first_seed: int = 1234
-    """Seeds are first_seed, first_seed + 1, ... (the original used 1234-1243)."""
     socialize_steps: int = 120_000
     """Environment steps with the caregiver present (rounded up to whole rollouts)."""
     autonomy_steps: int = 120_000
@@ -56,29 +52,10 @@ class RetentionConfig:
     """Share of the autonomy phase, at its end, that the headline numbers average."""
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
-        if self.first_seed < 0:
-            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
-        if self.socialize_steps < 1 or self.autonomy_steps < 1:
-            raise ValueError(
-                "socialize_steps and autonomy_steps must be >= 1, got "
-                f"{self.socialize_steps} and {self.autonomy_steps}"
-            )
+        super().__post_init__()
+        self.check_positive("socialize_steps", "autonomy_steps")
         if not 0.0 < self.final_fraction <= 1.0:
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
-
-    @property
-    def seed_list(self) -> list[int]:
-        return list(range(self.first_seed, self.first_seed + self.seeds))
-
-
-def _curves(metrics, names) -> dict[str, np.ndarray]:
-    curves = {name: np.asarray(getattr(metrics, name)) for name in names}
-    curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
-    return curves
 
 
 def run_retention(config: RetentionConfig, out: str | Path, progress: bool = True) -> dict:
@@ -128,9 +105,9 @@ def run_retention(config: RetentionConfig, out: str | Path, progress: bool = Tru
         bar.close()
 
     names = list(HEADLINE.values()) + list(ALSO_REPORTED)
-    social_curves = _curves(social_metrics, names)
+    social_curves = metric_curves(social_metrics, names)
     autonomy_curves = {
-        condition: _curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
+        condition: metric_curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
         for i, condition in enumerate(CONDITIONS)
     }
     rows = []
@@ -167,12 +144,10 @@ def run_retention(config: RetentionConfig, out: str | Path, progress: bool = Tru
         }
         for condition in CONDITIONS
     }
-    summary = {}
-    for condition, values in per_seed.items():
-        summary[condition] = {}
-        for name in HEADLINE:
-            mean, sem = mean_and_sem(np.asarray(values[name]))
-            summary[condition][name] = {"mean": float(mean), "sem": float(sem)}
+    summary = {
+        condition: {name: summarize(values[name]).as_dict() for name in HEADLINE}
+        for condition, values in per_seed.items()
+    }
     oracle_goals = summary["oracle"]["goals_per_episode"]["mean"]
     ratios = {
         f"{condition}/oracle": (

@@ -1,0 +1,345 @@
+"""Experiment B (SPEC §5 B): do internalized values carry over to a task never seen before?
+
+Per seed, one socialization run on the goals gridworld with 1 random block (caregiver present),
+and an ISR trained on its data. From there, three conditions meet each test task (5 random
+blocks for `ood`; each of the five hand-picked layouts for `layouts`):
+
+- `frozen`: the socialized learner trains a further `frozen_steps` on the 1-block task (caregiver
+  present, as in the original), then plays the test task without learning;
+- `oracle`: it learns `transfer_steps` on the test task with the caregiver present;
+- `isr`: it learns `transfer_steps` on the test task with the ISR instead of the caregiver.
+
+Each condition is then evaluated on the test task without learning: the mean true return
+(R_e + R_s) over `eval_episodes` episodes, the same episodes (keys) for every condition of a seed.
+One socialization feeds every task and condition.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from internalize.envs.goals import GoalsEnv
+from internalize.envs.layouts import NAMED_LAYOUTS
+from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.phases import (
+    Timing,
+    autonomy,
+    compiled_call,
+    metric_curves,
+    seed_keys,
+    socialize,
+    tile,
+    train_isr,
+)
+from internalize.isr.train import ISR_PRESETS, split_sizes
+from internalize.learners.ppo import PPO, PRESETS, over_runs
+from internalize.stats import fixed_effect_test, summarize, welch_test
+
+CONDITIONS = ("frozen", "oracle", "isr")
+RANDOM_TASK = "random"
+"""The task name of `test_blocks` random blocks per layout."""
+LAYOUT_TASKS = tuple(NAMED_LAYOUTS)
+CURVES = ("true_return", "goals_per_episode", "internal_reward")
+
+PUBLISHED = {
+    "ood": {
+        "source": "SPEC §5 B (10 seeds, mean ± SEM of the evaluation return on 5 random blocks)",
+        "return": {
+            "frozen": {"mean": 0.541, "se": 0.026},
+            "isr": {"mean": 0.630, "se": 0.027},
+            "oracle": {"mean": 0.672, "se": 0.031},
+        },
+        "tests": {"isr vs frozen": {"p_value": 0.029}, "isr vs oracle": {"p_value": 0.32}},
+    },
+    "layouts": {
+        "source": "SPEC §5 B (pooled over the five layouts, layout as a fixed effect)",
+        "tests": {"isr vs frozen": {"p_value": "< 0.01"}, "isr vs oracle": {"p_value": 0.25}},
+        "note": "four rooms is at ceiling for every condition",
+    },
+}
+
+
+@dataclass(frozen=True)
+class GeneralizationConfig(ExperimentConfig):
+    """Settings of the generalization experiments (`ood` and `layouts`)."""
+
+    tasks: tuple[str, ...] = (RANDOM_TASK,)
+    """Test tasks: `random` (`test_blocks` random blocks) and/or names of hand-picked layouts."""
+    socialize_steps: int = 120_000
+    """Environment steps of socialization on the training task."""
+    frozen_steps: int = 120_000
+    """Further steps of the `frozen` learner on the training task (caregiver present)."""
+    transfer_steps: int = 240_000
+    """Steps of `oracle` and `isr` learning on each test task."""
+    socialize_blocks: int = 1
+    """Random wall blocks of the training task."""
+    test_blocks: int = 5
+    """Random wall blocks of the `random` test task."""
+    eval_episodes: int = 100
+    """Episodes of the evaluation without learning, per seed, condition and task."""
+    greedy: bool = False
+    """Evaluate with the policy's most likely action instead of sampled actions."""
+    isr_threshold: float | None = 0.2
+    """The ISR pays only where its prediction exceeds this (the original's 0.2); None pays all."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("socialize_steps", "frozen_steps", "transfer_steps", "eval_episodes")
+        if not self.tasks:
+            raise ValueError("tasks is empty: give `random` and/or layout names")
+        known = (RANDOM_TASK, *LAYOUT_TASKS)
+        unknown = [task for task in self.tasks if task not in known]
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; known: {list(known)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks repeat: {list(self.tasks)}")
+        GoalsEnv().make_params(n_blocks=self.socialize_blocks)  # checks the block counts
+        GoalsEnv().make_params(n_blocks=self.test_blocks)
+
+
+def _task_params(env: GoalsEnv, config: GeneralizationConfig):
+    """The test tasks' parameters stacked along a leading task axis."""
+    params = [
+        env.make_params(n_blocks=config.test_blocks)
+        if task == RANDOM_TASK
+        else env.make_params(layout=task)
+        for task in config.tasks
+    ]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
+
+
+def run_generalization(
+    config: GeneralizationConfig, out: str | Path, experiment: str, progress: bool = True
+) -> dict:
+    """Run the experiment into the new directory `out`; returns what `results.json` holds.
+
+    `experiment` names it in the results (`ood` or `layouts`); with several tasks the results
+    also pool them, the task as a fixed effect.
+    """
+    started = time.perf_counter()
+    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    env = GoalsEnv()
+    ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.socialize_blocks))
+    socialize_updates = ppo_config.num_updates(config.socialize_steps)
+    frozen_updates = ppo_config.num_updates(config.frozen_steps)
+    transfer_updates = ppo_config.num_updates(config.transfer_steps)
+    samples = socialize_updates * ppo_config.batch_size
+    split_sizes(samples, isr_config.train_fraction)  # fails early if too few to split
+    run_dir = RunDirectory(out)
+    resolved = {
+        "experiment": experiment,
+        **dataclasses.asdict(config),
+        "seed_list": config.seed_list,
+        "conditions": list(CONDITIONS),
+        "updates": {
+            "socialize": socialize_updates,
+            "frozen": frozen_updates,
+            "transfer": transfer_updates,
+        },
+        "ppo": dataclasses.asdict(ppo_config),
+        "isr": dataclasses.asdict(isr_config),
+        "env": {"size": env.size, "max_steps": int(ppo.env_params.max_steps)},
+    }
+    run_dir.write_json("config.json", resolved)
+    run_dir.write_json("versions.json", versions())
+
+    seeds, tasks = config.seeds, len(config.tasks)
+    key_runs, key_isr = seed_keys(config.seed_list)
+    batch = ppo_config.batch_size
+    total = seeds * batch * (socialize_updates + frozen_updates + 2 * tasks * transfer_updates)
+    bar = Progress(total, enabled=progress)
+    try:
+        runners, social_metrics, dataset, social_time = socialize(
+            ppo, key_runs, socialize_updates, bar
+        )
+        isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
+        del dataset
+        frozen, frozen_metrics, frozen_time = autonomy(
+            ppo, runners, ("oracle",), None, frozen_updates, bar
+        )
+        # Every seed meets every task: runs are task-major, [tasks * seeds].
+        task_params = jax.tree.map(
+            lambda x: jnp.repeat(x, seeds, axis=0), _task_params(env, config)
+        )
+        moved = jax.jit(
+            jax.vmap(
+                lambda runner, params, key: dataclasses.replace(
+                    ppo, env_params=params
+                ).move_to_task(runner, key)
+            )
+        )(tile(runners, tasks), task_params, jax.random.split(jax.random.key(0), tasks * seeds))
+        transferred, transfer_metrics, transfer_time = autonomy(
+            ppo,
+            moved,
+            ("oracle", "isr"),
+            tile(isr.params, tasks),
+            transfer_updates,
+            bar,
+            env_params=task_params,
+            isr_threshold=config.isr_threshold,
+        )
+    finally:
+        bar.close()
+
+    # Evaluation: [conditions * tasks * seeds] runs, the same keys for every condition.
+    policies = jax.tree.map(
+        lambda frozen_params, learnt: jnp.concatenate(
+            [jnp.concatenate([frozen_params[0]] * tasks), learnt[0], learnt[1]]
+        ),
+        frozen.train.params,
+        transferred.train.params,
+    )
+    task_index = jnp.repeat(jnp.arange(tasks), seeds)
+    eval_keys = jax.vmap(jax.random.fold_in)(tile(key_isr, tasks), task_index)
+    steps = int(ppo.env_params.max_steps)
+
+    def evaluate(params, key, env_params):
+        task = dataclasses.replace(ppo, env_params=env_params)
+        returns, goals = task.evaluate(params, key, config.eval_episodes, steps, config.greedy)
+        return returns.mean(), goals.mean()
+
+    eval_time = Timing(steps=len(CONDITIONS) * tasks * seeds * config.eval_episodes * steps)
+    returns, goals = compiled_call(
+        over_runs(evaluate, parallel=False),
+        policies,
+        tile(jax.random.key_data(eval_keys), len(CONDITIONS)),
+        tile(task_params, len(CONDITIONS)),
+        timing=eval_time,
+        name="evaluation",
+    )
+    shape = (len(CONDITIONS), tasks, seeds)
+    returns, goals = np.asarray(returns).reshape(shape), np.asarray(goals).reshape(shape)
+
+    social_curves = metric_curves(social_metrics, CURVES)
+    by_task = jax.tree.map(lambda x: x.reshape(2, tasks, seeds, -1), transfer_metrics)
+    transfer = {
+        condition: {
+            task: metric_curves(jax.tree.map(lambda x, c=c, t=t: x[c, t], by_task), CURVES)
+            for t, task in enumerate(config.tasks)
+        }
+        for c, condition in enumerate(("oracle", "isr"))
+    }
+    _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_metrics)
+    per_task = {
+        task: _task_results(returns[:, t], goals[:, t]) for t, task in enumerate(config.tasks)
+    }
+    results = {
+        "experiment": experiment,
+        "preset": config.preset,
+        "seeds": config.seed_list,
+        "tasks": list(config.tasks),
+    }
+    if tasks == 1:
+        results.update(per_task[config.tasks[0]])
+    else:
+        results["per_task"] = per_task
+        results["pooled"] = _pooled_results(returns, config.tasks)
+    results["published"] = PUBLISHED.get(experiment)
+    results["socialization"] = {
+        "return": np.asarray(social_curves["true_return"][:, -1]).tolist(),
+        "goals_per_episode": np.asarray(social_curves["goals_per_episode"][:, -1]).tolist(),
+    }
+    results["isr_model"] = {
+        "train_mse": np.asarray(isr.train_mse).tolist(),
+        "test_mse": np.asarray(isr.test_mse).tolist(),
+    }
+    results["config"] = resolved
+    results["versions"] = versions()
+    results["timings"] = {
+        "socialization": social_time.as_dict(),
+        "isr": isr_time.as_dict(),
+        "frozen": frozen_time.as_dict(),
+        "transfer": transfer_time.as_dict(),
+        "evaluation": eval_time.as_dict(),
+        "total_s": time.perf_counter() - started,
+    }
+
+    from internalize.plots import generalization_figure
+
+    run_dir.save_figure(
+        f"{experiment}.png",
+        generalization_figure(
+            returns,
+            config.tasks,
+            CONDITIONS,
+            transfer,
+            published=PUBLISHED.get(experiment, {}).get("return"),
+            title=f"{experiment} ({config.preset} preset, {seeds} seeds, mean ± SE)",
+        ),
+    )
+    run_dir.finish(results)
+    return results
+
+
+def _task_results(returns: np.ndarray, goals: np.ndarray) -> dict:
+    """Per-seed numbers, summaries and tests of one task; float[conditions, seeds] inputs."""
+    per_seed = {
+        condition: {"return": returns[c].tolist(), "goals_per_episode": goals[c].tolist()}
+        for c, condition in enumerate(CONDITIONS)
+    }
+    summary = {
+        condition: {name: summarize(values).as_dict() for name, values in metrics.items()}
+        for condition, metrics in per_seed.items()
+    }
+    index = {condition: c for c, condition in enumerate(CONDITIONS)}
+    tests = {}
+    if returns.shape[1] >= 2:
+        for a, b in (("isr", "frozen"), ("isr", "oracle"), ("oracle", "frozen")):
+            tests[f"{a} vs {b}"] = welch_test(returns[index[a]], returns[index[b]]).as_dict()
+    oracle = summary["oracle"]["return"]["mean"]
+    return {
+        "conditions": per_seed,
+        "summary": summary,
+        "tests": tests,
+        "return_ratio_to_oracle": {
+            f"{c}/oracle": summary[c]["return"]["mean"] / oracle if oracle > 0 else None
+            for c in ("frozen", "isr")
+        },
+    }
+
+
+def _pooled_results(returns: np.ndarray, tasks: tuple[str, ...]) -> dict:
+    """Pairwise tests over all tasks with the task as a fixed effect; float[C, T, seeds]."""
+    conditions, task_count, seeds = returns.shape
+    labels = np.repeat(np.asarray(CONDITIONS), task_count * seeds)
+    blocks = np.tile(np.repeat(np.asarray(tasks), seeds), conditions)
+    values = returns.reshape(-1)
+    tests = {}
+    if seeds >= 2:
+        for a, b in (("isr", "frozen"), ("isr", "oracle"), ("oracle", "frozen")):
+            tests[f"{a} vs {b}"] = fixed_effect_test(values, labels, blocks, a, b).as_dict()
+    means = returns.mean(axis=(1, 2))
+    return {
+        "model": "return ~ condition + task (OLS, task as a fixed effect, rows of the two "
+        "conditions compared)",
+        "mean_return": {c: float(means[i]) for i, c in enumerate(CONDITIONS)},
+        "tests": tests,
+    }
+
+
+def _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_metrics) -> None:
+    """metrics.csv: one row per seed, phase, condition, task and update."""
+    from internalize.learners.ppo import METRIC_NAMES
+
+    seeds = config.seeds
+    rows = []
+
+    def add(seed, phase, condition, task, metrics, index):
+        values = np.stack([np.asarray(getattr(metrics, name))[index] for name in METRIC_NAMES], -1)
+        for update, row in enumerate(values):
+            rows.append([seed, phase, condition, task, update, *row.tolist()])
+
+    for s, seed in enumerate(config.seed_list):
+        add(seed, "socialization", "socialization", "train", social_metrics, s)
+        add(seed, "frozen", "frozen", "train", frozen_metrics, (0, s))
+        for t, task in enumerate(config.tasks):
+            for c, condition in enumerate(("oracle", "isr")):
+                add(seed, "transfer", condition, task, transfer_metrics, (c, t * seeds + s))
+    run_dir.write_csv(
+        "metrics.csv", ["seed", "phase", "condition", "task", "update", *METRIC_NAMES], rows
+    )

@@ -1,0 +1,279 @@
+"""Experiment D (SPEC §5 D): incomplete internalization, or reward hacking.
+
+Per seed, one socialization run (caregiver present, 3 random blocks), and two ISRs trained on
+its data: `isr_full` on all of it, `isr_partial` on the earliest `data_fraction` (1/12 by
+default, the paper's). Autonomy then runs twice from the same socialized learner, once with each
+ISR. The curves show the internal reward the learner collects, the goals it truly reaches and
+`looping`: the share of steps on which the ISR pays more than `loop_threshold` while no goal is
+reached. Early and late windows of autonomy are compared per seed (paired t-tests). An ISR
+reward map of one fixed layout shows what each ISR pays beside the true social reward.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from internalize.envs.constants import Action
+from internalize.envs.goals import GoalsEnv
+from internalize.envs.layouts import border_mask, walls_mask
+from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.phases import (
+    autonomy,
+    metric_curves,
+    seed_keys,
+    socialize,
+    tile,
+    train_isr,
+)
+from internalize.isr.maps import goals_reward_maps
+from internalize.isr.train import ISR_PRESETS, split_sizes
+from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
+from internalize.stats import paired_test, summarize, welch_test
+
+CONDITIONS = ("isr_partial", "isr_full")
+METRICS = ("internal_reward", "goals_per_episode", "looping", "true_return")
+PUBLISHED = {
+    "source": "SPEC §5 D (qualitative)",
+    "finding": "with an ISR trained on 1/12 of the data, the internal reward the learner "
+    "collects rises while the goals it truly reaches fall: it loops where the ISR pays",
+}
+MAP_WALLS = ((2, 2), (4, 4), (2, 4))
+"""The fixed layout of the reward map: three blocks, the goal in the middle."""
+MAP_GOAL = (3, 3)
+
+
+@dataclass(frozen=True)
+class HackingConfig(ExperimentConfig):
+    """Settings of the reward-hacking experiment."""
+
+    socialize_steps: int = 120_000
+    """Environment steps of socialization (rounded up to whole rollouts)."""
+    autonomy_steps: int = 120_000
+    """Environment steps of autonomy with each ISR (rounded up to whole rollouts)."""
+    n_blocks: int = 3
+    """Random wall blocks per layout."""
+    data_fraction: float = 1 / 12
+    """Share of the socialization samples, the earliest, that `isr_partial` learns from."""
+    loop_threshold: float = 0.1
+    """Internal reward above this on a step that reaches no goal counts as looping."""
+    window_fraction: float = 0.1
+    """Share of autonomy at its start (early) and at its end (late) that the tests compare."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_positive("socialize_steps", "autonomy_steps")
+        if not 0.0 < self.data_fraction < 1.0:
+            raise ValueError(f"data_fraction must lie in (0, 1), got {self.data_fraction}")
+        if not 0.0 < self.window_fraction <= 0.5:
+            raise ValueError(f"window_fraction must lie in (0, 0.5], got {self.window_fraction}")
+        if not np.isfinite(self.loop_threshold):
+            raise ValueError(f"loop_threshold must be finite, got {self.loop_threshold}")
+
+
+def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -> dict:
+    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
+    started = time.perf_counter()
+    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    env = GoalsEnv()
+    ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.n_blocks))
+    socialize_updates = ppo_config.num_updates(config.socialize_steps)
+    autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
+    samples = socialize_updates * ppo_config.batch_size
+    partial_samples = int(samples * config.data_fraction)
+    split_sizes(partial_samples, isr_config.train_fraction)  # fails early if too few to split
+    run_dir = RunDirectory(out)
+    resolved = {
+        "experiment": "hacking",
+        **dataclasses.asdict(config),
+        "seed_list": config.seed_list,
+        "conditions": list(CONDITIONS),
+        "socialize_updates": socialize_updates,
+        "autonomy_updates": autonomy_updates,
+        "isr_samples": {"isr_partial": partial_samples, "isr_full": samples},
+        "ppo": dataclasses.asdict(ppo_config),
+        "isr": dataclasses.asdict(isr_config),
+        "env": {"size": env.size, "n_blocks": config.n_blocks},
+    }
+    run_dir.write_json("config.json", resolved)
+    run_dir.write_json("versions.json", versions())
+
+    seeds = config.seeds
+    key_runs, key_isr = seed_keys(config.seed_list)
+    total = seeds * ppo_config.batch_size * (socialize_updates + 2 * autonomy_updates)
+    bar = Progress(total, enabled=progress)
+    try:
+        runners, social_metrics, dataset, social_time = socialize(
+            ppo, key_runs, socialize_updates, bar
+        )
+        partial = jax.tree.map(lambda x: x[:, :partial_samples], dataset)
+        isr_partial, partial_time = train_isr(isr_config, key_isr, partial, bar)
+        isr_full, full_time = train_isr(isr_config, key_isr, dataset, bar)
+        del dataset, partial
+        # Both ISRs in one call: runs [partial seeds..., full seeds...], the same random
+        # numbers for a seed under either ISR.
+        both = jax.tree.map(
+            lambda a, b: np.concatenate([a, b]), isr_partial.params, isr_full.params
+        )
+        _, metrics, autonomy_time = autonomy(
+            ppo,
+            tile(runners, 2),
+            ("isr",),
+            both,
+            autonomy_updates,
+            bar,
+            loop_threshold=config.loop_threshold,
+        )
+    finally:
+        bar.close()
+    metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
+
+    rows = []
+    for s, seed in enumerate(config.seed_list):
+        for update in range(socialize_updates):
+            rows.append(
+                [seed, "socialization", "socialization", update]
+                + [float(getattr(social_metrics, name)[s, update]) for name in METRIC_NAMES]
+            )
+        for c, condition in enumerate(CONDITIONS):
+            for update in range(autonomy_updates):
+                rows.append(
+                    [seed, "autonomy", condition, update]
+                    + [float(getattr(metrics, name)[c, s, update]) for name in METRIC_NAMES]
+                )
+    run_dir.write_csv("metrics.csv", ["seed", "phase", "condition", "update", *METRIC_NAMES], rows)
+
+    social_curves = metric_curves(social_metrics, METRICS)
+    curves = {
+        condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
+        for c, condition in enumerate(CONDITIONS)
+    }
+    window = max(1, int(np.ceil(autonomy_updates * config.window_fraction)))
+    per_seed = {
+        condition: {
+            f"{metric}_{when}": values.tolist()
+            for metric in METRICS
+            for when, values in (
+                ("early", curves[condition][metric][:, :window].mean(1)),
+                ("late", curves[condition][metric][:, -window:].mean(1)),
+            )
+        }
+        for condition in CONDITIONS
+    }
+    summary = {
+        condition: {name: summarize(values).as_dict() for name, values in entries.items()}
+        for condition, entries in per_seed.items()
+    }
+    tests, findings = _tests(per_seed, seeds)
+
+    maps = goals_reward_maps(
+        env,
+        ppo.env_params,
+        {
+            f"isr_full (seed {config.first_seed})": _first(isr_full.params),
+            f"isr_partial (seed {config.first_seed})": _first(isr_partial.params),
+        },
+        MAP_WALLS,
+        MAP_GOAL,
+    )
+    map_gap = {
+        name: float(np.nanmax(np.abs(values - maps["true"])))
+        for name, values in maps.items()
+        if name != "true"
+    }
+    results = {
+        "experiment": "hacking",
+        "preset": config.preset,
+        "seeds": config.seed_list,
+        "conditions": per_seed,
+        "summary": summary,
+        "tests": tests,
+        "findings": findings,
+        "published": PUBLISHED,
+        "isr_model": {
+            condition: {
+                "samples": n,
+                "train_mse": np.asarray(isr.train_mse).tolist(),
+                "test_mse": np.asarray(isr.test_mse).tolist(),
+            }
+            for condition, n, isr in (
+                ("isr_partial", partial_samples, isr_partial),
+                ("isr_full", samples, isr_full),
+            )
+        },
+        "reward_map": {"walls": MAP_WALLS, "goal": MAP_GOAL, "max_abs_error": map_gap},
+        "config": resolved,
+        "versions": versions(),
+        "timings": {
+            "socialization": social_time.as_dict(),
+            "isr_partial": partial_time.as_dict(),
+            "isr_full": full_time.as_dict(),
+            "autonomy": autonomy_time.as_dict(),
+            "total_s": time.perf_counter() - started,
+        },
+    }
+    from internalize.plots import phase_figure, reward_map_figure
+
+    run_dir.save_figure(
+        "hacking.png",
+        phase_figure(
+            social_curves,
+            curves,
+            {
+                "internal_reward": "internal reward collected per episode",
+                "goals_per_episode": "goals per episode (true)",
+                "looping": f"share of steps paid > {config.loop_threshold} without a goal",
+            },
+            switch_step=float(samples),
+            title=f"Reward hacking ({config.preset} preset, {seeds} seeds, mean ± SE)",
+        ),
+    )
+    run_dir.save_figure(
+        "reward_map.png",
+        reward_map_figure(
+            maps,
+            walls_mask(MAP_WALLS, env.size) | border_mask(env.size),
+            MAP_GOAL,
+            tuple(action.name.lower() for action in Action),
+            title="Reward for each agent cell, heading (triangle) and action: true R_s vs ISRs",
+        ),
+    )
+    run_dir.finish(results)
+    return results
+
+
+def _first(tree):
+    return jax.tree.map(lambda x: x[0], tree)
+
+
+def _tests(per_seed: dict, seeds: int) -> tuple[dict, dict]:
+    """Paired late-vs-early tests per condition, and late partial vs full (Welch); a finding
+    holds where a paired test has p < 0.05 in the stated direction (or has not, for `not`)."""
+    if seeds < 2:
+        return {}, {}
+    tests = {}
+    for condition, values in per_seed.items():
+        for metric in METRICS:
+            tests[f"{condition}: {metric} late vs early"] = paired_test(
+                values[f"{metric}_late"], values[f"{metric}_early"]
+            ).as_dict()
+    for metric in METRICS:
+        tests[f"late {metric}: isr_partial vs isr_full"] = welch_test(
+            per_seed["isr_partial"][f"{metric}_late"], per_seed["isr_full"][f"{metric}_late"]
+        ).as_dict()
+
+    def changed(condition, metric, sign):
+        test = tests[f"{condition}: {metric} late vs early"]
+        return test["p_value"] < 0.05 and np.sign(test["difference"]) == sign
+
+    findings = {
+        "isr_partial: internal reward rises": changed("isr_partial", "internal_reward", 1),
+        "isr_partial: goals fall": changed("isr_partial", "goals_per_episode", -1),
+        "isr_partial: looping grows": changed("isr_partial", "looping", 1),
+        "isr_full: goals do not fall": not changed("isr_full", "goals_per_episode", -1),
+        "isr_full: looping does not grow": not changed("isr_full", "looping", 1),
+    }
+    return tests, {name: bool(value) for name, value in findings.items()}
