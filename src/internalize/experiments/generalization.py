@@ -217,10 +217,14 @@ def run_generalization(
 
     social_curves = metric_curves(social_metrics, CURVES)
     by_task = jax.tree.map(lambda x: x.reshape(2, tasks, seeds, -1), transfer_metrics)
+    labels = tuple(
+        f"{config.test_blocks} random blocks" if task == RANDOM_TASK else task
+        for task in config.tasks
+    )
     transfer = {
         condition: {
-            task: metric_curves(jax.tree.map(lambda x, c=c, t=t: x[c, t], by_task), CURVES)
-            for t, task in enumerate(config.tasks)
+            label: metric_curves(jax.tree.map(lambda x, c=c, t=t: x[c, t], by_task), CURVES)
+            for t, label in enumerate(labels)
         }
         for c, condition in enumerate(("oracle", "isr"))
     }
@@ -265,7 +269,7 @@ def run_generalization(
         f"{experiment}.png",
         generalization_figure(
             returns,
-            config.tasks,
+            labels,
             CONDITIONS,
             transfer,
             published=PUBLISHED.get(experiment, {}).get("return"),
