@@ -1,5 +1,6 @@
-"""Tiny end-to-end runs of `internalize reproduce ood` and of the layouts protocol: the run
-directory, the shape and internal consistency of results.json, and config errors."""
+"""A tiny end-to-end run of `internalize reproduce layouts` (the generalization protocol on every
+hand-picked layout): the run directory, results.json's shape and internal consistency, pooling,
+and config errors. `ood` is the same code with one task; its finding is in the slow tests."""
 
 import contextlib
 import csv
@@ -9,89 +10,93 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import stats as scipy_stats
 
 from internalize.cli import main
 from internalize.experiments.generalization import (
     CONDITIONS,
+    LAYOUT_TASKS,
+    PUBLISHED,
     GeneralizationConfig,
-    run_generalization,
+    _task_results,
 )
 from internalize.learners.ppo import METRIC_NAMES
 
 SEEDS = 2
-STEPS = "4096"  # two fast-preset rollouts per phase
 
 
 @pytest.fixture(scope="module")
-def ood_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ood") / "run"
-    argv = ["reproduce", "ood", "--seeds", str(SEEDS), "--out", str(out), "--quiet"]
-    for option in ("--socialize-steps", "--frozen-steps", "--transfer-steps"):
-        argv += [option, STEPS]
+def layouts_run(tmp_path_factory):
+    """`internalize reproduce layouts`, tiny: one run covers the CLI, every layout, pooling."""
+    out = tmp_path_factory.mktemp("layouts") / "run"
+    argv = ["reproduce", "layouts", "--seeds", str(SEEDS), "--out", str(out), "--quiet"]
+    argv += ["--socialize-steps", "4096", "--frozen-steps", "2048", "--transfer-steps", "2048"]
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(argv)
     return out, code, json.loads(stdout.getvalue())
 
 
-@pytest.fixture(scope="module")
-def two_task_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("layouts") / "run"
-    config = GeneralizationConfig(
-        seeds=SEEDS,
-        socialize_steps=4096,
-        frozen_steps=2048,
-        transfer_steps=2048,
-        tasks=("plus", "four_rooms"),
-        eval_episodes=8,
-        isr_threshold=None,
-    )
-    return out, run_generalization(config, out, "layouts", progress=False)
+def read_json(path):
+    return json.loads(path.read_text())
 
 
-def test_ood_writes_its_run_directory(ood_run):
-    out, code, printed = ood_run
+def test_layouts_writes_its_run_directory(layouts_run):
+    out, code, printed = layouts_run
     assert code == 0
     assert {path.name for path in out.iterdir()} == {
         "config.json",
         "versions.json",
         "metrics.csv",
-        "ood.png",
+        "layouts.png",
         "results.json",
     }
-    assert printed["experiment"] == "ood" and set(printed["summary"]) == set(CONDITIONS)
-    assert set(printed["tests"]) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
-    with Image.open(out / "ood.png") as image:
+    assert printed["experiment"] == "layouts" and printed["run_dir"] == str(out)
+    assert set(printed["pooled"]["tests"]) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
+    config = read_json(out / "config.json")
+    assert config["isr_threshold"] == 0.2 and config["eval_episodes"] == 100
+    assert config["tasks"] == list(LAYOUT_TASKS)
+    with Image.open(out / "layouts.png") as image:
         assert image.size[0] > 500
 
 
-def test_ood_results_are_consistent(ood_run):
-    out, *_ = ood_run
-    results = json.loads((out / "results.json").read_text())
-    config = json.loads((out / "config.json").read_text())
-    assert config["isr_threshold"] == 0.2 and config["eval_episodes"] == 100
-    assert results["tasks"] == ["random"]
-    assert results["published"]["return"]["isr"] == {"mean": 0.630, "se": 0.027}
-    for condition in CONDITIONS:
-        returns = results["conditions"][condition]["return"]
-        goals = results["conditions"][condition]["goals_per_episode"]
-        assert len(returns) == len(goals) == SEEDS
-        # A return is 0.4 per goal minus 0.045 per other forward move: never above 0.4 * goals.
-        assert all(r <= 0.4 * g + 1e-6 for r, g in zip(returns, goals, strict=True))
-        summary = results["summary"][condition]["return"]
-        assert summary["mean"] == pytest.approx(np.mean(returns))
-        assert summary["se"] == pytest.approx(np.std(returns, ddof=1) / np.sqrt(SEEDS))
-    test = results["tests"]["isr vs frozen"]
-    isr, frozen = (np.asarray(results["conditions"][c]["return"]) for c in ("isr", "frozen"))
-    assert test["difference"] == pytest.approx(isr.mean() - frozen.mean())
-    assert 0.0 <= test["p_value"] <= 1.0
-    ratio = results["return_ratio_to_oracle"]["isr/oracle"]
-    oracle = results["summary"]["oracle"]["return"]["mean"]
-    assert ratio == (pytest.approx(isr.mean() / oracle) if oracle > 0 else None)
+def test_per_layout_results_are_consistent(layouts_run):
+    out, *_ = layouts_run
+    results = read_json(out / "results.json")
+    assert set(results["per_task"]) == set(LAYOUT_TASKS)
+    for task, entry in results["per_task"].items():
+        for condition in CONDITIONS:
+            returns = entry["conditions"][condition]["return"]
+            goals = entry["conditions"][condition]["goals_per_episode"]
+            assert len(returns) == len(goals) == SEEDS
+            # 0.4 per goal minus 0.045 per other forward move: never above 0.4 * goals.
+            assert all(r <= 0.4 * g + 1e-6 for r, g in zip(returns, goals, strict=True)), task
+            summary = entry["summary"][condition]["return"]
+            assert summary["mean"] == pytest.approx(np.mean(returns))
+            assert summary["se"] == pytest.approx(np.std(returns, ddof=1) / np.sqrt(SEEDS))
+        isr, frozen = (np.asarray(entry["conditions"][c]["return"]) for c in ("isr", "frozen"))
+        assert entry["tests"]["isr vs frozen"]["difference"] == pytest.approx(
+            isr.mean() - frozen.mean()
+        )
 
 
-def test_ood_metrics_table(ood_run):
-    out, *_ = ood_run
+def test_pooled_comparison_has_the_layout_as_a_fixed_effect(layouts_run):
+    out, *_ = layouts_run
+    results = read_json(out / "results.json")
+    test = results["pooled"]["tests"]["isr vs frozen"]
+    assert test["test"] == "ols_block_fixed_effect"
+    assert test["n_a"] == test["n_b"] == len(LAYOUT_TASKS) * SEEDS
+    # A balanced design: the pooled coefficient is the plain difference of means.
+    per_task = results["per_task"]
+    isr = np.mean([per_task[t]["conditions"]["isr"]["return"] for t in per_task])
+    frozen = np.mean([per_task[t]["conditions"]["frozen"]["return"] for t in per_task])
+    assert test["difference"] == pytest.approx(isr - frozen, abs=1e-6)
+    assert results["pooled"]["mean_return"]["isr"] == pytest.approx(isr, abs=1e-6)
+    assert results["published"]["tests"]["isr vs oracle"]["p_value"] == 0.25
+
+
+def test_metrics_table(layouts_run):
+    out, *_ = layouts_run
     with (out / "metrics.csv").open(newline="") as file:
         reader = csv.DictReader(file)
         rows = list(reader)
@@ -100,42 +105,41 @@ def test_ood_metrics_table(ood_run):
     for row in rows:
         key = (row["phase"], row["condition"], row["task"])
         counts[key] = counts.get(key, 0) + 1
-    assert counts == {
+    expected = {
         ("socialization", "socialization", "train"): SEEDS * 2,
-        ("frozen", "frozen", "train"): SEEDS * 2,
-        ("transfer", "oracle", "random"): SEEDS * 2,
-        ("transfer", "isr", "random"): SEEDS * 2,
+        ("frozen", "frozen", "train"): SEEDS,
     }
+    for task in LAYOUT_TASKS:
+        expected[("transfer", "oracle", task)] = expected[("transfer", "isr", task)] = SEEDS
+    assert counts == expected
     # The transfer continues the socialized run's clock: its first rollout ends at 3 * 2048.
-    transfer = [r for r in rows if r["phase"] == "transfer" and r["update"] == "0"]
+    transfer = [r for r in rows if r["phase"] == "transfer"]
     assert all(float(r["step"]) == 3 * 2048 for r in transfer)
 
 
-def test_several_tasks_are_pooled_with_a_task_effect(two_task_run):
-    out, results = two_task_run
-    assert (out / "layouts.png").exists() and (out / "results.json").exists()
-    assert set(results["per_task"]) == {"plus", "four_rooms"}
-    pooled = results["pooled"]
-    assert set(pooled["tests"]) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
-    test = pooled["tests"]["isr vs frozen"]
-    assert test["test"] == "ols_block_fixed_effect"
-    assert test["n_a"] == test["n_b"] == 2 * SEEDS
-    # Balanced design: the pooled coefficient is the plain difference of means.
-    per_task = results["per_task"]
-    isr = np.mean([per_task[t]["conditions"]["isr"]["return"] for t in per_task])
-    frozen = np.mean([per_task[t]["conditions"]["frozen"]["return"] for t in per_task])
-    assert test["difference"] == pytest.approx(isr - frozen, abs=1e-6)
-    assert pooled["mean_return"]["isr"] == pytest.approx(isr, abs=1e-6)
-
-
-def test_every_condition_is_evaluated_on_the_task_it_names(two_task_run):
-    """four rooms and plus differ: a condition's per-task numbers are not all equal."""
-    _, results = two_task_run
-    per_task = results["per_task"]
+def test_every_condition_is_evaluated_on_the_layout_it_names(layouts_run):
+    """The layouts differ, so a condition's numbers differ between two of them."""
+    out, *_ = layouts_run
+    per_task = read_json(out / "results.json")["per_task"]
     for condition in CONDITIONS:
         plus = per_task["plus"]["conditions"][condition]["goals_per_episode"]
         rooms = per_task["four_rooms"]["conditions"][condition]["goals_per_episode"]
         assert plus != rooms
+
+
+def test_one_task_results_by_hand():
+    """What `ood` puts at the top level of results.json, on made-up numbers."""
+    returns = np.asarray([[0.5, 0.6, 0.55], [0.7, 0.72, 0.68], [0.66, 0.7, 0.64]])
+    goals = returns * 4
+    results = _task_results(returns, goals)
+    assert results["conditions"]["isr"]["return"] == pytest.approx([0.66, 0.7, 0.64])
+    welch = results["tests"]["isr vs frozen"]
+    reference = scipy_stats.ttest_ind(returns[2], returns[0], equal_var=False)
+    assert welch["p_value"] == pytest.approx(reference.pvalue)
+    assert results["return_ratio_to_oracle"]["isr/oracle"] == pytest.approx(
+        returns[2].mean() / returns[1].mean()
+    )
+    assert PUBLISHED["ood"]["return"]["isr"] == {"mean": 0.630, "se": 0.027}
 
 
 @pytest.mark.parametrize(
