@@ -31,13 +31,14 @@ from internalize.experiments.phases import (
     autonomy,
     compiled_call,
     metric_curves,
+    metric_rows,
     seed_keys,
     socialize,
     tile,
     train_isr,
 )
 from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import PPO, PRESETS, over_runs
+from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS, over_runs
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
@@ -328,22 +329,17 @@ def _pooled_results(returns: np.ndarray, tasks: tuple[str, ...]) -> dict:
 
 def _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_metrics) -> None:
     """metrics.csv: one row per seed, phase, condition, task and update."""
-    from internalize.learners.ppo import METRIC_NAMES
-
-    seeds = config.seeds
+    social, frozen, transfer = (
+        jax.tree.map(np.asarray, m) for m in (social_metrics, frozen_metrics, transfer_metrics)
+    )
     rows = []
-
-    def add(seed, phase, condition, task, metrics, index):
-        values = np.stack([np.asarray(getattr(metrics, name))[index] for name in METRIC_NAMES], -1)
-        for update, row in enumerate(values):
-            rows.append([seed, phase, condition, task, update, *row.tolist()])
-
     for s, seed in enumerate(config.seed_list):
-        add(seed, "socialization", "socialization", "train", social_metrics, s)
-        add(seed, "frozen", "frozen", "train", frozen_metrics, (0, s))
+        rows += metric_rows([seed, "socialization", "socialization", "train"], social, s)
+        rows += metric_rows([seed, "frozen", "frozen", "train"], frozen, (0, s))
         for t, task in enumerate(config.tasks):
             for c, condition in enumerate(("oracle", "isr")):
-                add(seed, "transfer", condition, task, transfer_metrics, (c, t * seeds + s))
+                run = t * config.seeds + s
+                rows += metric_rows([seed, "transfer", condition, task], transfer, (c, run))
     run_dir.write_csv(
         "metrics.csv", ["seed", "phase", "condition", "task", "update", *METRIC_NAMES], rows
     )

@@ -23,6 +23,7 @@ from internalize.envs.layouts import border_mask, walls_mask
 from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
 from internalize.experiments.phases import (
     autonomy,
+    autonomy_rows,
     metric_curves,
     seed_keys,
     socialize,
@@ -31,7 +32,7 @@ from internalize.experiments.phases import (
 )
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
+from internalize.learners.ppo import PPO, PRESETS
 from internalize.stats import paired_test, summarize, welch_test
 
 CONDITIONS = ("isr_partial", "isr_full")
@@ -131,20 +132,10 @@ def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -
         bar.close()
     metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
 
-    rows = []
-    for s, seed in enumerate(config.seed_list):
-        for update in range(socialize_updates):
-            rows.append(
-                [seed, "socialization", "socialization", update]
-                + [float(getattr(social_metrics, name)[s, update]) for name in METRIC_NAMES]
-            )
-        for c, condition in enumerate(CONDITIONS):
-            for update in range(autonomy_updates):
-                rows.append(
-                    [seed, "autonomy", condition, update]
-                    + [float(getattr(metrics, name)[c, s, update]) for name in METRIC_NAMES]
-                )
-    run_dir.write_csv("metrics.csv", ["seed", "phase", "condition", "update", *METRIC_NAMES], rows)
+    run_dir.write_csv(
+        "metrics.csv",
+        *autonomy_rows(config.seed_list, social_metrics, metrics, CONDITIONS),
+    )
 
     social_curves = metric_curves(social_metrics, METRICS)
     curves = {

@@ -15,7 +15,14 @@ import numpy as np
 
 from internalize.experiments.common import Progress
 from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_train
-from internalize.learners.ppo import PPO, RewardSetting, Runner, UpdateMetrics, over_runs
+from internalize.learners.ppo import (
+    METRIC_NAMES,
+    PPO,
+    RewardSetting,
+    Runner,
+    UpdateMetrics,
+    over_runs,
+)
 from internalize.social.caregiver import Presence, constant_presence, two_phase
 
 
@@ -239,6 +246,30 @@ def metric_curves(metrics: UpdateMetrics, names) -> dict[str, np.ndarray]:
     curves = {name: np.asarray(getattr(metrics, name)) for name in names}
     curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
     return curves
+
+
+def metric_rows(prefix: list, metrics: UpdateMetrics, index: Any) -> list[list]:
+    """metrics.csv rows of one run, `metrics[index]` (float[updates] per field):
+    `prefix + [update] + METRIC_NAMES values` per update."""
+    values = np.stack([np.asarray(getattr(metrics, name))[index] for name in METRIC_NAMES], -1)
+    return [[*prefix, update, *row] for update, row in enumerate(values.tolist())]
+
+
+def autonomy_rows(
+    seeds: list[int],
+    social_metrics: UpdateMetrics,
+    autonomy_metrics: UpdateMetrics,
+    conditions: tuple[str, ...],
+) -> tuple[list[str], list[list]]:
+    """Columns and rows of metrics.csv for socialization metrics [seeds, updates] followed by
+    autonomy metrics [conditions, seeds, updates]."""
+    social, later = (jax.tree.map(np.asarray, m) for m in (social_metrics, autonomy_metrics))
+    rows = []
+    for s, seed in enumerate(seeds):
+        rows += metric_rows([seed, "socialization", "socialization"], social, s)
+        for c, condition in enumerate(conditions):
+            rows += metric_rows([seed, "autonomy", condition], later, (c, s))
+    return ["seed", "phase", "condition", "update", *METRIC_NAMES], rows
 
 
 def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:

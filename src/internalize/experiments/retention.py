@@ -22,6 +22,7 @@ from internalize.experiments.phases import (
 )
 from internalize.experiments.phases import (
     autonomy,
+    autonomy_rows,
     final_mean,
     metric_curves,
     seed_keys,
@@ -29,7 +30,7 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS
+from internalize.learners.ppo import PPO, PRESETS
 from internalize.plots import phase_figure
 from internalize.stats import summarize
 
@@ -110,23 +111,10 @@ def run_retention(config: RetentionConfig, out: str | Path, progress: bool = Tru
         condition: metric_curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
         for i, condition in enumerate(CONDITIONS)
     }
-    rows = []
-    for s, seed in enumerate(config.seed_list):
-        for update in range(socialize_updates):
-            rows.append(
-                [seed, "socialization", "socialization", update]
-                + [float(getattr(social_metrics, name)[s, update]) for name in METRIC_NAMES]
-            )
-        for c, condition in enumerate(CONDITIONS):
-            for update in range(autonomy_updates):
-                rows.append(
-                    [seed, "autonomy", condition, update]
-                    + [
-                        float(getattr(autonomy_metrics, name)[c, s, update])
-                        for name in METRIC_NAMES
-                    ]
-                )
-    run_dir.write_csv("metrics.csv", ["seed", "phase", "condition", "update", *METRIC_NAMES], rows)
+    run_dir.write_csv(
+        "metrics.csv",
+        *autonomy_rows(config.seed_list, social_metrics, autonomy_metrics, CONDITIONS),
+    )
     figure = phase_figure(
         social_curves,
         autonomy_curves,
