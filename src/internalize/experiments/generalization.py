@@ -167,13 +167,15 @@ def run_generalization(
         task_params = jax.tree.map(
             lambda x: jnp.repeat(x, seeds, axis=0), _task_params(env, config)
         )
+        task_index = jnp.repeat(jnp.arange(tasks), seeds)
+        move_keys = jax.vmap(jax.random.fold_in)(tile(key_runs, tasks), task_index)
         moved = jax.jit(
             jax.vmap(
                 lambda runner, params, key: dataclasses.replace(
                     ppo, env_params=params
                 ).move_to_task(runner, key)
             )
-        )(tile(runners, tasks), task_params, jax.random.split(jax.random.key(0), tasks * seeds))
+        )(tile(runners, tasks), task_params, move_keys)
         transferred, transfer_metrics, transfer_time = autonomy(
             ppo,
             moved,
@@ -195,7 +197,6 @@ def run_generalization(
         frozen.train.params,
         transferred.train.params,
     )
-    task_index = jnp.repeat(jnp.arange(tasks), seeds)
     eval_keys = jax.vmap(jax.random.fold_in)(tile(key_isr, tasks), task_index)
     steps = int(ppo.env_params.max_steps)
 
