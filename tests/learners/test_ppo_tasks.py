@@ -37,6 +37,7 @@ class ConstantISR:
 
 CONSTANT_ISR_PPO = PPO(SMALL, ENV, ENV.make_params(n_blocks=3), isr_network=ConstantISR())
 UPDATE = jax.jit(CONSTANT_ISR_PPO.update)  # compiled once per static threshold pair
+INITIAL = jax.jit(CONSTANT_ISR_PPO.init)(jax.random.key(4))
 
 
 def test_greedy_evaluation_equals_stepping_the_environment_by_hand():
@@ -64,18 +65,19 @@ def test_evaluation_samples_the_policy_unless_greedy():
     ppo = AlwaysPPO(SMALL, ENV, ENV.make_params(n_blocks=0), preferred=int(Action.LEFT))
     # LEFT is preferred (logit 5 vs 0): greedy never moves, so never pays the forward cost;
     # sampling moves forward about 1 step in 150 (p = 1 / (e^5 + 2)).
-    greedy, _ = ppo.evaluate(None, jax.random.key(0), 200, 20, greedy=True)
-    sampled, _ = ppo.evaluate(None, jax.random.key(0), 200, 20, greedy=False)
+    evaluate = jax.jit(ppo.evaluate, static_argnums=(2, 3, 4))
+    greedy, _ = evaluate(None, jax.random.key(0), 200, 20, True)
+    sampled, _ = evaluate(None, jax.random.key(0), 200, 20, False)
     np.testing.assert_array_equal(greedy, 0.0)
     assert float(jnp.min(sampled)) < 0.0
 
 
 def test_move_to_task_keeps_the_learner_and_changes_the_task():
     ppo = PPO(SMALL, ENV, ENV.make_params(n_blocks=1))
-    runner = ppo.init(jax.random.key(1))
+    runner = jax.jit(ppo.init)(jax.random.key(1))
     runner = runner.replace(step=jnp.int32(1234))
     plus = dataclasses.replace(ppo, env_params=ENV.make_params(layout="plus"))
-    moved = plus.move_to_task(runner, jax.random.key(2))
+    moved = jax.jit(plus.move_to_task)(runner, jax.random.key(2))
     assert jax.tree.all(jax.tree.map(jnp.array_equal, moved.train, runner.train))
     assert int(moved.step) == 1234
     walls = np.asarray(moved.env_states.walls)[:, 1:-1, 1:-1]  # interior
@@ -92,8 +94,7 @@ def rollout_with(value: float, threshold: float | None, loop_threshold: float = 
         isr_threshold=threshold,
         loop_threshold=loop_threshold,
     )
-    runner = CONSTANT_ISR_PPO.init(jax.random.key(4))
-    _, metrics, rollout = UPDATE(runner, rewards)
+    _, metrics, rollout = UPDATE(INITIAL, rewards)
     return metrics, rollout
 
 
@@ -118,5 +119,5 @@ def test_looping_counts_paid_steps_without_a_goal():
 
 def test_without_an_isr_nothing_loops():
     rewards = RewardSetting(presence=constant_presence(0.0), internal_weight=jnp.float32(0.0))
-    _, metrics, _ = UPDATE(CONSTANT_ISR_PPO.init(jax.random.key(4)), rewards)
+    _, metrics, _ = UPDATE(INITIAL, rewards)
     assert float(metrics.looping) == 0.0
