@@ -171,6 +171,8 @@ class Rollout(struct.PyTreeNode):
     internal_reward: jax.Array
     """`(1 - P) * weight * R_i`: the internal reward the learner received."""
     presence: jax.Array
+    partner_action: jax.Array | None = None
+    """int32: the partner's action, for two-agent tasks (None otherwise)."""
 
 
 class UpdateMetrics(struct.PyTreeNode):
@@ -213,6 +215,7 @@ class PPO:
 
     config: PPOConfig
     env: GoalsEnv
+    """The environment: `GoalsEnv`, or any with the same functions (`BoulderEnv`)."""
     env_params: GoalsParams
     isr_network: ISRNetwork = ISRNetwork()
 
@@ -269,11 +272,13 @@ class PPO:
             key_step, runner.env_states, action, self.env_params, auto_reset=False
         )
         presence = rewards.presence(runner.step)
+        # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
+        partner_action = getattr(transition, "partner_action", None)
         if rewards.isr_params is None:
             internal = jnp.zeros_like(transition.env_reward)
         else:
             internal = rewards.internal_weight * self.isr_network.apply(
-                rewards.isr_params, runner.obs, action
+                rewards.isr_params, runner.obs, action, partner_action
             )
         reward = learner_reward(transition.env_reward, transition.social_reward, internal, presence)
 
@@ -307,6 +312,7 @@ class PPO:
             social_reward=transition.social_reward,
             internal_reward=(1.0 - presence) * internal,
             presence=jnp.broadcast_to(presence, action.shape),
+            partner_action=partner_action,
         )
         runner = runner.replace(env_states=states, obs=obs, step=runner.step + config.num_envs)
         return runner, sample
@@ -430,13 +436,16 @@ class PPO:
         """`num_updates` updates in one scan. Returns the runner, `UpdateMetrics` with a leading
         axis of `num_updates`, and, if `collect`, the ISR data (obs uint8[U, S, E, H, W, C],
         action, social reward [U, S, E]); otherwise None. `progress`, if given, is called on
-        the host with the step count after every update."""
+        the host with the step count after every update. Two-agent tasks append the partner's
+        action int32[U, S, E] to the ISR data."""
 
         def one_update(runner: Runner, _):
             runner, metrics, rollout = self.update(runner, rewards)
             if progress is not None:
                 jax.debug.callback(progress, runner.step)
             data = (rollout.obs, rollout.action, rollout.social_reward) if collect else None
+            if collect and rollout.partner_action is not None:
+                data = (*data, rollout.partner_action)
             return runner, (metrics, data)
 
         runner, (metrics, data) = jax.lax.scan(one_update, runner, None, length=num_updates)
