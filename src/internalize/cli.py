@@ -82,24 +82,60 @@ def build_parser() -> argparse.ArgumentParser:
             "versions.json, metrics.csv, retention.png and results.json (last) into --out."
         ),
     )
-    retention.add_argument(
+    _experiment_options(retention, "retention", 120_000)
+    prosocial = experiments.add_parser(
+        "prosocial",
+        help="experiment E: does the learner go on helping the partner in the boulder world",
+        description=(
+            "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
+            "caregiver present (it rewards the learner when the partner reaches its goal), train "
+            "the two-agent ISR on that data, then continue under oracle, none and isr. Writes "
+            "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png "
+            "and results.json (last) into --out."
+        ),
+    )
+    _experiment_options(prosocial, "prosocial", 240_000)
+    return parser
+
+
+def _experiment_options(parser: argparse.ArgumentParser, name: str, steps: int) -> None:
+    """The options every `reproduce` experiment shares."""
+    parser.add_argument(
         "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
     )
-    retention.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
-    retention.add_argument(
+    parser.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+    parser.add_argument(
         "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
     )
-    retention.add_argument(
-        "--socialize-steps", type=POSITIVE, default=120_000, help="default 120000"
+    parser.add_argument("--socialize-steps", type=POSITIVE, default=steps, help=f"default {steps}")
+    parser.add_argument("--autonomy-steps", type=POSITIVE, default=steps, help=f"default {steps}")
+    parser.add_argument(
+        "--out", default=None, help=f"new run directory (default runs/{name}-DATE-TIME)"
     )
-    retention.add_argument(
-        "--autonomy-steps", type=POSITIVE, default=120_000, help="default 120000"
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _prosocial(args: argparse.Namespace) -> dict:
+    from internalize.experiments.common import default_run_path
+    from internalize.experiments.prosocial import ProsocialConfig, run_prosocial
+
+    config = ProsocialConfig(
+        preset=args.preset,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        socialize_steps=args.socialize_steps,
+        autonomy_steps=args.autonomy_steps,
     )
-    retention.add_argument(
-        "--out", default=None, help="new run directory (default runs/retention-DATE-TIME)"
-    )
-    retention.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    out = args.out or default_run_path("prosocial")
+    results = run_prosocial(config, out, progress=not args.quiet)
+    return {
+        "experiment": "prosocial",
+        "run_dir": str(out),
+        "summary": results["summary"],
+        "helps_ratio_to_oracle": results["helps_ratio_to_oracle"],
+        "isr_test_mse": results["isr_model"]["test_mse"],
+        "seconds": results["timings"]["total_s"],
+    }
 
 
 def _retention(args: argparse.Namespace) -> dict:
@@ -170,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":
-            print(json.dumps(_retention(args), indent=2))
+            run = {"retention": _retention, "prosocial": _prosocial}[args.experiment]
+            print(json.dumps(run(args), indent=2))
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2

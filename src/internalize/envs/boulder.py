@@ -153,9 +153,7 @@ def _neighbour(grid: jax.Array, direction: int, fill) -> jax.Array:
     """grid[x + dx, y + dy] for each cell of grid[..., n, n] (`fill` beyond the edge)."""
     dx, dy = (int(v) for v in HEADING_TO_VEC[direction])
     n = grid.shape[-1]
-    padded = jnp.pad(
-        grid, [(0, 0)] * (grid.ndim - 2) + [(1, 1), (1, 1)], constant_values=fill
-    )
+    padded = jnp.pad(grid, [(0, 0)] * (grid.ndim - 2) + [(1, 1), (1, 1)], constant_values=fill)
     return padded[..., 1 + dx : 1 + dx + n, 1 + dy : 1 + dy + n]
 
 
@@ -351,9 +349,7 @@ class BoulderEnv:
         ahead = jnp.clip(ahead, 0, self.size - 1)
         closer = distance[ahead[:, 0], ahead[:, 1]] == here - 1
         closer &= here < UNREACHABLE
-        return jnp.where(closer.any(), jnp.argmax(closer) + 1, PartnerAction.STAY).astype(
-            jnp.int32
-        )
+        return jnp.where(closer.any(), jnp.argmax(closer) + 1, PartnerAction.STAY).astype(jnp.int32)
 
     # ----------------------------------------------------------------------------- dynamics
 
@@ -409,9 +405,7 @@ class BoulderEnv:
         drops = (action == BoulderAction.DROP) & state.carrying & ~blocked
         carrying = (state.carrying | picks) & ~drops
         boulder = jnp.where(carrying, learner, jnp.where(drops, ahead, state.boulder))
-        turn = (action == BoulderAction.RIGHT).astype(jnp.int32) - (
-            action == BoulderAction.LEFT
-        )
+        turn = (action == BoulderAction.RIGHT).astype(jnp.int32) - (action == BoulderAction.LEFT)
         after_learner = state.replace(
             learner=learner,
             heading=(state.heading + turn) % NUM_HEADINGS,

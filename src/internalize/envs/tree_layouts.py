@@ -51,18 +51,19 @@ def neighbour_counts(open_cells: np.ndarray) -> np.ndarray:
     return counts
 
 
-def is_tree(open_cells: np.ndarray) -> np.ndarray:
-    """Whether the open cells of bool[..., n, n] form one tree (4-neighbourhood), bool[...]."""
-    open_cells = np.asarray(open_cells, dtype=bool)
-    nodes = open_cells.sum(axis=(-2, -1))
-    edges = (open_cells[..., 1:, :] & open_cells[..., :-1, :]).sum(axis=(-2, -1)) + (
+def neighbour_pairs(open_cells: np.ndarray) -> np.ndarray:
+    """Pairs of 4-neighbouring open cells of bool[..., n, n], int[...]."""
+    return (open_cells[..., 1:, :] & open_cells[..., :-1, :]).sum(axis=(-2, -1)) + (
         open_cells[..., :, 1:] & open_cells[..., :, :-1]
     ).sum(axis=(-2, -1))
-    # Flood from the first open cell; connected and nodes - 1 edges is a tree.
+
+
+def is_connected(open_cells: np.ndarray) -> np.ndarray:
+    """Whether the open cells of bool[..., n, n] are one 4-connected piece (and not none)."""
+    open_cells = np.asarray(open_cells, dtype=bool)
     flat = open_cells.reshape(*open_cells.shape[:-2], -1)
     reached = np.zeros_like(flat)
-    first = flat.argmax(axis=-1)
-    np.put_along_axis(reached, first[..., None], True, axis=-1)
+    np.put_along_axis(reached, flat.argmax(axis=-1)[..., None], True, axis=-1)
     reached = reached.reshape(open_cells.shape) & open_cells
     for _ in range(open_cells.shape[-1] * open_cells.shape[-2]):
         grown = reached.copy()
@@ -74,8 +75,16 @@ def is_tree(open_cells: np.ndarray) -> np.ndarray:
         if np.array_equal(grown, reached):
             break
         reached = grown
-    connected = reached.sum(axis=(-2, -1)) == nodes
-    return (nodes > 0) & (edges == nodes - 1) & connected
+    nodes = open_cells.sum(axis=(-2, -1))
+    return (nodes > 0) & (reached.sum(axis=(-2, -1)) == nodes)
+
+
+def is_tree(open_cells: np.ndarray) -> np.ndarray:
+    """Whether the open cells of bool[..., n, n] form one tree (4-neighbourhood), bool[...]:
+    connected, with one neighbouring pair fewer than cells."""
+    open_cells = np.asarray(open_cells, dtype=bool)
+    nodes = open_cells.sum(axis=(-2, -1))
+    return is_connected(open_cells) & (neighbour_pairs(open_cells) == nodes - 1)
 
 
 def enumerate_tree_layouts(size: int = LAYOUT_SIZE, n_walls: int = N_WALLS) -> np.ndarray:
@@ -94,11 +103,7 @@ def enumerate_tree_layouts(size: int = LAYOUT_SIZE, n_walls: int = N_WALLS) -> n
     walls[np.arange(len(combos))[:, None], combos] = True
     walls = walls.reshape(-1, interior, interior)
     # Cheap first cut: a tree has exactly one neighbouring pair fewer than open cells.
-    open_cells = ~walls
-    pairs = (open_cells[:, 1:, :] & open_cells[:, :-1, :]).sum(axis=(1, 2)) + (
-        open_cells[:, :, 1:] & open_cells[:, :, :-1]
-    ).sum(axis=(1, 2))
-    walls = walls[pairs == cells - n_walls - 1]
+    walls = walls[neighbour_pairs(~walls) == cells - n_walls - 1]
     return walls[is_tree(~walls)]
 
 
@@ -122,15 +127,14 @@ def check_tree_walls(walls, size: int = LAYOUT_SIZE, n_walls: int = N_WALLS) -> 
     if count != n_walls:
         raise ValueError(f"the boulder world has {n_walls} wall blocks, got {count}")
     open_cells = ~(mask | border_mask(size))[1:-1, 1:-1]
-    if not is_tree(open_cells):
-        nodes = int(open_cells.sum())
-        edges = int(neighbour_counts(open_cells)[open_cells].sum()) // 2
-        if edges >= nodes:
-            raise ValueError(
-                f"the layout is not a tree: its {nodes} open cells have {edges} neighbouring "
-                "pairs, so they form a cycle (a tree has one pair fewer than cells)"
-            )
+    if not is_connected(open_cells):
         raise ValueError("the layout is not a tree: its open cells are not all connected")
+    nodes, pairs = int(open_cells.sum()), int(neighbour_pairs(open_cells))
+    if pairs != nodes - 1:
+        raise ValueError(
+            f"the layout is not a tree: its {nodes} open cells have {pairs} neighbouring pairs, "
+            "so they form a cycle (a tree has one pair fewer than cells)"
+        )
     return mask
 
 

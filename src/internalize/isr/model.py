@@ -2,12 +2,12 @@
 
 Input, task 1: the egocentric observation uint8[9, 9, 4] with a fifth channel that is zero except
 at the agent's own (centre) cell, which holds the action id. Task 2 (two agents, SPEC §4): the
-boulder world's observation uint8[7, 7, 5] with two more channels, the learner's action at the
+boulder world's observation uint8[9, 9, 5] with two more channels, the learner's action at the
 learner's cell and the partner's action at the partner's cell; the network is then built with
 `agent_cells=internalize.envs.boulder.agent_cells`, which finds both cells in the observation.
-The values enter as they are (small integers), as floats. Conv 2x2 (16) -> ReLU -> Conv 2x2 (32) -> ReLU -> flatten -> Dense 32 ->
-ReLU -> Dense 32 -> ReLU -> Dense 1; orthogonal weights with gain sqrt 2, zero biases. The output
-predicts the social reward clipped at 0, `max(R_s, 0)`.
+The values enter as they are (small integers), as floats. Conv 2x2 (16) -> ReLU -> Conv 2x2
+(32) -> ReLU -> flatten -> Dense 32 -> ReLU -> Dense 32 -> ReLU -> Dense 1; orthogonal weights
+with gain sqrt 2, zero biases. The output predicts the social reward clipped at 0, `max(R_s, 0)`.
 """
 
 from collections.abc import Callable
