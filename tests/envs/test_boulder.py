@@ -330,26 +330,6 @@ def test_step_batch_matches_single_steps_and_is_deterministic(benv):
         assert int(first_step.partner_action[i]) == int(step.partner_action)
 
 
-def test_random_policy_helps_now_and_then(benv):
-    """A uniformly random learner helps about 0.2 times per 100-step episode (measured)."""
-    params = benv.make_params()
-    num_envs, steps = 256, 400
-
-    def rollout(key):
-        states = jax.vmap(benv.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
-
-        def one(states, key):
-            key_action, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_action, (num_envs,), 0, 5)
-            states, step = benv.step_batch(key_step, states, actions, params)
-            return states, step.goal_reached.sum()
-
-        return jax.lax.scan(one, states, jax.random.split(key, steps))[1].sum()
-
-    helps = int(jax.jit(rollout)(jax.random.key(2))) / (num_envs * steps / 100)
-    assert 0.1 < helps < 0.35, helps
-
-
 # ------------------------------------------------------------------------------- bad input
 
 

@@ -1,5 +1,6 @@
 """Reset options of the boulder world's adapters (Gymnasium and PettingZoo), checked."""
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ def state_from_options(
     reset: Callable,
     place: Callable,
     params: BoulderParams,
+    strict: bool = True,
 ) -> BoulderState:
     """The state a reset starts from.
 
@@ -30,16 +32,19 @@ def state_from_options(
     with boulder, partner, goal and learner drawn by the task's rules (`place`). `walls` with
     all four positions (and optionally `heading`, default random, and `carrying`, default
     False): exactly that state (`BoulderEnv.state_from_layout` checks it). Raises ValueError
-    for unknown options, positions without walls, or only some of the four positions.
+    for unknown options (a warning instead, and they are ignored, unless `strict`: PettingZoo's
+    API test passes an unknown one), positions without walls, or only some of the four positions.
     """
-    if not options:
-        return reset(key, params)
-    options = dict(options)
+    options = dict(options or {})
     unknown = set(options) - set(RESET_OPTIONS)
     if unknown:
-        raise ValueError(
-            f"unknown reset option(s) {sorted(unknown)}; known: {', '.join(RESET_OPTIONS)}"
-        )
+        message = f"unknown reset option(s) {sorted(unknown)}; known: {', '.join(RESET_OPTIONS)}"
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message + " (ignored)", stacklevel=3)
+        options = {name: value for name, value in options.items() if name in RESET_OPTIONS}
+    if not options:
+        return reset(key, params)
     given = [name for name in POSITIONS if name in options]
     if "walls" not in options:
         raise ValueError("reset options need 'walls' (the 7 interior wall cells)")

@@ -33,7 +33,8 @@ class BoulderParallelEnv(ParallelEnv):
 
     `reset(options={"walls": [...7 cells...], "boulder": (x, y), "partner": ..., "goal": ...,
     "learner": ..., "heading": d, "carrying": False})` sets that layout and those positions;
-    `walls` alone draws the positions by the task's rules; no options draw everything.
+    `walls` alone draws the positions by the task's rules; no options draw everything. Unknown
+    options are ignored with a warning (PettingZoo's API test passes one).
     """
 
     metadata = {"render_modes": ["rgb_array"], "name": "internalize_boulder_v0"}
@@ -91,7 +92,14 @@ class BoulderParallelEnv(ParallelEnv):
             self._rng = np.random.default_rng(seed)
         self._key = jax.random.key(int(self._rng.integers(2**63)))
         self.state = state_from_options(
-            self.env, options, self._rng, self._next_key(), self._reset, self._place, self.params
+            self.env,
+            options,
+            self._rng,
+            self._next_key(),
+            self._reset,
+            self._place,
+            self.params,
+            strict=False,
         )
         self.agents = list(self.possible_agents)
         infos = {
