@@ -92,12 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=default,
                 help=f"default {default}",
             )
-        if experiment.get("isr_threshold", False):
+        if "isr_threshold" in experiment:
+            default = experiment["isr_threshold"]
             sub.add_argument(
                 "--isr-threshold",
                 type=_threshold,
-                default=0.2,
-                help="the ISR pays only above this prediction (default 0.2, the original's); "
+                default=default,
+                help=f"the ISR pays only above this prediction (default {default}); "
                 "'none' pays every prediction",
             )
         sub.add_argument(
@@ -139,7 +140,7 @@ EXPERIMENTS = {
             "and results.json (last) into --out."
         ),
         "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
-        "isr_threshold": True,
+        "isr_threshold": 0.2,
     },
     "layouts": {
         "help": "experiment B on the five hand-picked layouts, pooled with a layout effect",
@@ -150,7 +151,7 @@ EXPERIMENTS = {
             "results.json (last) into --out."
         ),
         "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
-        "isr_threshold": True,
+        "isr_threshold": 0.2,
     },
     "scaling": {
         "help": "experiment C: ISR test error against the socialization data it learns from",
@@ -172,14 +173,27 @@ EXPERIMENTS = {
         ),
         "steps": {"socialize_steps": 120_000, "autonomy_steps": 120_000},
     },
+    "prosocial": {
+        "help": "experiment E: does the learner go on helping the partner in the boulder world",
+        "description": (
+            "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
+            "caregiver present (it rewards the learner when the partner reaches its goal), train "
+            "the two-agent ISR on that data, then continue under oracle, none and isr. Writes "
+            "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png "
+            "and results.json (last) into --out."
+        ),
+        "steps": {"socialize_steps": 240_000, "autonomy_steps": 240_000},
+        "isr_threshold": 0.2,
+    },
 }
-"""`internalize reproduce` subcommands: help, description, step options (name -> default) and
-whether the ISR threshold is a setting."""
+"""`internalize reproduce` subcommands: help, description, step options (name -> default) and,
+where the ISR threshold is a setting, its default."""
 
 SHOWN = (
     "summary",
     "goals_ratio_to_oracle",
     "return_ratio_to_oracle",
+    "helps_ratio_to_oracle",
     "tests",
     "pooled",
     "findings",
@@ -202,6 +216,11 @@ def _reproduce(args: argparse.Namespace) -> dict:
         from internalize.experiments.scaling import ScalingConfig, run_scaling
 
         results = run_scaling(ScalingConfig(**common, **steps), out, progress)
+    elif args.experiment == "prosocial":
+        from internalize.experiments.prosocial import ProsocialConfig, run_prosocial
+
+        config = ProsocialConfig(**common, **steps, isr_threshold=args.isr_threshold)
+        results = run_prosocial(config, out, progress)
     elif args.experiment == "hacking":
         from internalize.experiments.hacking import HackingConfig, run_hacking
 

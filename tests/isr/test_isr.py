@@ -279,3 +279,41 @@ def test_isr_training_is_deterministic_and_vmappable(trained_isr):
             separate,
         )
     assert not np.array_equal(batched.test_curve[0], batched.test_curve[1])
+
+
+# ------------------------------------------------------------------------- two agents (task 2)
+
+
+def test_two_agent_input_puts_each_action_at_its_agents_cell():
+    from internalize.envs.boulder import BoulderEnv, agent_cells
+
+    env = BoulderEnv()
+    state = env.state_from_layout(
+        [(1, 1), (1, 2), (2, 2), (2, 4), (3, 3), (4, 2), (4, 4)],
+        boulder=(5, 3),
+        partner=(4, 3),
+        goal=(3, 2),
+        learner=(5, 4),
+        heading=3,
+    )
+    obs = env.observe(state)
+    x = isr_input(obs, jnp.int32(3), jnp.int32(2), agent_cells)
+    assert x.shape == (9, 9, 7)
+    np.testing.assert_array_equal(x[..., :5], np.asarray(obs, np.float32))
+    learner_channel, partner_channel = np.zeros((9, 9)), np.zeros((9, 9))
+    learner_channel[4, 4], partner_channel[3, 3] = 3.0, 2.0
+    np.testing.assert_array_equal(x[..., 5], learner_channel)
+    np.testing.assert_array_equal(x[..., 6], partner_channel)
+    # Batched, and the network reads both actions.
+    network = ISRNetwork(agent_cells=agent_cells)
+    params = network.init(KEY, obs, 0, 0)
+    assert params["params"]["Conv2x2_0"]["kernel"].shape == (2, 2, 7, 16)
+    batch = jnp.stack([obs] * 5)
+    out = network.apply(params, batch, jnp.zeros(5, jnp.int32), jnp.arange(5))
+    assert out.shape == (5,) and len(set(np.asarray(out).round(6))) == 5
+
+
+def test_the_single_agent_input_is_unchanged_by_default():
+    obs = jax.random.randint(KEY, (9, 9, 4), 0, 11).astype(jnp.uint8)
+    np.testing.assert_array_equal(isr_input(obs, 2), isr_input(obs, 2, None))
+    assert isr_input(obs, 2).shape == (9, 9, 5)

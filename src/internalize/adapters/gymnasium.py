@@ -1,4 +1,5 @@
-"""Gymnasium view of the goals gridworld: `gymnasium.make("internalize/Goals-v0", ...)`.
+"""Gymnasium views: the goals gridworld, `gymnasium.make("internalize/Goals-v0", ...)`, and the
+learner's view of the boulder world, `gymnasium.make("internalize/Boulder-v0", ...)`.
 
 One environment stepped from Python through the jitted JAX functions, for users of the
 Gymnasium ecosystem; training in this project vmaps the JAX functions instead.
@@ -11,9 +12,11 @@ import jax
 import numpy as np
 from gymnasium import spaces
 
+from internalize.adapters.boulder_options import state_from_options
+from internalize.envs.boulder import BoulderEnv
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import check_cell, named_layout
-from internalize.envs.render import render_goals
+from internalize.envs.render import render_boulder, render_goals
 
 RESET_OPTIONS = ("walls", "goal", "agent", "heading")
 
@@ -126,3 +129,82 @@ class GoalsGymEnv(gymnasium.Env):
 
 def _interior(size: int) -> list[tuple[int, int]]:
     return [(x, y) for x in range(1, size - 1) for y in range(1, size - 1)]
+
+
+class BoulderGymEnv(gymnasium.Env):
+    """The boulder world (`internalize.envs.boulder`) seen by the learner, the partner scripted.
+
+    Observations `Box(0, 255, (9, 9, 5), uint8)`, actions `Discrete(5)` (left, right, forward,
+    pick up, drop). `reward` is R_e + R_s; `info` carries `env_reward`, `social_reward`,
+    `goal_reached` (the partner reached its goal) and `partner_action` (what the partner did).
+    Episodes never terminate; they truncate after `max_steps` (100).
+
+    `reset(options={"walls": [...7 cells...], "boulder": (x, y), "partner": ..., "goal": ...,
+    "learner": ..., "heading": d, "carrying": False})` starts from exactly that state; `walls`
+    alone draws the positions by the task's rules (`internalize.adapters.boulder_options`).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        max_steps: int | None = None,
+        forward_cost: float | None = None,
+        goal_reward: float = 0.4,
+        render_mode: str | None = None,
+    ):
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.env = BoulderEnv()
+        self.params = self.env.make_params(max_steps, forward_cost, goal_reward)
+        self.observation_space = spaces.Box(0, 255, self.env.obs_shape, np.uint8)
+        self.action_space = spaces.Discrete(self.env.num_actions)
+        self._reset = jax.jit(self.env.reset)
+        self._place = jax.jit(self.env.place)
+        self._step = jax.jit(self.env.step)
+        self._observe = jax.jit(self.env.observe)
+        self._key: jax.Array | None = None
+        self.state = None
+
+    def _next_key(self) -> jax.Array:
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._key = jax.random.key(int(self.np_random.integers(2**63)))
+        self.state = state_from_options(
+            self.env,
+            options,
+            self.np_random,
+            self._next_key(),
+            self._reset,
+            self._place,
+            self.params,
+        )
+        return np.asarray(self._observe(self.state)), {}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(
+                f"action must be an integer in 0..{self.action_space.n - 1}, got {action!r}"
+            )
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        self.state, transition = self._step(self._next_key(), self.state, action, self.params)
+        env_reward = float(transition.env_reward)
+        social_reward = float(transition.social_reward)
+        info = {
+            "env_reward": env_reward,
+            "social_reward": social_reward,
+            "goal_reached": bool(transition.goal_reached),
+            "partner_action": int(transition.partner_action),
+        }
+        obs = np.asarray(transition.obs)
+        return obs, env_reward + social_reward, False, bool(transition.truncated), info
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.state is not None:
+            return render_boulder(self.state)
+        return None

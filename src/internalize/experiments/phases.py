@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from internalize.experiments.common import Progress
+from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_train
 from internalize.learners.ppo import (
     METRIC_NAMES,
@@ -84,7 +85,7 @@ def socialize(
             ppo.config.parallel_runs,
         )(keys)
 
-    runners, metrics, (obs, action, social_reward) = compiled_call(
+    runners, metrics, (obs, action, social_reward, *partner) = compiled_call(
         train, keys, timing=timing, name="socialization", progress=progress
     )
     runs = keys.shape[0]
@@ -92,21 +93,27 @@ def socialize(
         obs=obs.reshape(runs, -1, *obs.shape[-3:]),
         action=action.reshape(runs, -1).astype(jnp.int32),
         social_reward=social_reward.reshape(runs, -1),
+        partner_action=partner[0].reshape(runs, -1).astype(jnp.int32) if partner else None,
     )
     return runners, metrics, dataset, timing
 
 
 def train_isr(
-    config: ISRConfig, keys: jax.Array, dataset: ISRDataset, progress: Progress | None = None
+    config: ISRConfig,
+    keys: jax.Array,
+    dataset: ISRDataset,
+    progress: Progress | None = None,
+    network: ISRNetwork | None = None,
 ) -> tuple[ISRResult, Timing]:
-    """One ISR per run, trained on that run's socialization data.
+    """One ISR per run, trained on that run's socialization data (`network`: the ISR network,
+    SPEC §4's single-agent one by default).
 
     Runs are trained one after another inside one call (`lax.map`): vmapping this training over
     four to six runs hung for good in our runs (see `PPOConfig.parallel_runs`), and at these
     batch sizes vmapping gains little.
     """
     timing = Timing()
-    train = over_runs(make_isr_train(config, dataset.size), parallel=False)
+    train = over_runs(make_isr_train(config, dataset.size, network), parallel=False)
 
     return compiled_call(
         train, keys, dataset, timing=timing, name="ISR training", progress=progress

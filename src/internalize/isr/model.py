@@ -1,11 +1,16 @@
-"""The ISR network of SPEC §4 and its input: the observation plus an action channel.
+"""The ISR network of SPEC §4 and its input: the observation plus one action channel per agent.
 
-Input: the egocentric observation uint8[9, 9, 4] with a fifth channel that is zero except at the
-agent's own (centre) cell, which holds the action id. The values enter as they are (small
-integers), as floats. Conv 2x2 (16) -> ReLU -> Conv 2x2 (32) -> ReLU -> flatten -> Dense 32 ->
-ReLU -> Dense 32 -> ReLU -> Dense 1; orthogonal weights with gain sqrt 2, zero biases. The output
-predicts the social reward clipped at 0, `max(R_s, 0)`.
+Input, task 1: the egocentric observation uint8[9, 9, 4] with a fifth channel that is zero except
+at the agent's own (centre) cell, which holds the action id. Task 2 (two agents, SPEC §4): the
+boulder world's observation uint8[9, 9, 5] with two more channels, the learner's action at the
+learner's cell and the partner's action at the partner's cell; the network is then built with
+`agent_cells=internalize.envs.boulder.agent_cells`, which finds both cells in the observation.
+The values enter as they are (small integers), as floats. Conv 2x2 (16) -> ReLU -> Conv 2x2
+(32) -> ReLU -> flatten -> Dense 32 -> ReLU -> Dense 32 -> ReLU -> Dense 1; orthogonal weights
+with gain sqrt 2, zero biases. The output predicts the social reward clipped at 0, `max(R_s, 0)`.
 """
+
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -14,28 +19,51 @@ import jax.numpy as jnp
 from internalize.learners.networks import SQRT2, Conv2x2, orthogonal
 
 
-def isr_input(obs: jax.Array, action: jax.Array) -> jax.Array:
-    """float32[..., H, W, C + 1]: `obs` (uint8[..., H, W, C]) with the action channel appended.
-
-    The agent sits at the centre of the egocentric window; `action` (int[...]) goes there.
-    """
+def centre_cell(obs: jax.Array) -> jax.Array:
+    """The agent's cell of an egocentric observation uint8[..., H, W, C]: bool[H, W, 1], True at
+    the centre of the window."""
     height, width = obs.shape[-3:-1]
     centre = (jnp.arange(height)[:, None] == height // 2) & (
         jnp.arange(width)[None, :] == width // 2
     )
-    channel = jnp.where(centre, jnp.asarray(action, jnp.float32)[..., None, None], 0.0)
-    return jnp.concatenate([obs.astype(jnp.float32), channel[..., None]], axis=-1)
+    return centre[..., None]
+
+
+def isr_input(
+    obs: jax.Array,
+    action: jax.Array,
+    partner_action: jax.Array | None = None,
+    agent_cells: Callable[[jax.Array], jax.Array] = centre_cell,
+) -> jax.Array:
+    """float32[..., H, W, C + k]: `obs` (uint8[..., H, W, C]) with k action channels appended.
+
+    `agent_cells(obs)` gives bool[..., H, W, k'] masks of the agents' cells (k' >= k); channel
+    i holds agent i's action (int[...]) at its cell and zero elsewhere. Agent 0 is the learner
+    (`action`), agent 1 the partner (`partner_action`, if given). The default puts the single
+    agent at the centre of an egocentric window (task 1).
+    """
+    actions = [action] if partner_action is None else [action, partner_action]
+    cells = agent_cells(obs)
+    channels = [
+        jnp.where(cells[..., i], jnp.asarray(a, jnp.float32)[..., None, None], 0.0)
+        for i, a in enumerate(actions)
+    ]
+    return jnp.concatenate([obs.astype(jnp.float32), *(c[..., None] for c in channels)], axis=-1)
 
 
 class ISRNetwork(nn.Module):
-    """(obs uint8[..., H, W, C], action int[...]) -> predicted internal reward float32[...]."""
+    """(obs uint8[..., H, W, C], action int[...], partner_action int[...] or None) -> predicted
+    internal reward float32[...]. `agent_cells` locates the agents (see `isr_input`)."""
 
     conv_features: tuple[int, ...] = (16, 32)
     widths: tuple[int, ...] = (32, 32)
+    agent_cells: Callable[[jax.Array], jax.Array] = centre_cell
 
     @nn.compact
-    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        x = isr_input(obs, action)
+    def __call__(
+        self, obs: jax.Array, action: jax.Array, partner_action: jax.Array | None = None
+    ) -> jax.Array:
+        x = isr_input(obs, action, partner_action, self.agent_cells)
         for features in self.conv_features:
             x = nn.relu(Conv2x2(features)(x))
         x = x.reshape(*x.shape[:-3], -1)

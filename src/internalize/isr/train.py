@@ -36,6 +36,8 @@ class ISRDataset:
     """int32[N] actions taken."""
     social_reward: jax.Array
     """float32[N] the caregiver's reward for that step."""
+    partner_action: jax.Array | None = None
+    """int32[N] the partner's action in that step (two-agent tasks), or None."""
 
     @property
     def size(self) -> int:
@@ -142,7 +144,7 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         optax.adam(config.learning_rate, eps=config.adam_eps),
     )
 
-    def mse(params, obs, action, target) -> jax.Array:
+    def mse(params, obs, action, partner, target) -> jax.Array:
         """Mean squared error over samples, in chunks of at most `EVAL_CHUNK` (memory)."""
         count = target.shape[0]
         chunks = -(-count // EVAL_CHUNK)
@@ -153,12 +155,13 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             return x.reshape(chunks, EVAL_CHUNK, *x.shape[1:])
 
         def chunk_error(total, batch):
-            obs, action, target, weight = batch
-            errors = (network.apply(params, obs, action) - target) ** 2
+            obs, action, partner, target, weight = batch
+            errors = (network.apply(params, obs, action, partner) - target) ** 2
             return total + (errors * weight).sum(), None
 
         weight = chunked(jnp.ones(count, jnp.float32))
-        batches = (chunked(obs), chunked(action), chunked(target), weight)
+        partner = None if partner is None else chunked(partner)
+        batches = (chunked(obs), chunked(action), partner, chunked(target), weight)
         total, _ = jax.lax.scan(chunk_error, jnp.float32(0.0), batches)
         return total / count
 
@@ -166,10 +169,19 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         target = jnp.maximum(dataset.social_reward, 0.0)
         train_obs, test_obs = dataset.obs[:num_train], dataset.obs[num_train:]
         train_action, test_action = dataset.action[:num_train], dataset.action[num_train:]
+        partner = dataset.partner_action
+        train_partner, test_partner = (
+            (None, None) if partner is None else (partner[:num_train], partner[num_train:])
+        )
         train_target, test_target = target[:num_train], target[num_train:]
         cdf = sampling_cdf(train_target, config.balance)
         key_init, key_train = jax.random.split(key)
-        params = network.init(key_init, train_obs[:1], train_action[:1])
+        params = network.init(
+            key_init,
+            train_obs[:1],
+            train_action[:1],
+            None if train_partner is None else train_partner[:1],
+        )
         opt_state = optimiser.init(params)
 
         def grad_step(carry, key):
@@ -178,7 +190,12 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             index = jnp.minimum(index, num_train - 1)
 
             def loss(params):
-                predicted = network.apply(params, train_obs[index], train_action[index])
+                predicted = network.apply(
+                    params,
+                    train_obs[index],
+                    train_action[index],
+                    None if train_partner is None else train_partner[index],
+                )
                 return ((predicted - train_target[index]) ** 2).mean()
 
             grads = jax.grad(loss)(params)
@@ -187,9 +204,9 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
 
         def segment(carry, key):
             carry, _ = jax.lax.scan(grad_step, carry, jax.random.split(key, steps_per_eval))
-            return carry, mse(carry[0], test_obs, test_action, test_target)
+            return carry, mse(carry[0], test_obs, test_action, test_partner, test_target)
 
-        initial_test = mse(params, test_obs, test_action, test_target)
+        initial_test = mse(params, test_obs, test_action, test_partner, test_target)
         (params, _), curve = jax.lax.scan(
             segment, (params, opt_state), jax.random.split(key_train, config.eval_points)
         )
@@ -199,6 +216,7 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
                 params,
                 train_obs[::train_eval_stride],
                 train_action[::train_eval_stride],
+                None if train_partner is None else train_partner[::train_eval_stride],
                 train_target[::train_eval_stride],
             ),
             test_mse=curve[-1],

@@ -177,6 +177,8 @@ class Rollout(struct.PyTreeNode):
     internal_reward: jax.Array
     """`(1 - P) * weight * R_i`: the internal reward the learner received."""
     presence: jax.Array
+    partner_action: jax.Array | None = None
+    """int32: the partner's action, for two-agent tasks (None otherwise)."""
 
 
 class UpdateMetrics(struct.PyTreeNode):
@@ -222,6 +224,7 @@ class PPO:
 
     config: PPOConfig
     env: GoalsEnv
+    """The environment: `GoalsEnv`, or any with the same functions (`BoulderEnv`)."""
     env_params: GoalsParams
     isr_network: ISRNetwork = ISRNetwork()
 
@@ -282,10 +285,14 @@ class PPO:
             key_step, runner.env_states, action, self.env_params, auto_reset=False
         )
         presence = rewards.presence(runner.step)
+        # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
+        partner_action = getattr(transition, "partner_action", None)
         if rewards.isr_params is None:
             internal = jnp.zeros_like(transition.env_reward)
         else:
-            internal = self.isr_network.apply(rewards.isr_params, runner.obs, action)
+            internal = self.isr_network.apply(
+                rewards.isr_params, runner.obs, action, partner_action
+            )
             if rewards.isr_threshold is not None:
                 internal = jnp.where(internal > rewards.isr_threshold, internal, 0.0)
             internal = rewards.internal_weight * internal
@@ -317,6 +324,7 @@ class PPO:
             social_reward=transition.social_reward,
             internal_reward=(1.0 - presence) * internal,
             presence=jnp.broadcast_to(presence, action.shape),
+            partner_action=partner_action,
         )
         runner = runner.replace(env_states=states, obs=obs, step=runner.step + config.num_envs)
         return runner, sample
@@ -479,13 +487,16 @@ class PPO:
         """`num_updates` updates in one scan. Returns the runner, `UpdateMetrics` with a leading
         axis of `num_updates`, and, if `collect`, the ISR data (obs uint8[U, S, E, H, W, C],
         action, social reward [U, S, E]); otherwise None. `progress`, if given, is called on
-        the host with the step count after every update."""
+        the host with the step count after every update. Two-agent tasks append the partner's
+        action int32[U, S, E] to the ISR data."""
 
         def one_update(runner: Runner, _):
             runner, metrics, rollout = self.update(runner, rewards)
             if progress is not None:
                 jax.debug.callback(progress, runner.step)
             data = (rollout.obs, rollout.action, rollout.social_reward) if collect else None
+            if collect and rollout.partner_action is not None:
+                data = (*data, rollout.partner_action)
             return runner, (metrics, data)
 
         runner, (metrics, data) = jax.lax.scan(one_update, runner, None, length=num_updates)

@@ -1,0 +1,1 @@
+"""Package data of the environments (the boulder world's tree layouts)."""
