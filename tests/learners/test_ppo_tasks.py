@@ -31,7 +31,7 @@ class AlwaysPPO(PPO):
 class ConstantISR:
     """Stands in for the ISR network: predicts `params["value"]` everywhere."""
 
-    def apply(self, params, obs, action):
+    def apply(self, params, obs, action, partner_action=None):
         return jnp.full(jnp.shape(action), params["value"], jnp.float32)
 
 
