@@ -105,6 +105,37 @@ def build_parser() -> argparse.ArgumentParser:
             "--out", default=None, help=f"new run directory (default runs/{name}-DATE-TIME)"
         )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    every = experiments.add_parser(
+        "all",
+        help="every experiment into one run directory (resumable)",
+        description=(
+            "Run every experiment (retention, hacking, scaling, ood, layouts, prosocial) with "
+            "its default settings into one run directory, one subdirectory each. Run the same "
+            "command again on the same --out to resume: finished experiments are kept, an "
+            "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
+        ),
+    )
+    every.add_argument(
+        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
+    )
+    every.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+    every.add_argument(
+        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
+    )
+    every.add_argument(
+        "--jobs",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="worker processes: 2 (default) runs the prosocial experiment beside the others",
+    )
+    every.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few rollouts per phase: checks the whole pipeline in minutes (no findings)",
+    )
+    every.add_argument("--out", default=None, help="run directory (default runs/all-DATE-TIME)")
+    every.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -205,39 +236,30 @@ def _reproduce(args: argparse.Namespace) -> dict:
     from internalize.experiments.common import default_run_path
 
     out = args.out or default_run_path(args.experiment)
-    common = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
-    steps = {name: getattr(args, name) for name in EXPERIMENTS[args.experiment]["steps"]}
-    progress = not args.quiet
-    if args.experiment == "retention":
-        from internalize.experiments.retention import RetentionConfig, run_retention
+    settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
+    if args.experiment == "all":
+        from internalize.experiments.suite import SuiteConfig, run_all
 
-        results = run_retention(RetentionConfig(**common, **steps), out, progress)
-    elif args.experiment == "scaling":
-        from internalize.experiments.scaling import ScalingConfig, run_scaling
+        config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
+        try:
+            results = run_all(config, out, not args.quiet)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted: run the same command to resume {out}") from None
+        return {
+            "experiment": "all",
+            "run_dir": str(out),
+            "status": results["status"],
+            "timings": results["timings"],
+            "peak_rss_gb": results["peak_rss_gb"],
+        }
+    from internalize.experiments.suite import make_config, run_experiment
 
-        results = run_scaling(ScalingConfig(**common, **steps), out, progress)
-    elif args.experiment == "prosocial":
-        from internalize.experiments.prosocial import ProsocialConfig, run_prosocial
-
-        config = ProsocialConfig(**common, **steps, isr_threshold=args.isr_threshold)
-        results = run_prosocial(config, out, progress)
-    elif args.experiment == "hacking":
-        from internalize.experiments.hacking import HackingConfig, run_hacking
-
-        results = run_hacking(HackingConfig(**common, **steps), out, progress)
-    else:
-        from internalize.experiments.generalization import (
-            LAYOUT_TASKS,
-            RANDOM_TASK,
-            GeneralizationConfig,
-            run_generalization,
-        )
-
-        tasks = (RANDOM_TASK,) if args.experiment == "ood" else LAYOUT_TASKS
-        config = GeneralizationConfig(
-            **common, **steps, tasks=tasks, isr_threshold=args.isr_threshold
-        )
-        results = run_generalization(config, out, args.experiment, progress)
+    experiment = EXPERIMENTS[args.experiment]
+    settings.update({name: getattr(args, name) for name in experiment["steps"]})
+    if "isr_threshold" in experiment:
+        settings["isr_threshold"] = args.isr_threshold
+    config = make_config(args.experiment, **settings)
+    results = run_experiment(args.experiment, config, out, not args.quiet)
     shown = {"experiment": args.experiment, "run_dir": str(out)}
     shown.update({key: results[key] for key in SHOWN if key in results})
     shown["seconds"] = results["timings"]["total_s"]
@@ -293,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"internalize: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
     return 0
 
 

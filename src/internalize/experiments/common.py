@@ -73,6 +73,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def write_json(path: Path, data: Any) -> Path:
+    """Write `data` as JSON to `path` atomically."""
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write(path, text.encode())
+    return path
+
+
 def versions() -> dict[str, str]:
     """Versions of Python, this package and the libraries that shape results, and the machine."""
     found = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -110,9 +117,7 @@ class RunDirectory:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def write_json(self, name: str, data: Any) -> Path:
-        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
-        atomic_write(self.path / name, text.encode())
-        return self.path / name
+        return write_json(self.path / name, data)
 
     def write_csv(self, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
         buffer = io.StringIO()
@@ -159,6 +164,9 @@ class Progress:
     def phase(self, description: str) -> None:
         self.bar.set_description(description)
 
+    def advance(self, steps: int) -> None:
+        self.bar.update(steps)
+
     def updates(self, steps_per_update: int):
         """The host callback for `PPO.run`, or None when the bar is disabled (no callback is
         then compiled in at all)."""
@@ -166,9 +174,69 @@ class Progress:
             return None
 
         def advance(_step) -> None:
-            self.bar.update(steps_per_update)
+            self.advance(steps_per_update)
 
         return advance
 
     def close(self) -> None:
         self.bar.close()
+
+
+class SharedProgress:
+    """One experiment's view of a bar that several experiments move (`reproduce all`): `send`
+    takes `(experiment, kind, value)` messages, kind `phase` or `advance`. Closing it leaves the
+    bar to its owner."""
+
+    def __init__(self, experiment: str, send) -> None:
+        self.experiment, self.send = experiment, send
+
+    def phase(self, description: str) -> None:
+        self.send((self.experiment, "phase", description))
+
+    def advance(self, steps: int) -> None:
+        self.send((self.experiment, "advance", steps))
+
+    def updates(self, steps_per_update: int):
+        return lambda _step: self.advance(steps_per_update)
+
+    def close(self) -> None:
+        pass
+
+
+def open_progress(progress: "bool | SharedProgress", total: int) -> "Progress | SharedProgress":
+    """An experiment's progress: its own bar of `total` steps (shown if `progress` is True), or
+    the shared view it was given."""
+    if isinstance(progress, bool):
+        return Progress(total, enabled=progress)
+    return progress
+
+
+CHECKPOINTS_FILE = "checkpoints.msgpack"
+
+
+def save_checkpoints(run_dir: RunDirectory, policies: Mapping[str, Any], isrs: Mapping[str, Any]):
+    """Write `checkpoints.msgpack`: the policy parameters (`policy/NAME`) and ISR parameters
+    (`isr/NAME`) of a run, each with the leading run axes of the experiment (seeds, or
+    conditions/tasks then seeds; the experiment's config.json says which)."""
+    import jax
+    import numpy as np
+    from flax import serialization
+
+    tree = jax.tree.map(np.asarray, {"policy": dict(policies), "isr": dict(isrs)})
+    atomic_write(run_dir.path / CHECKPOINTS_FILE, serialization.msgpack_serialize(tree))
+
+
+def load_checkpoints(run_path: str | os.PathLike) -> dict:
+    """The `{"policy": {...}, "isr": {...}}` parameters saved in a run directory."""
+    from flax import serialization
+
+    path = Path(run_path) / CHECKPOINTS_FILE
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: the run has no saved parameters")
+    try:
+        tree = serialization.msgpack_restore(path.read_bytes())
+    except Exception as error:  # msgpack raises several unrelated types on corrupt input
+        raise ValueError(f"{path} is not a readable checkpoint file ({error})") from None
+    if not isinstance(tree, dict) or set(tree) != {"policy", "isr"}:
+        raise ValueError(f"{path} does not hold policy and ISR parameters")
+    return tree

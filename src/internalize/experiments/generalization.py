@@ -25,7 +25,13 @@ import numpy as np
 
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import NAMED_LAYOUTS
-from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.common import (
+    ExperimentConfig,
+    RunDirectory,
+    open_progress,
+    save_checkpoints,
+    versions,
+)
 from internalize.experiments.phases import (
     Timing,
     autonomy,
@@ -114,8 +120,19 @@ def _task_params(env: GoalsEnv, config: GeneralizationConfig):
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
 
 
+def planned_steps(config: GeneralizationConfig) -> int:
+    """Environment steps the experiment takes (for progress bars)."""
+    ppo_config = PRESETS[config.preset]
+    updates = (
+        ppo_config.num_updates(config.socialize_steps)
+        + ppo_config.num_updates(config.frozen_steps)
+        + 2 * len(config.tasks) * ppo_config.num_updates(config.transfer_steps)
+    )
+    return config.seeds * updates * ppo_config.batch_size
+
+
 def run_generalization(
-    config: GeneralizationConfig, out: str | Path, experiment: str, progress: bool = True
+    config: GeneralizationConfig, out: str | Path, experiment: str, progress=True
 ) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds.
 
@@ -151,9 +168,7 @@ def run_generalization(
 
     seeds, tasks = config.seeds, len(config.tasks)
     key_runs, key_isr = seed_keys(config.seed_list)
-    batch = ppo_config.batch_size
-    total = seeds * batch * (socialize_updates + frozen_updates + 2 * tasks * transfer_updates)
-    bar = Progress(total, enabled=progress)
+    bar = open_progress(progress, planned_steps(config))
     try:
         runners, social_metrics, dataset, social_time = socialize(
             ppo, key_runs, socialize_updates, bar
@@ -189,6 +204,15 @@ def run_generalization(
     finally:
         bar.close()
 
+    save_checkpoints(
+        run_dir,
+        {
+            "socialized": runners.train.params,
+            "frozen": jax.tree.map(lambda x: x[0], frozen.train.params),
+            "transfer": transferred.train.params,
+        },
+        {"isr": isr.params},
+    )
     # Evaluation: [conditions * tasks * seeds] runs, the same keys for every condition.
     policies = jax.tree.map(
         lambda frozen_params, learnt: jnp.concatenate(

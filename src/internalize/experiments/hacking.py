@@ -20,7 +20,13 @@ import numpy as np
 from internalize.envs.constants import Action
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.common import (
+    ExperimentConfig,
+    RunDirectory,
+    open_progress,
+    save_checkpoints,
+    versions,
+)
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
@@ -75,7 +81,16 @@ class HackingConfig(ExperimentConfig):
             raise ValueError(f"loop_threshold must be finite, got {self.loop_threshold}")
 
 
-def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -> dict:
+def planned_steps(config: HackingConfig) -> int:
+    """Environment steps the experiment takes (for progress bars)."""
+    ppo_config = PRESETS[config.preset]
+    updates = ppo_config.num_updates(config.socialize_steps) + 2 * ppo_config.num_updates(
+        config.autonomy_steps
+    )
+    return config.seeds * updates * ppo_config.batch_size
+
+
+def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
     ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
@@ -104,8 +119,7 @@ def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -
 
     seeds = config.seeds
     key_runs, key_isr = seed_keys(config.seed_list)
-    total = seeds * ppo_config.batch_size * (socialize_updates + 2 * autonomy_updates)
-    bar = Progress(total, enabled=progress)
+    bar = open_progress(progress, planned_steps(config))
     try:
         runners, social_metrics, dataset, social_time = socialize(
             ppo, key_runs, socialize_updates, bar
@@ -119,7 +133,7 @@ def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -
         both = jax.tree.map(
             lambda a, b: np.concatenate([a, b]), isr_partial.params, isr_full.params
         )
-        _, metrics, autonomy_time = autonomy(
+        final, metrics, autonomy_time = autonomy(
             ppo,
             tile(runners, 2),
             ("isr",),
@@ -131,6 +145,16 @@ def run_hacking(config: HackingConfig, out: str | Path, progress: bool = True) -
     finally:
         bar.close()
     metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
+    save_checkpoints(
+        run_dir,
+        {
+            "socialized": runners.train.params,
+            "autonomy": jax.tree.map(
+                lambda x: x[0].reshape(2, seeds, *x.shape[2:]), final.train.params
+            ),
+        },
+        {"isr_partial": isr_partial.params, "isr_full": isr_full.params},
+    )
 
     run_dir.write_csv(
         "metrics.csv",
@@ -258,7 +282,9 @@ def _tests(per_seed: dict, seeds: int) -> tuple[dict, dict]:
 
     def changed(condition, metric, sign):
         test = tests[f"{condition}: {metric} late vs early"]
-        return test["p_value"] < 0.05 and np.sign(test["difference"]) == sign
+        # No p-value (identical values in every seed, so no variance) is no evidence of change.
+        p_value = test["p_value"]
+        return p_value is not None and p_value < 0.05 and np.sign(test["difference"]) == sign
 
     findings = {
         "isr_partial: internal reward rises": changed("isr_partial", "internal_reward", 1),

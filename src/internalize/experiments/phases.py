@@ -4,7 +4,9 @@ Each phase is one jitted call over all seeds (and conditions) at once, compiled 
 compile time is reported apart. Arrays carry a leading run axis.
 """
 
+import contextlib
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,15 +36,18 @@ class Timing:
     compile_s: float = 0.0
     run_s: float = 0.0
     steps: int = 0
+    shared: bool = False
+    """Reused from an identical earlier phase (`shared_phases`), so no time was spent."""
 
     def as_dict(self) -> dict[str, float]:
         rate = self.steps / self.run_s if self.run_s > 0 else 0.0
-        return {
+        timing = {
             "compile_s": self.compile_s,
             "run_s": self.run_s,
             "steps": self.steps,
             "steps_per_second": rate,
         }
+        return {**timing, "shared": True} if self.shared else timing
 
 
 def compiled_call(
@@ -63,6 +68,57 @@ def compiled_call(
     return result
 
 
+_shared: dict[str, tuple] | None = None
+"""Results of phases computed inside `shared_phases()`, by the fingerprint of their inputs."""
+
+
+@contextlib.contextmanager
+def shared_phases():
+    """Inside this block a phase called again with identical inputs (the same presets, task,
+    seeds, data and step counts) returns its first result instead of being recomputed: the
+    experiments of `reproduce all` that socialize alike share one socialization, ISR and frozen
+    learner. Phases are deterministic functions of their inputs, so the results are the same
+    as separate runs give; the repeated phase's timing counts no seconds and says `shared`."""
+    global _shared
+    outer, _shared = _shared, {}
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def _fingerprint(*parts: Any) -> str:
+    """A digest of array leaves (values, dtypes, shapes) and the repr of everything else."""
+    digest = hashlib.sha256()
+    leaves, treedef = jax.tree.flatten(parts)
+    digest.update(repr(treedef).encode())
+    for leaf in leaves:
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
+            array = np.asarray(leaf)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+        else:
+            digest.update(repr(leaf).encode())
+    return digest.hexdigest()
+
+
+def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: int):
+    """`compute()` (returning `(..., Timing)`), or inside `shared_phases()` the stored result of
+    the same phase with the same `inputs`, whose `steps` then move the progress bar at once."""
+    if _shared is None:
+        return compute()
+    key = _fingerprint(name, *inputs)
+    if key not in _shared:
+        _shared[key] = compute()
+        return _shared[key]
+    if progress is not None:
+        progress.advance(steps)
+    *outputs, timing = _shared[key]
+    return (*outputs, Timing(steps=timing.steps, shared=True))
+
+
 def caregiver_present() -> RewardSetting:
     return RewardSetting(presence=constant_presence(1.0), internal_weight=jnp.float32(0.0))
 
@@ -75,7 +131,21 @@ def socialize(
     Returns the runners, metrics [runs, updates] and the ISR data of every step, in time order,
     as an `ISRDataset` with a leading run axis.
     """
-    timing = Timing(steps=int(keys.shape[0]) * num_updates * ppo.config.batch_size)
+    steps = int(keys.shape[0]) * num_updates * ppo.config.batch_size
+    return _once(
+        "socialize",
+        (_fields(ppo), keys, num_updates),
+        lambda: _socialize(ppo, keys, num_updates, progress, Timing(steps=steps)),
+        progress,
+        steps,
+    )
+
+
+def _fields(instance: Any) -> list:
+    return [getattr(instance, field.name) for field in dataclasses.fields(instance)]
+
+
+def _socialize(ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Timing):
     rewards = caregiver_present()
     advance = progress.updates(ppo.config.batch_size) if progress else None
 
@@ -112,12 +182,16 @@ def train_isr(
     four to six runs hung for good in our runs (see `PPOConfig.parallel_runs`), and at these
     batch sizes vmapping gains little.
     """
-    timing = Timing()
-    train = over_runs(make_isr_train(config, dataset.size, network), parallel=False)
 
-    return compiled_call(
-        train, keys, dataset, timing=timing, name="ISR training", progress=progress
-    ), timing
+    def compute():
+        timing = Timing()
+        train = over_runs(make_isr_train(config, dataset.size, network), parallel=False)
+        result = compiled_call(
+            train, keys, dataset, timing=timing, name="ISR training", progress=progress
+        )
+        return result, timing
+
+    return _once("train_isr", (config, keys, dataset, network), compute, progress, 0)
 
 
 AUTONOMY_CONDITIONS = ("oracle", "none", "isr")
@@ -186,8 +260,31 @@ def autonomy(
     and metrics with leading axes [C, runs], in the order of `conditions`.
     """
     runs = runners.step.shape[0]
+    steps = len(conditions) * runs * num_updates * ppo.config.batch_size
+    inputs = (conditions, isr_params, num_updates, env_params, isr_threshold, loop_threshold)
+    return _once(
+        "autonomy",
+        (_fields(ppo), runners, *inputs),
+        lambda: _autonomy(ppo, runners, *inputs, progress, Timing(steps=steps)),
+        progress,
+        steps,
+    )
+
+
+def _autonomy(
+    ppo,
+    runners,
+    conditions,
+    isr_params,
+    num_updates,
+    env_params,
+    isr_threshold,
+    loop_threshold,
+    progress,
+    timing,
+):
+    runs = runners.step.shape[0]
     switch_step = int(np.asarray(runners.step).max())
-    timing = Timing(steps=len(conditions) * runs * num_updates * ppo.config.batch_size)
     advance = progress.updates(ppo.config.batch_size) if progress else None
     if env_params is None:
         env_params = per_run(ppo.env_params, runs)

@@ -22,9 +22,10 @@ from internalize.envs.boulder import BoulderEnv, agent_cells
 from internalize.envs.render import render_boulder
 from internalize.experiments.common import (
     ExperimentConfig,
-    Progress,
     RunDirectory,
     atomic_write,
+    open_progress,
+    save_checkpoints,
     versions,
 )
 from internalize.experiments.phases import AUTONOMY_CONDITIONS as CONDITIONS
@@ -139,7 +140,16 @@ def write_episode(run_dir: RunDirectory, frames, helped: list[int], strip: int =
     atomic_write(run_dir.path / "episode.png", buffer.getvalue())
 
 
-def run_prosocial(config: ProsocialConfig, out: str | Path, progress: bool = True) -> dict:
+def planned_steps(config: ProsocialConfig) -> int:
+    """Environment steps the experiment takes (for progress bars)."""
+    ppo_config = PROSOCIAL_PRESETS[config.preset]
+    updates = ppo_config.num_updates(config.socialize_steps) + len(
+        CONDITIONS
+    ) * ppo_config.num_updates(config.autonomy_steps)
+    return config.seeds * updates * ppo_config.batch_size
+
+
+def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
     ppo_config = PROSOCIAL_PRESETS[config.preset]
@@ -176,8 +186,7 @@ def run_prosocial(config: ProsocialConfig, out: str | Path, progress: bool = Tru
 
     seeds = config.seeds
     key_runs, key_isr = seed_keys(config.seed_list)
-    total = samples * seeds + autonomy_updates * ppo_config.batch_size * seeds * len(CONDITIONS)
-    bar = Progress(total, enabled=progress)
+    bar = open_progress(progress, planned_steps(config))
     try:
         runners, social_metrics, dataset, social_time = socialize(
             ppo, key_runs, socialize_updates, bar
@@ -196,6 +205,11 @@ def run_prosocial(config: ProsocialConfig, out: str | Path, progress: bool = Tru
     finally:
         bar.close()
 
+    save_checkpoints(
+        run_dir,
+        {"socialized": runners.train.params, "autonomy": final.train.params},
+        {"isr": isr.params},
+    )
     names = list(HEADLINE.values()) + list(ALSO_REPORTED)
     social_curves = metric_curves(social_metrics, names)
     autonomy_curves = {

@@ -16,7 +16,13 @@ import jax
 import numpy as np
 
 from internalize.envs.goals import GoalsEnv
-from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.common import (
+    ExperimentConfig,
+    RunDirectory,
+    open_progress,
+    save_checkpoints,
+    versions,
+)
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
@@ -59,7 +65,16 @@ class RetentionConfig(ExperimentConfig):
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
 
 
-def run_retention(config: RetentionConfig, out: str | Path, progress: bool = True) -> dict:
+def planned_steps(config: RetentionConfig) -> int:
+    """Environment steps the experiment takes (for progress bars)."""
+    ppo_config = PRESETS[config.preset]
+    updates = ppo_config.num_updates(config.socialize_steps) + len(
+        CONDITIONS
+    ) * ppo_config.num_updates(config.autonomy_steps)
+    return config.seeds * updates * ppo_config.batch_size
+
+
+def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
     ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
@@ -91,20 +106,24 @@ def run_retention(config: RetentionConfig, out: str | Path, progress: bool = Tru
 
     seeds = config.seeds
     key_runs, key_isr = seed_keys(config.seed_list)
-    total = samples * seeds + autonomy_updates * ppo_config.batch_size * seeds * len(CONDITIONS)
-    bar = Progress(total, enabled=progress)
+    bar = open_progress(progress, planned_steps(config))
     try:
         runners, social_metrics, dataset, social_time = socialize(
             ppo, key_runs, socialize_updates, bar
         )
         isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
         del dataset
-        _, autonomy_metrics, autonomy_time = autonomy(
+        final, autonomy_metrics, autonomy_time = autonomy(
             ppo, runners, CONDITIONS, isr.params, autonomy_updates, bar
         )
     finally:
         bar.close()
 
+    save_checkpoints(
+        run_dir,
+        {"socialized": runners.train.params, "autonomy": final.train.params},
+        {"isr": isr.params},
+    )
     names = list(HEADLINE.values()) + list(ALSO_REPORTED)
     social_curves = metric_curves(social_metrics, names)
     autonomy_curves = {

@@ -16,7 +16,12 @@ import jax
 import numpy as np
 
 from internalize.envs.goals import GoalsEnv
-from internalize.experiments.common import ExperimentConfig, Progress, RunDirectory, versions
+from internalize.experiments.common import (
+    ExperimentConfig,
+    RunDirectory,
+    open_progress,
+    versions,
+)
 from internalize.experiments.phases import seed_keys, socialize, train_isr
 from internalize.isr.train import ISR_PRESETS, split_sizes
 from internalize.learners.ppo import PPO, PRESETS
@@ -60,7 +65,13 @@ class ScalingConfig(ExperimentConfig):
             )
 
 
-def run_scaling(config: ScalingConfig, out: str | Path, progress: bool = True) -> dict:
+def planned_steps(config: ScalingConfig) -> int:
+    """Environment steps the experiment takes (for progress bars)."""
+    ppo_config = PRESETS[config.preset]
+    return config.seeds * ppo_config.num_updates(config.socialize_steps) * ppo_config.batch_size
+
+
+def run_scaling(config: ScalingConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
     ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
@@ -81,7 +92,7 @@ def run_scaling(config: ScalingConfig, out: str | Path, progress: bool = True) -
     run_dir.write_json("versions.json", versions())
 
     key_runs, key_isr = seed_keys(config.seed_list)
-    bar = Progress(config.seeds * socialize_updates * ppo_config.batch_size, enabled=progress)
+    bar = open_progress(progress, planned_steps(config))
     timings = {}
     train_mse, test_mse = [], []
     try:

@@ -1,0 +1,294 @@
+"""Every experiment of the paper by name, and `reproduce all`: all of them into one run directory.
+
+An `all` run directory holds `config.json` (its settings, written first), one subdirectory per
+experiment (each an ordinary run directory of that experiment) and, once every experiment has
+finished, `results.json` with each experiment's status and time, the wall time and the peak
+memory. Running it again on the same directory resumes: finished experiments (those whose
+`results.json` exists) are skipped, an interrupted one is removed and run again.
+
+Experiments run in worker processes, so that Ctrl-C stops them at once, even inside a long
+compiled call. The goals-gridworld experiments run one after another in one worker, where
+phases with identical inputs are computed once (`phases.shared_phases`): retention, hacking
+and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and so do ood and
+layouts (with their ISR and `frozen` learner). The prosocial experiment runs in a second worker
+beside them (`jobs=2`) or after them (`jobs=1`). One progress bar follows all of them.
+"""
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import queue
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from internalize.experiments.common import (
+    RESULTS_FILE,
+    ExperimentConfig,
+    Progress,
+    RunDirectory,
+    SharedProgress,
+    versions,
+    write_json,
+)
+
+_MODULES = {
+    "retention": ("retention", "RetentionConfig"),
+    "ood": ("generalization", "GeneralizationConfig"),
+    "layouts": ("generalization", "GeneralizationConfig"),
+    "scaling": ("scaling", "ScalingConfig"),
+    "hacking": ("hacking", "HackingConfig"),
+    "prosocial": ("prosocial", "ProsocialConfig"),
+}
+EXPERIMENTS = ("retention", "hacking", "scaling", "ood", "layouts", "prosocial")
+"""In the order `reproduce all` runs them."""
+GROUPS = (("retention", "hacking", "scaling", "ood", "layouts"), ("prosocial",))
+"""Experiments that run in one worker, in order (the first group shares its phases)."""
+
+QUICK = {
+    "socialize_steps": 24_576,
+    "autonomy_steps": 2048,
+    "frozen_steps": 2048,
+    "transfer_steps": 2048,
+    "sample_counts": (4096, 24_576),
+}
+"""`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes."""
+
+
+def _module(name: str):
+    if name not in _MODULES:
+        raise ValueError(f"unknown experiment {name!r}; known: {list(EXPERIMENTS)}")
+    return import_module(f"internalize.experiments.{_MODULES[name][0]}")
+
+
+def make_config(name: str, **settings: Any) -> ExperimentConfig:
+    """The config of experiment `name` from settings (preset, seeds, first_seed, step counts,
+    isr_threshold, ...); settings that the experiment does not have are an error."""
+    module = _module(name)
+    config_class = getattr(module, _MODULES[name][1])
+    if name in ("ood", "layouts"):
+        settings["tasks"] = (module.RANDOM_TASK,) if name == "ood" else module.LAYOUT_TASKS
+    known = {field.name for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"{name} has no setting(s) {unknown}; known: {sorted(known)}")
+    return config_class(**settings)
+
+
+def planned_steps(name: str, config: ExperimentConfig) -> int:
+    """Environment steps experiment `name` takes with `config`."""
+    return _module(name).planned_steps(config)
+
+
+def run_experiment(name: str, config: ExperimentConfig, out: str | os.PathLike, progress=True):
+    """Run experiment `name` into the new directory `out`; returns its results."""
+    module = _module(name)
+    if name in ("ood", "layouts"):
+        return module.run_generalization(config, out, name, progress)
+    return getattr(module, f"run_{name}")(config, out, progress)
+
+
+@dataclass(frozen=True)
+class SuiteConfig(ExperimentConfig):
+    """Settings of `reproduce all`."""
+
+    experiments: tuple[str, ...] = EXPERIMENTS
+    """Which experiments to run (each with its own default settings)."""
+    quick: bool = False
+    """A few rollouts per phase instead of the experiments' step counts (a smoke test)."""
+    jobs: int = 2
+    """Worker processes: 2 runs the prosocial experiment beside the others, 1 after them."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        unknown = [name for name in self.experiments if name not in EXPERIMENTS]
+        if unknown or not self.experiments:
+            raise ValueError(f"unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
+        if self.jobs not in (1, 2):
+            raise ValueError(f"jobs must be 1 or 2, got {self.jobs}")
+
+    def experiment_config(self, name: str) -> ExperimentConfig:
+        settings = {"preset": self.preset, "seeds": self.seeds, "first_seed": self.first_seed}
+        if self.quick:
+            config_class = getattr(_module(name), _MODULES[name][1])
+            fields = {field.name for field in dataclasses.fields(config_class)}
+            settings.update({key: value for key, value in QUICK.items() if key in fields})
+        return make_config(name, **settings)
+
+    def resolved(self) -> dict:
+        return {"experiment": "all", **dataclasses.asdict(self), "seed_list": self.seed_list}
+
+
+def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
+    """Create the run directory, or check that an existing one was started with the same
+    settings. Returns its results if it is already complete."""
+    resolved = config.resolved()
+    config_path = path / "config.json"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not config_path.is_file():
+            raise ValueError(
+                f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
+                "choose another --out"
+            )
+        try:
+            saved = json.loads(config_path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{config_path} is not readable JSON ({error})") from None
+        if not isinstance(saved, dict) or saved.get("experiment") != "all":
+            raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
+        # `jobs` changes how, not what, is run: a run may resume with another.
+        differ = sorted(
+            key
+            for key in set(saved) | set(resolved)
+            if key != "jobs" and _as_json(saved.get(key)) != _as_json(resolved.get(key))
+        )
+        if differ:
+            found = {key: saved.get(key) for key in differ}
+            raise ValueError(
+                f"{path} was started with other settings {found}; resume it with those or "
+                "choose another --out"
+            )
+        if (path / RESULTS_FILE).is_file():
+            return json.loads((path / RESULTS_FILE).read_text())
+        return None
+    RunDirectory(path).write_json("config.json", resolved)
+    return None
+
+
+def _as_json(value: Any) -> Any:
+    """`value` as JSON would give it back (tuples as lists)."""
+    if isinstance(value, tuple | list):
+        return [_as_json(item) for item in value]
+    return value
+
+
+def _worker(names: list[str], config: SuiteConfig, root: str, messages) -> None:
+    """Run experiments `names` one after another, reporting to `messages` (a queue)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+    from internalize.experiments.phases import shared_phases
+
+    with shared_phases():
+        for name in names:
+            messages.put((name, "start", None))
+            try:
+                progress = SharedProgress(name, messages.put)
+                run_experiment(name, config.experiment_config(name), Path(root) / name, progress)
+            except Exception as error:  # reported by the parent; the next experiment runs
+                traceback.print_exc()
+                messages.put((name, "failed", f"{type(error).__name__}: {error}"))
+            else:
+                messages.put((name, "done", None))
+    messages.put((None, "exit", None))
+
+
+def _rss_bytes(pids: list[int]) -> int:
+    """Resident memory of the processes `pids` (Linux /proc; 0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) -> dict:
+    """Run every experiment of `config` into `out` (new, or an earlier `all` run to resume);
+    returns what the top-level `results.json` holds. Ctrl-C stops the workers and raises
+    KeyboardInterrupt; what finished is kept."""
+    started = time.perf_counter()
+    path = Path(out)
+    finished = _open_suite_directory(path, config)
+    if finished is not None:
+        return finished
+    for name in config.experiments:
+        experiment_dir = path / name
+        if experiment_dir.exists() and not (experiment_dir / RESULTS_FILE).is_file():
+            shutil.rmtree(experiment_dir)  # interrupted: run it again
+    pending = [name for name in config.experiments if not (path / name).exists()]
+    before = [name for name in config.experiments if name not in pending]
+    groups = [[name for name in group if name in pending] for group in GROUPS]
+    if config.jobs == 1:
+        groups = [sum(groups, [])]
+    groups = [group for group in groups if group]
+
+    total = sum(planned_steps(name, config.experiment_config(name)) for name in pending)
+    bar = Progress(total, enabled=progress)
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(group, config, str(path), messages), daemon=True)
+        for group in groups
+    ]
+    status = {name: "finished earlier" for name in before}
+    running: dict[str, str] = {}
+    peak = 0
+    try:
+        for worker in workers:
+            worker.start()
+        exited = 0
+        while exited < len(workers):
+            pids = [os.getpid()] + [worker.pid for worker in workers if worker.is_alive()]
+            peak = max(peak, _rss_bytes(pids))
+            try:
+                name, kind, value = messages.get(timeout=0.5)
+            except queue.Empty:
+                if not any(worker.is_alive() for worker in workers):
+                    for name in running:
+                        status[name] = "failed: its worker process died"
+                    break
+                continue
+            if kind == "advance":
+                bar.advance(value)
+            elif kind == "phase":
+                running[name] = value
+                bar.phase(" | ".join(f"{n}: {phase}" for n, phase in running.items()))
+            elif kind == "start":
+                running[name] = "starting"
+            elif kind in ("done", "failed"):
+                running.pop(name, None)
+                status[name] = "finished" if kind == "done" else f"failed: {value}"
+                bar.bar.write(f"{name}: {status[name]}", file=sys.stderr)
+            elif kind == "exit":
+                exited += 1
+    except BaseException:
+        for worker in workers:
+            worker.terminate()
+        raise
+    finally:
+        for worker in workers:
+            worker.join()
+        bar.close()
+
+    results = {
+        "experiment": "all",
+        "preset": config.preset,
+        "seeds": config.seed_list,
+        "status": {name: status.get(name, "not run") for name in config.experiments},
+        "timings": {"wall_s": time.perf_counter() - started},
+        "peak_rss_gb": peak / 1e9,
+        "config": config.resolved(),
+        "versions": versions(),
+    }
+    for name in config.experiments:
+        experiment_results = path / name / RESULTS_FILE
+        if experiment_results.is_file():
+            results["timings"][name] = json.loads(experiment_results.read_text())["timings"][
+                "total_s"
+            ]
+    if all(status.get(name, "").startswith("finished") for name in config.experiments):
+        results["resumed"] = bool(before)
+        write_json(path / RESULTS_FILE, results)
+    return results
