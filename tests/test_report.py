@@ -114,9 +114,9 @@ def test_ours_stand_beside_the_published_numbers(page, all_run):
         assert f">{_number(published['mean'])}<" in page
         assert f">{_number(ood['summary'][condition]['return']['mean'])}<" in page
     p_value = ood["tests"]["isr vs frozen"]["p_value"]
-    assert f">{_number(p_value, p_value=True)}</td><td class=\"num\">0.029<" in page
+    assert f'>{_number(p_value, p_value=True)}</td><td class="num">0.029<' in page
     retention = _results(all_run, "retention")["goals_ratio_to_oracle"]
-    assert f">{_number(retention['none/oracle'])}</td><td>≈ 0<" in page  # SPEC §5 A
+    assert f'>{_number(retention["none/oracle"])}</td><td class="num">≈ 0<' in page  # SPEC §5 A
     assert "SPEC §5 A" in page and "SPEC §5 C" in page
 
 
@@ -158,6 +158,9 @@ def test_a_directory_that_is_not_a_run_is_an_error(tmp_path):
         write_report(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a readable JSON file"):
+        write_report(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list, not an object"):
         write_report(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"experiment": "all"}))
     (tmp_path / "ood").mkdir()

@@ -113,6 +113,8 @@ HEADLINES: dict[str, tuple[tuple[str, Pick, Pick], ...]] = {
 """Per experiment, the headline rows: (label, where ours is in results.json, where the published
 number is in its `published` dict)."""
 
+_ONE_SIDED = {"greater": "(one-sided, >)", "less": "(one-sided, <)"}
+"""How a test's one-sided alternative is shown (two-sided, the usual, is not named)."""
 NOT_RESULTS = {"experiment", "preset", "config", "versions", "timings", "published"}
 """Top-level keys of results.json that are not results (shown elsewhere or not at all)."""
 STRUCTURAL = {"summary", "tests", "per_task", "conditions"}
@@ -128,17 +130,17 @@ nav a { margin-right: 1rem; } a { color: #1f5fbf; text-decoration: none; }
 .muted, .table p, figcaption { color: #5b6577; font-size: .88rem; }
 .table { overflow-x: auto; margin: .4rem 0 1rem; } .table p { margin: 0 0 .3rem; }
 table { border-collapse: collapse; font-size: .9rem; }
-th, td { padding: .28rem .65rem; border-bottom: 1px solid #e3e7ee; text-align: left;
+th, td { padding: .28rem .55rem; border-bottom: 1px solid #e3e7ee; text-align: left;
   vertical-align: top; white-space: nowrap; }
 th { background: #f3f5f9; font-weight: 600; border-bottom: 2px solid #cfd6e2; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #fafbfd; }
 .badge { display: inline-block; padding: .05rem .5rem; border-radius: .7rem; font-size: .8rem;
   font-weight: 600; } .finished { background: #dff3e4; color: #17663a; }
 .unfinished { background: #fdf0d5; color: #8a5a00; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; max-width: 100%; } figure img { max-width: 100%; height: auto;
-  border: 1px solid #e3e7ee; image-rendering: auto; }
+figure { margin: 0; max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e7ee; }
 details { margin: .4rem 0; } summary { cursor: pointer; color: #1f5fbf; }
 pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .82rem; }
 """
@@ -147,36 +149,37 @@ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .82rem; 
 # ---------------------------------------------------------------------------- reading
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path) -> dict | None:
+    """The JSON object in `path`, or None when there is no such file."""
+    if not path.is_file():
+        return None
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is not a readable JSON file: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def _experiment(name: str, directory: Path) -> dict[str, Any]:
     """What the report shows of one experiment directory (absent files give None)."""
-    read = {
-        key: _load_json(directory / file) if (directory / file).is_file() else None
-        for key, file in (("config", CONFIG_FILE), ("results", RESULTS_FILE))
+    files = {"config": CONFIG_FILE, "results": RESULTS_FILE, "versions": VERSIONS_FILE}
+    return {
+        "name": name,
+        "dir": directory,
+        **{k: _load_json(directory / f) for k, f in files.items()},
     }
-    versions = directory / VERSIONS_FILE
-    read["versions"] = _load_json(versions) if versions.is_file() else None
-    return {"name": name, "dir": directory, **read}
 
 
 def _read_run(run_dir: Path) -> tuple[dict | None, list[dict]]:
     """The `all` part of a run (its own config and results, or None) and its experiments."""
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a directory")
-    config = run_dir / CONFIG_FILE
-    if config.is_file():
-        name = _load_json(config).get("experiment")
-        if name != "all":
-            return None, [_experiment(str(name or run_dir.name), run_dir)]
-    if not config.is_file() and not any(
-        (run_dir / n / CONFIG_FILE).is_file() for n in ALL_EXPERIMENTS
-    ):
+    config = _load_json(run_dir / CONFIG_FILE)
+    if config is not None and config.get("experiment") != "all":
+        return None, [_experiment(str(config.get("experiment") or run_dir.name), run_dir)]
+    if config is None and not any((run_dir / n / CONFIG_FILE).is_file() for n in ALL_EXPERIMENTS):
         raise ValueError(
             f"{run_dir} is not a run directory: no {CONFIG_FILE} in it nor in any of its "
             f"experiment subdirectories ({', '.join(ALL_EXPERIMENTS)})"
@@ -287,7 +290,8 @@ def _key_values(tree: Any, caption: str = "") -> str:
 
 
 def _headline_rows(experiment: dict) -> list[list[Any]]:
-    """[label, ours, published] rows of one finished experiment."""
+    """[label, ours, published] rows of one finished experiment (ours and published right-aligned,
+    numbers or not, so that they line up)."""
     results = experiment["results"]
     published = results.get("published") or FALLBACK_PUBLISHED.get(experiment["name"], {})
     rows = []
@@ -296,14 +300,13 @@ def _headline_rows(experiment: dict) -> list[list[Any]]:
         rows.append(
             [
                 label,
-                *(_shown(_pick(d, w), p_value) for d, w in ((results, ours), (published, theirs))),
+                *(
+                    _Formatted(_number(_pick(data, where), p_value))
+                    for data, where in ((results, ours), (published, theirs))
+                ),
             ]
         )
     return rows
-
-
-def _wall_time(experiment: dict) -> float | None:
-    return _pick(experiment["results"], ("timings", "total_s"))
 
 
 def _status(experiment: dict) -> str:
@@ -319,7 +322,7 @@ def _headline(experiments: list[dict]) -> str:
         if results is None:
             rows.append([name, "not finished", None, None, None, None])
             continue
-        seeds, wall = len(results.get("seeds", ())) or None, _wall_time(experiment)
+        seeds, wall = len(results.get("seeds", ())) or None, _pick(results, ("timings", "total_s"))
         for i, row in enumerate(_headline_rows(experiment) or [["finished", None, None]]):
             rows.append([name if i == 0 else "", *row, *((seeds, wall) if i == 0 else ("", ""))])
     headers = ["experiment", "finding", "ours", "published", "seeds", "wall time (s)"]
@@ -365,7 +368,7 @@ def _results_tables(results: Mapping) -> str:
     tests = [
         [
             _name(p),
-            f"{v.get('test')} ({v.get('alternative', 'two-sided')})",
+            f"{v.get('test')} {_ONE_SIDED.get(v.get('alternative'), '')}".rstrip(),
             v["statistic"],
             v.get("df"),
             _shown(v["p_value"], p_value=True),
@@ -453,7 +456,9 @@ def render_report(run_dir: str | Path) -> str:
     run_dir = Path(run_dir)
     whole, experiments = _read_run(run_dir)
     title = f"internalize report: {run_dir.resolve().name}"
-    nav = " ".join(f'<a href="#{e["name"]}">{html.escape(e["name"])}</a>' for e in experiments)
+    shows_whole = whole is not None and (whole["config"] or whole["results"])
+    names = ["all"] * bool(shows_whole) + [html.escape(e["name"]) for e in experiments]
+    nav = " ".join(f'<a href="#{name}">{name}</a>' for name in names)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -466,7 +471,7 @@ def render_report(run_dir: str | Path) -> str:
         f"<nav>{nav}</nav>",
         _headline(experiments),
     ]
-    if whole is not None and (whole["config"] or whole["results"]):
+    if shows_whole:
         figures = _images(run_dir)
         parts.append(f"<h2 id='all'>Whole run {_status(whole)}</h2>{figures}")
         results = whole["results"] or {}
