@@ -136,6 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     every.add_argument("--out", default=None, help="run directory (default runs/all-DATE-TIME)")
     every.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = commands.add_parser(
+        "report",
+        help="one self-contained HTML report of a run directory",
+        description=(
+            "Write one self-contained HTML file (figures embedded, no network) of a run "
+            "directory: one experiment or an `all` run. It shows ours beside the published "
+            "numbers, every figure, summary and test, the config, versions and timings."
+        ),
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    report.add_argument(
+        "--out", metavar="FILE", default=None, help="output file (default RUN_DIR/report.html)"
+    )
     return parser
 
 
@@ -312,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":
             print(json.dumps(_reproduce(args), indent=2))
+        elif args.command == "report":
+            from internalize.report import write_report
+
+            print(json.dumps({"report": str(write_report(args.run_dir, args.out))}, indent=2))
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2
