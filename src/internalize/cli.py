@@ -265,6 +265,7 @@ def _reproduce(args: argparse.Namespace) -> dict:
             "status": results["status"],
             "timings": results["timings"],
             "peak_rss_gb": results["peak_rss_gb"],
+            "report": results.get("report"),
         }
     from internalize.experiments.suite import make_config, run_experiment
 

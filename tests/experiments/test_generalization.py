@@ -2,9 +2,7 @@
 hand-picked layout): the run directory, results.json's shape and internal consistency, pooling,
 and config errors. `ood` is the same code with one task; its finding is in the slow tests."""
 
-import contextlib
 import csv
-import io
 import json
 
 import numpy as np
@@ -26,15 +24,10 @@ SEEDS = 2
 
 
 @pytest.fixture(scope="module")
-def layouts_run(tmp_path_factory):
-    """`internalize reproduce layouts`, tiny: one run covers the CLI, every layout, pooling."""
-    out = tmp_path_factory.mktemp("layouts") / "run"
-    argv = ["reproduce", "layouts", "--seeds", str(SEEDS), "--out", str(out), "--quiet"]
-    argv += ["--socialize-steps", "4096", "--frozen-steps", "2048", "--transfer-steps", "2048"]
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(argv)
-    return out, code, json.loads(stdout.getvalue())
+def layouts_run(all_run):
+    """The layouts experiment of the tiny `reproduce all` run (socialization 40960 steps, frozen
+    and transfer 2048): every layout and the pooling."""
+    return (all_run / "layouts",)
 
 
 def read_json(path):
@@ -42,17 +35,18 @@ def read_json(path):
 
 
 def test_layouts_writes_its_run_directory(layouts_run):
-    out, code, printed = layouts_run
-    assert code == 0
+    (out,) = layouts_run
     assert {path.name for path in out.iterdir()} == {
         "config.json",
         "versions.json",
         "metrics.csv",
         "layouts.png",
+        "checkpoints.msgpack",
         "results.json",
     }
-    assert printed["experiment"] == "layouts" and printed["run_dir"] == str(out)
-    assert set(printed["pooled"]["tests"]) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
+    results = read_json(out / "results.json")
+    assert results["experiment"] == "layouts"
+    assert set(results["pooled"]["tests"]) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
     config = read_json(out / "config.json")
     assert config["isr_threshold"] == 0.2 and config["eval_episodes"] == 100
     assert config["tasks"] == list(LAYOUT_TASKS)
@@ -106,15 +100,15 @@ def test_metrics_table(layouts_run):
         key = (row["phase"], row["condition"], row["task"])
         counts[key] = counts.get(key, 0) + 1
     expected = {
-        ("socialization", "socialization", "train"): SEEDS * 2,
+        ("socialization", "socialization", "train"): SEEDS * 20,
         ("frozen", "frozen", "train"): SEEDS,
     }
     for task in LAYOUT_TASKS:
         expected[("transfer", "oracle", task)] = expected[("transfer", "isr", task)] = SEEDS
     assert counts == expected
-    # The transfer continues the socialized run's clock: its first rollout ends at 3 * 2048.
+    # The transfer continues the socialized run's clock: its first rollout ends at 21 * 2048.
     transfer = [r for r in rows if r["phase"] == "transfer"]
-    assert all(float(r["step"]) == 3 * 2048 for r in transfer)
+    assert all(float(r["step"]) == 21 * 2048 for r in transfer)
 
 
 def test_every_condition_is_evaluated_on_the_layout_it_names(layouts_run):

@@ -1,9 +1,7 @@
 """Experiment E: a tiny end-to-end run of `internalize reproduce prosocial`, and a short run in
 which the learner learns to help the partner."""
 
-import contextlib
 import csv
-import io
 import json
 
 import jax
@@ -20,7 +18,7 @@ from internalize.social.caregiver import constant_presence
 
 SEEDS = 2
 STEPS = 4096
-UPDATES = 2
+UPDATES = (20, 4)  # socialization, autonomy: `reproduce all --quick` (see `all_run`)
 CONDITIONS = ("oracle", "none", "isr")
 RUN_FILES = {
     "config.json",
@@ -29,6 +27,7 @@ RUN_FILES = {
     "prosocial.png",
     "episode.gif",
     "episode.png",
+    "checkpoints.msgpack",
     "results.json",
 }
 
@@ -51,23 +50,20 @@ def argv(out, *extra):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("prosocial") / "run"
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(argv(out))
-    return out, code, json.loads(stdout.getvalue())
+def tiny_run(all_run):
+    """The prosocial experiment of the tiny `reproduce all` run."""
+    return (all_run / "prosocial",)
 
 
 def test_the_run_writes_every_file(tiny_run):
-    out, code, printed = tiny_run
-    assert code == 0
+    (out,) = tiny_run
     assert {path.name for path in out.iterdir()} == RUN_FILES
-    assert printed["experiment"] == "prosocial" and set(printed["summary"]) == set(CONDITIONS)
+    results = json.loads((out / "results.json").read_text())
+    assert results["experiment"] == "prosocial" and set(results["summary"]) == set(CONDITIONS)
     config = json.loads((out / "config.json").read_text())
     assert config["env"]["task"] == "boulder" and config["env"]["max_steps"] == 100
     assert config["ppo"]["num_epochs"] == 20 and config["ppo"]["ent_coef"] == 0.01
-    assert (config["socialize_updates"], config["autonomy_updates"]) == (UPDATES, UPDATES)
+    assert (config["socialize_updates"], config["autonomy_updates"]) == UPDATES
 
 
 def test_results_agree_with_metrics(tiny_run):
@@ -77,7 +73,8 @@ def test_results_agree_with_metrics(tiny_run):
         reader = csv.DictReader(file)
         assert reader.fieldnames == ["seed", "phase", "condition", "update", *METRIC_NAMES]
         rows = list(reader)
-    assert len(rows) == SEEDS * (UPDATES + len(CONDITIONS) * UPDATES)
+    social, later = UPDATES
+    assert len(rows) == SEEDS * (social + len(CONDITIONS) * later)
     for condition in CONDITIONS:
         for s, seed in enumerate(results["seeds"]):
             last = next(
@@ -85,7 +82,7 @@ def test_results_agree_with_metrics(tiny_run):
                 for row in rows
                 if row["seed"] == str(seed)
                 and row["condition"] == condition
-                and row["update"] == str(UPDATES - 1)
+                and row["update"] == str(later - 1)
             )
             entry = results["conditions"][condition]
             assert entry["helps_per_episode"][s] == pytest.approx(float(last["goals_per_episode"]))
@@ -96,7 +93,7 @@ def test_results_agree_with_metrics(tiny_run):
         )
     assert set(results["helps_ratio_to_oracle"]) == {"none/oracle", "isr/oracle"}
     isr = results["isr_model"]
-    assert (isr["train_samples"], isr["test_samples"]) == (3686, 410)
+    assert (isr["train_samples"], isr["test_samples"]) == (36864, 4096)
     assert all(np.isfinite(isr["test_mse"]))
     episode = results["example_episode"]
     assert episode["condition"] == "isr" and episode["steps"] == 100

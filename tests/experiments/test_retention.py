@@ -23,7 +23,14 @@ SEEDS = 2
 STEPS = 4096  # two fast-preset rollouts of 2048 steps per phase
 UPDATES = 2
 CONDITIONS = ("oracle", "none", "isr")
-RUN_FILES = {"config.json", "versions.json", "metrics.csv", "retention.png", "results.json"}
+RUN_FILES = {
+    "config.json",
+    "versions.json",
+    "metrics.csv",
+    "retention.png",
+    "checkpoints.msgpack",
+    "results.json",
+}
 
 
 def argv(out, *extra):
@@ -244,7 +251,8 @@ def test_a_crash_mid_run_leaves_no_results(tiny_run, tmp_path, monkeypatch):
     out = tmp_path / "crashed"
     with pytest.raises(RuntimeError, match="figure failed"):
         main(argv(out))
-    assert {path.name for path in out.iterdir()} == {"config.json", "versions.json", "metrics.csv"}
+    written = {path.name for path in out.iterdir()}
+    assert written == {"config.json", "versions.json", "checkpoints.msgpack", "metrics.csv"}
     assert not (out / "results.json").exists()
     # The files written before the crash are whole.
     assert read_json(out / "config.json")["experiment"] == "retention"

@@ -1,9 +1,7 @@
 """Tiny end-to-end runs of `internalize reproduce scaling` and `internalize reproduce hacking`,
 and the ISR reward map against the environment's own rewards."""
 
-import contextlib
 import csv
-import io
 import json
 
 import jax
@@ -16,19 +14,12 @@ from internalize.envs.constants import HEADING_TO_VEC, Action
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.hacking import CONDITIONS as HACKING_CONDITIONS
 from internalize.experiments.hacking import HackingConfig
-from internalize.experiments.scaling import PUBLISHED, ScalingConfig, run_scaling
+from internalize.experiments.scaling import PUBLISHED, ScalingConfig
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISR_PRESETS, split_sizes
 
 SEEDS = 2
-
-
-def run_cli(argv):
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(argv)
-    return code, json.loads(stdout.getvalue())
 
 
 # ------------------------------------------------------------------------------ scaling
@@ -38,10 +29,11 @@ COUNTS = (4096, 12288, 40960)
 
 
 @pytest.fixture(scope="module")
-def scaling_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scaling") / "run"
-    config = ScalingConfig(seeds=SEEDS, socialize_steps=40960, sample_counts=COUNTS)
-    return out, run_scaling(config, out, progress=False)
+def scaling_run(all_run):
+    """The scaling experiment of the tiny `reproduce all` run: 40960 socialization steps and
+    ISRs on the first COUNTS samples (test_suite.py checks that running it alone agrees)."""
+    out = all_run / "scaling"
+    return out, json.loads((out / "results.json").read_text())
 
 
 def test_default_counts_are_the_published_training_sizes():
@@ -58,8 +50,10 @@ def test_scaling_run(scaling_run):
         "versions.json",
         "metrics.csv",
         "scaling.png",
+        "checkpoints.msgpack",
         "results.json",
     }
+    assert results["config"]["sample_counts"] == list(COUNTS)
     assert results["train_samples"] == [3686, 11059, 36864]
     train = np.asarray(results["per_seed"]["train_mse"])
     test = np.asarray(results["per_seed"]["test_mse"])
@@ -108,42 +102,29 @@ def test_scaling_config_errors(changes, message):
 
 
 @pytest.fixture(scope="module")
-def hacking_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hacking") / "run"
-    code, printed = run_cli(
-        [
-            "reproduce",
-            "hacking",
-            "--seeds",
-            str(SEEDS),
-            "--socialize-steps",
-            "24576",
-            "--autonomy-steps",
-            "8192",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
-    return out, code, printed
+def hacking_run(all_run):
+    """The hacking experiment of the tiny `reproduce all` run: 40960 socialization steps, 8192
+    of autonomy (4 updates)."""
+    return all_run / "hacking"
 
 
 def test_hacking_run(hacking_run):
-    out, code, printed = hacking_run
-    assert code == 0
+    out = hacking_run
     assert {p.name for p in out.iterdir()} == {
         "config.json",
         "versions.json",
         "metrics.csv",
         "hacking.png",
         "reward_map.png",
+        "checkpoints.msgpack",
         "results.json",
     }
     results = json.loads((out / "results.json").read_text())
-    assert results["isr_model"]["isr_partial"]["samples"] == 24576 // 12
-    assert results["isr_model"]["isr_full"]["samples"] == 24576
+    assert results["config"]["autonomy_steps"] == 8192
+    assert results["isr_model"]["isr_partial"]["samples"] == 40960 // 12
+    assert results["isr_model"]["isr_full"]["samples"] == 40960
     assert set(results["conditions"]) == set(HACKING_CONDITIONS)
-    assert set(results["findings"]) == set(printed["findings"])
+    assert len(results["findings"]) == 5
     with (out / "metrics.csv").open(newline="") as file:
         rows = [r for r in csv.DictReader(file) if r["phase"] == "autonomy"]
     # Early = the first update (10% of 4 updates, rounded up), late = the last.

@@ -20,6 +20,7 @@ from internalize.experiments.common import (
     ExperimentConfig,
     RunDirectory,
     open_progress,
+    save_checkpoints,
     versions,
 )
 from internalize.experiments.phases import seed_keys, socialize, train_isr
@@ -96,17 +97,20 @@ def run_scaling(config: ScalingConfig, out: str | Path, progress=True) -> dict:
     timings = {}
     train_mse, test_mse = [], []
     try:
-        _, _, dataset, timing = socialize(ppo, key_runs, socialize_updates, bar)
+        runners, _, dataset, timing = socialize(ppo, key_runs, socialize_updates, bar)
         timings["socialization"] = timing.as_dict()
+        isrs = {}
         for count in config.sample_counts:
             subset = jax.tree.map(lambda x, n=count: x[:, :n], dataset)
             isr, timing = train_isr(isr_config, key_isr, subset, bar)
             timings[f"isr_{count}"] = timing.as_dict()
+            isrs[f"isr_{count}"] = isr.params
             train_mse.append(np.asarray(isr.train_mse, np.float64))
             test_mse.append(np.asarray(isr.test_mse, np.float64))
     finally:
         bar.close()
     train_mse, test_mse = np.stack(train_mse), np.stack(test_mse)  # [counts, seeds]
+    save_checkpoints(run_dir, {"socialized": runners.train.params}, isrs)
 
     counts = list(config.sample_counts)
     train_samples = [split_sizes(n, isr_config.train_fraction)[0] for n in counts]

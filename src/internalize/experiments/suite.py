@@ -3,7 +3,8 @@
 An `all` run directory holds `config.json` (its settings, written first), one subdirectory per
 experiment (each an ordinary run directory of that experiment) and, once every experiment has
 finished, `results.json` with each experiment's status and time, the wall time and the peak
-memory. Running it again on the same directory resumes: finished experiments (those whose
+memory. `report.html` (`internalize.report`) is rewritten at the end of every invocation.
+Running it again on the same directory resumes: finished experiments (those whose
 `results.json` exists) are skipped, an interrupted one is removed and run again.
 
 Experiments run in worker processes, so that Ctrl-C stops them at once, even inside a long
@@ -53,11 +54,11 @@ GROUPS = (("retention", "hacking", "scaling", "ood", "layouts"), ("prosocial",))
 """Experiments that run in one worker, in order (the first group shares its phases)."""
 
 QUICK = {
-    "socialize_steps": 24_576,
-    "autonomy_steps": 2048,
+    "socialize_steps": 40_960,
+    "autonomy_steps": 8192,
     "frozen_steps": 2048,
     "transfer_steps": 2048,
-    "sample_counts": (4096, 24_576),
+    "sample_counts": (4096, 12_288, 40_960),
 }
 """`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes."""
 
@@ -210,9 +211,11 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     KeyboardInterrupt; what finished is kept."""
     started = time.perf_counter()
     path = Path(out)
+    from internalize.report import write_report
+
     finished = _open_suite_directory(path, config)
     if finished is not None:
-        return finished
+        return {**finished, "report": str(write_report(path))}
     for name in config.experiments:
         experiment_dir = path / name
         if experiment_dir.exists() and not (experiment_dir / RESULTS_FILE).is_file():
@@ -235,6 +238,8 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     status = {name: "finished earlier" for name in before}
     running: dict[str, str] = {}
     peak = 0
+    # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for worker in workers:
             worker.start()
@@ -271,6 +276,7 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
         for worker in workers:
             worker.join()
         bar.close()
+        signal.signal(signal.SIGTERM, previous)
 
     results = {
         "experiment": "all",
@@ -291,4 +297,5 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     if all(status.get(name, "").startswith("finished") for name in config.experiments):
         results["resumed"] = bool(before)
         write_json(path / RESULTS_FILE, results)
+    results["report"] = str(write_report(path))
     return results

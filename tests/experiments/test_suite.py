@@ -1,0 +1,206 @@
+"""`internalize reproduce all`: one run directory for every experiment, shared phases, resuming,
+Ctrl-C, and refusals. The whole run is the session fixture `all_run` (tests/conftest.py)."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from internalize.cli import main
+from internalize.experiments.common import RESULTS_FILE, load_checkpoints
+from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
+from internalize.experiments.suite import EXPERIMENTS, QUICK, SuiteConfig, make_config, run_all
+
+QUICK_SETTINGS = ["--seeds", "2", "--quick", "--quiet"]
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def test_every_experiment_finishes_into_its_own_directory(all_run):
+    config, results = read_json(all_run / "config.json"), read_json(all_run / RESULTS_FILE)
+    assert config["experiment"] == "all" and config["quick"] is True
+    assert config["seed_list"] == [1234, 1235]
+    assert results["status"] == {name: "finished" for name in EXPERIMENTS}
+    assert results["resumed"] is False
+    assert 0.1 < results["peak_rss_gb"] < 8
+    assert (all_run / "report.html").is_file()
+    for name in EXPERIMENTS:
+        experiment = read_json(all_run / name / RESULTS_FILE)
+        assert experiment["experiment"] == name and experiment["seeds"] == [1234, 1235]
+        assert experiment["config"]["preset"] == "fast"
+        assert results["timings"][name] == experiment["timings"]["total_s"]
+    assert results["timings"]["wall_s"] < sum(results["timings"][n] for n in EXPERIMENTS)
+
+
+def test_quick_settings_reach_each_experiment(all_run):
+    hacking = read_json(all_run / "hacking" / "config.json")
+    assert hacking["socialize_steps"] == QUICK["socialize_steps"]
+    assert hacking["autonomy_steps"] == QUICK["autonomy_steps"]
+    assert read_json(all_run / "scaling" / "config.json")["sample_counts"] == list(
+        QUICK["sample_counts"]
+    )
+    layouts = read_json(all_run / "layouts" / "config.json")
+    assert layouts["transfer_steps"] == QUICK["transfer_steps"]
+
+
+def test_experiments_that_socialize_alike_share_the_phases(all_run):
+    """Retention's socialization and ISR feed hacking and scaling; ood's feed layouts."""
+
+    def timings(name):
+        return read_json(all_run / name / RESULTS_FILE)["timings"]
+
+    assert "shared" not in timings("retention")["socialization"]
+    assert timings("hacking")["socialization"]["shared"] is True
+    assert timings("scaling")["socialization"]["shared"] is True
+    assert timings("hacking")["isr_full"]["shared"] is True  # retention's ISR
+    assert "shared" not in timings("hacking")["isr_partial"]
+    assert timings("layouts")["socialization"]["shared"] is True
+    assert timings("layouts")["frozen"]["shared"] is True
+    # Shared phases are the same computation: the socialization curves agree row for row.
+    retention = (all_run / "retention" / "metrics.csv").read_text().splitlines()
+    hacking = (all_run / "hacking" / "metrics.csv").read_text().splitlines()
+    social = [row for row in retention if ",socialization,socialization," in row]
+    assert social and social == [r for r in hacking if ",socialization,socialization," in r]
+    # The ISR hacking calls full is retention's ISR: identical checkpoints.
+    retention_isr = load_checkpoints(all_run / "retention")["isr"]["isr"]
+    hacking_isr = load_checkpoints(all_run / "hacking")["isr"]["isr_full"]
+    for a, b in zip(jax.tree.leaves(retention_isr), jax.tree.leaves(hacking_isr), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_every_experiment_saves_its_parameters(all_run):
+    seeds = 2
+    for name in EXPERIMENTS:
+        saved = load_checkpoints(all_run / name)
+        assert "socialized" in saved["policy"] and saved["isr"], name
+        for leaf in jax.tree.leaves(saved["policy"]["socialized"]):
+            assert leaf.shape[0] == seeds and np.all(np.isfinite(leaf)), name
+    retention = load_checkpoints(all_run / "retention")["policy"]
+    for a, b in zip(
+        jax.tree.leaves(retention["socialized"]),
+        jax.tree.leaves(retention["autonomy"]),
+        strict=True,
+    ):
+        assert b.shape == (3, *a.shape)
+        assert not np.array_equal(b[0], a)  # autonomy went on learning
+
+
+def test_a_phase_runs_once_inside_shared_phases():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return "value", Timing(run_s=2.0, steps=8)
+
+    inputs = (np.arange(3), "setting")
+    assert _once("phase", inputs, compute, None, 8) == ("value", Timing(run_s=2.0, steps=8))
+    with shared_phases():
+        first = _once("phase", inputs, compute, None, 8)
+        again = _once("phase", (np.arange(3), "setting"), compute, None, 8)
+        other = _once("phase", (np.arange(1, 4), "setting"), compute, None, 8)
+    assert len(calls) == 3  # outside, first inside, other inputs
+    assert first == ("value", Timing(run_s=2.0, steps=8))
+    assert again == ("value", Timing(steps=8, shared=True))
+    assert other[1].shared is False
+    assert _fingerprint(np.zeros(2, np.float32)) != _fingerprint(np.zeros(2, np.float64))
+    assert _fingerprint(jax.random.key(1)) != _fingerprint(jax.random.key(2))
+
+
+def test_resuming_skips_what_finished_and_redoes_what_was_interrupted(all_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(all_run, run)
+    (run / RESULTS_FILE).unlink()
+    kept = {name: (run / name / RESULTS_FILE).stat().st_mtime_ns for name in EXPERIMENTS}
+    # scaling was interrupted: its directory has no results.json, and a stray temporary file.
+    (run / "scaling" / RESULTS_FILE).unlink()
+    (run / "scaling" / ".metrics.csv.x.tmp").write_text("half")
+    config = SuiteConfig(seeds=2, quick=True, experiments=EXPERIMENTS)
+    results = run_all(config, run, progress=False)
+    assert results["status"]["scaling"] == "finished"
+    assert results["resumed"] is True
+    assert all(results["status"][n] == "finished earlier" for n in EXPERIMENTS if n != "scaling")
+    for name in EXPERIMENTS:
+        if name != "scaling":
+            assert (run / name / RESULTS_FILE).stat().st_mtime_ns == kept[name]
+    assert not (run / "scaling" / ".metrics.csv.x.tmp").exists()
+    # The rerun (alone, so without shared phases) gives the same numbers.
+    assert (
+        read_json(run / "scaling" / RESULTS_FILE)["summary"]
+        == read_json(all_run / "scaling" / RESULTS_FILE)["summary"]
+    )
+    # A finished run is left as it is.
+    again = run_all(config, run, progress=False)
+    assert again["timings"] == read_json(run / RESULTS_FILE)["timings"]
+
+
+def test_ctrl_c_stops_at_once_and_the_run_resumes(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "internalize.cli", "reproduce", "all", "--out", str(run)]
+    process = subprocess.Popen(
+        [*command, *QUICK_SETTINGS],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run / "retention" / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (run / "retention" / "config.json").exists(), process.stderr.read()
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - started < 15
+    assert process.returncode == 130
+    assert "run the same command to resume" in stderr
+    assert not (run / RESULTS_FILE).exists()
+    assert not (run / "retention" / RESULTS_FILE).exists()
+    assert read_json(run / "config.json")["experiment"] == "all"
+
+
+def test_resuming_with_other_settings_is_refused(all_run, tmp_path, capsys):
+    assert main(["reproduce", "all", "--out", str(all_run), "--seeds", "3", "--quick"]) == 2
+    assert "started with other settings {'seed_list'" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["reproduce", "all", "--out", str(foreign), *QUICK_SETTINGS]) == 2
+    assert "not a `reproduce all` run" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "mine"
+    single = tmp_path / "single"
+    single.mkdir()
+    (single / "config.json").write_text('{"experiment": "retention"}')
+    assert main(["reproduce", "all", "--out", str(single), *QUICK_SETTINGS]) == 2
+    assert "is not a `reproduce all` run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"experiments": ("retention", "nothing")}, "unknown experiment(s) ['nothing']"),
+        ({"experiments": ()}, "unknown experiment(s) []"),
+        ({"jobs": 3}, "jobs must be 1 or 2"),
+        ({"seeds": 0}, "seeds must be >= 1"),
+    ],
+)
+def test_suite_config_errors(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        SuiteConfig(**changes)
+
+
+def test_make_config_names_settings_an_experiment_lacks():
+    with pytest.raises(ValueError, match=r"scaling has no setting\(s\) \['autonomy_steps'\]"):
+        make_config("scaling", autonomy_steps=10)
+    with pytest.raises(ValueError, match="unknown experiment 'nothing'"):
+        make_config("nothing")
+    assert make_config("ood").tasks == ("random",)
