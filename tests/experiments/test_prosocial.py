@@ -29,6 +29,8 @@ RUN_FILES = {
     "prosocial.png",
     "episode.gif",
     "episode.png",
+    "reward_map.png",
+    "checkpoints.msgpack",
     "results.json",
 }
 
