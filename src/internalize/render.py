@@ -249,24 +249,12 @@ def _select(tree, index: tuple[int, ...], expected: dict, what: str, path: Path)
     return jax.tree_util.tree_unflatten(jax.tree.structure(expected), [got[k] for k in want])
 
 
-def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
-    """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
+def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
+    """The environment of an experiment and its test tasks' parameters (name -> params; one
+    task, None, where the experiment has no named tasks), from its config.json."""
     from internalize.envs.boulder import BoulderEnv
     from internalize.envs.goals import GoalsEnv
-    from internalize.experiments.prosocial import PROSOCIAL_PRESETS
-    from internalize.learners.ppo import PPO, PRESETS
 
-    config = _read_config(directory)
-    experiment = config["experiment"]
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"{directory} is a {experiment!r} run, which saves no policies to render")
-    seed = _seed(config, seed_index, directory)
-    path = directory / CHECKPOINTS_FILE
-    checkpoints = load_checkpoints(directory)
-    preset = config.get("preset")
-    presets = PROSOCIAL_PRESETS if experiment == "prosocial" else PRESETS
-    if preset not in presets:
-        raise ValueError(f"{directory}/config.json names an unknown preset {preset!r}")
     env_config = config.get("env", {})
     max_steps = env_config.get("max_steps")
     if experiment == "prosocial":
@@ -285,6 +273,29 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
             )
             for task in config["tasks"]
         }
+    return env, tasks
+
+
+def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
+    """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
+    from internalize.experiments.prosocial import PROSOCIAL_PRESETS
+    from internalize.learners.ppo import PPO, PRESETS
+
+    config = _read_config(directory)
+    experiment = config["experiment"]
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"{directory} is a {experiment!r} run, which saves no policies to render")
+    seed = _seed(config, seed_index, directory)
+    path = directory / CHECKPOINTS_FILE
+    checkpoints = load_checkpoints(directory)
+    preset = config.get("preset")
+    presets = PROSOCIAL_PRESETS if experiment == "prosocial" else PRESETS
+    if preset not in presets:
+        raise ValueError(f"{directory}/config.json names an unknown preset {preset!r}")
+    try:
+        env, tasks = _tasks(experiment, config)
+    except KeyError as error:
+        raise ValueError(f"{directory}/config.json lacks the setting {error}") from None
     ppo_config = presets[preset]
     template_ppo = PPO(ppo_config, env, next(iter(tasks.values())))
     template = jax.eval_shape(
