@@ -150,6 +150,32 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", metavar="FILE", default=None, help="output file (default RUN_DIR/report.html)"
     )
+
+    render = commands.add_parser(
+        "render",
+        help="GIFs of a run's saved policies playing the same episodes side by side",
+        description=(
+            "Play episodes with the policies saved in a run directory (one experiment or an "
+            "`all` run) and write one GIF per experiment, the policies side by side on the same "
+            "layouts: retention and prosocial socialized | none | isr | oracle, hacking "
+            "socialized | isr_partial | isr_full, ood and layouts (one GIF per layout) "
+            "socialized | frozen | oracle | isr. Prints the files written, as JSON."
+        ),
+    )
+    render.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    render.add_argument(
+        "--seed-index",
+        type=NON_NEGATIVE,
+        default=0,
+        help="which of the run's seeds (default 0, the first)",
+    )
+    render.add_argument("--episodes", type=POSITIVE, default=2, help="episodes (default 2)")
+    render.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output folder (default: render/ in each experiment's directory)",
+    )
     return parser
 
 
@@ -224,8 +250,8 @@ EXPERIMENTS = {
             "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
             "caregiver present (it rewards the learner when the partner reaches its goal), train "
             "the two-agent ISR on that data, then continue under oracle, none and isr. Writes "
-            "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png "
-            "and results.json (last) into --out."
+            "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png, "
+            "reward_map.png and results.json (last) into --out."
         ),
         "steps": {"socialize_steps": 240_000, "autonomy_steps": 240_000},
         "isr_threshold": 0.2,
@@ -331,6 +357,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from internalize.report import write_report
 
             print(json.dumps({"report": str(write_report(args.run_dir, args.out))}, indent=2))
+        elif args.command == "render":
+            from internalize.render import render_run
+
+            print(
+                json.dumps(
+                    render_run(args.run_dir, args.seed_index, args.episodes, args.out), indent=2
+                )
+            )
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2

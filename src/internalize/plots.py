@@ -1,6 +1,6 @@
 """Figures of experiments: mean curves over seeds with standard-error bands (matplotlib, Agg)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -213,10 +213,13 @@ def reward_map_figure(
     action_names: tuple[str, ...],
     title: str,
     vmax: float = 0.4,
+    marks: Mapping[str, Sequence[tuple[str, tuple[int, int]]]] | None = None,
 ):
     """One row per map (`maps`: name -> float[headings, actions, size, size], nan where the agent
-    cannot be), one column per action. Each cell is split into four triangles, one per heading,
-    pointing the way the agent faces, coloured by the reward; walls grey, the goal marked G."""
+    cannot be), one column per action (any number: 3 in the goals task, 5 in the boulder world).
+    Each cell is split into four triangles, one per heading, pointing the way the agent faces,
+    coloured by the reward; walls grey, the goal marked G. `marks` adds labelled cells per map
+    name, e.g. {"name": [("P", partner_cell)]}."""
     plt = _pyplot()
     from matplotlib.collections import PolyCollection
 
@@ -275,6 +278,17 @@ def reward_map_figure(
                 fontweight="bold",
                 color="tab:green",
             )
+            for label, (x, y) in (marks or {}).get(name, ()):
+                ax.text(
+                    x + 0.5,
+                    y + 0.5,
+                    label,
+                    ha="center",
+                    va="center",
+                    fontsize=10,
+                    fontweight="bold",
+                    color="tab:red",
+                )
             ax.set_xlim(0, size)
             ax.set_ylim(size, 0)
             ax.set_aspect("equal")

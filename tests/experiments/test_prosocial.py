@@ -27,6 +27,7 @@ RUN_FILES = {
     "prosocial.png",
     "episode.gif",
     "episode.png",
+    "reward_map.png",
     "checkpoints.msgpack",
     "results.json",
 }

@@ -6,7 +6,8 @@ on its data (observation, both agents' actions, social reward), then every auton
 from the same socialized parameters: `oracle`, `none` and `isr`. The headline number is how often
 the partner reaches its goal per 100-step episode (the learner's help), a mean over the last 10%
 of the autonomy phase, per seed and condition. An example episode of the `isr` learner of the
-first seed is rendered (`episode.gif`, `episode.png`).
+first seed is rendered (`episode.gif`, `episode.png`), and the first seed's ISR is set beside
+the caregiver's true reward on one layout (`reward_map.png`, see `MAP_SITUATIONS`).
 """
 
 import dataclasses
@@ -18,7 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from internalize.envs.boulder import BoulderEnv, agent_cells
+from internalize.envs.boulder import BoulderAction, BoulderEnv, agent_cells
+from internalize.envs.layouts import border_mask, walls_mask
 from internalize.envs.render import render_boulder
 from internalize.experiments.common import (
     ExperimentConfig,
@@ -38,10 +40,11 @@ from internalize.experiments.phases import (
     socialize,
     train_isr,
 )
+from internalize.isr.maps import boulder_reward_maps
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig, split_sizes
 from internalize.learners.ppo import PPO, PRESETS, PPOConfig
-from internalize.plots import phase_figure
+from internalize.plots import phase_figure, reward_map_figure
 from internalize.stats import summarize, welch_test
 
 PROSOCIAL_PRESETS: dict[str, PPOConfig] = {
@@ -73,6 +76,20 @@ PUBLISHED = {
 }
 EPISODE_FRAMES = 100
 """Steps of the rendered example episode."""
+MAP_WALLS = ((1, 4), (2, 2), (2, 3), (3, 5), (4, 2), (4, 3), (4, 4))
+"""The tree layout of `reward_map.png` (interior wall cells): three branches meet at (3, 1)."""
+MAP_GOAL = (4, 5)
+"""The partner's goal, a leaf of the right-hand branch."""
+MAP_SITUATIONS = {
+    "boulder blocks the path": {"partner": (1, 3), "boulder": (3, 1)},
+    "partner next to its goal": {"partner": (5, 5), "boulder": None},
+}
+"""The states of the reward map besides the learner: name -> the partner's cell and the
+boulder's (None: the learner carries it). With the boulder on the junction between the partner
+(at its leaf) and its goal, no single step lets the partner arrive, so the caregiver pays
+nothing anywhere (the helpful pick-up is paid later, when the partner arrives); with the boulder
+carried away and the partner on the goal's only neighbour, it pays 0.4 for every step but those
+from the goal itself, where the learner stands in the partner's way."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,31 @@ def write_episode(run_dir: RunDirectory, frames, helped: list[int], strip: int =
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     atomic_write(run_dir.path / "episode.png", buffer.getvalue())
+
+
+def reward_maps(
+    env: BoulderEnv, env_params, isr_params, seed: int
+) -> tuple[dict[str, np.ndarray], dict]:
+    """The true and ISR reward maps of each of `MAP_SITUATIONS` (names `SITUATION: true`,
+    `SITUATION: ISR (seed N)`), and the labelled cells (partner P, boulder B) of each map."""
+    maps, marks = {}, {}
+    for situation, cells in MAP_SITUATIONS.items():
+        found = boulder_reward_maps(
+            env,
+            env_params,
+            {"isr": isr_params},
+            MAP_WALLS,
+            cells["partner"],
+            MAP_GOAL,
+            cells["boulder"],
+        )
+        labels = [("P", cells["partner"])]
+        if cells["boulder"] is not None:
+            labels.append(("B", cells["boulder"]))
+        for kind, values in (("true", found["true"]), (f"ISR (seed {seed})", found["isr"])):
+            name = f"{situation}:\n{kind}"
+            maps[name], marks[name] = values, labels
+    return maps, marks
 
 
 def planned_steps(config: ProsocialConfig) -> int:
@@ -237,6 +279,32 @@ def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> di
     frames, helped = example_episode(ppo, first_isr_params, jax.random.key(config.first_seed))
     write_episode(run_dir, frames, helped)
 
+    first_isr = jax.tree.map(lambda x: x[0], isr.params)
+    maps, marks = reward_maps(env, env_params, first_isr, config.first_seed)
+    map_gap = {
+        situation: float(
+            np.nanmax(
+                np.abs(
+                    maps[f"{situation}:\nISR (seed {config.first_seed})"]
+                    - maps[f"{situation}:\ntrue"]
+                )
+            )
+        )
+        for situation in MAP_SITUATIONS
+    }
+    run_dir.save_figure(
+        "reward_map.png",
+        reward_map_figure(
+            maps,
+            walls_mask(MAP_WALLS, env.size) | border_mask(env.size),
+            MAP_GOAL,
+            tuple(action.name.lower() for action in BoulderAction),
+            title="Reward for each learner cell, heading (triangle) and action, the partner "
+            "moving as scripted: true R_s vs the ISR",
+            marks=marks,
+        ),
+    )
+
     fraction = config.final_fraction
     per_seed = {
         condition: {
@@ -283,6 +351,12 @@ def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> di
             "train_mse": np.asarray(isr.train_mse).tolist(),
             "test_mse": np.asarray(isr.test_mse).tolist(),
             "test_mse_curve": np.asarray(isr.test_curve).tolist(),
+        },
+        "reward_map": {
+            "walls": MAP_WALLS,
+            "goal": MAP_GOAL,
+            "situations": MAP_SITUATIONS,
+            "max_abs_error": map_gap,
         },
         "example_episode": {
             "condition": "isr",
