@@ -76,7 +76,9 @@ def test_every_experiment_with_checkpoints_is_rendered(rendered, all_run):
     assert {Path(f).stem for f in printed["files"]} == expected
     assert {path.stem for path in out.iterdir()} == expected
     assert set(printed["skipped"]) == {"scaling"}  # it saves no policies
-    assert not (all_run / "retention" / "render").exists()  # --out was honoured
+    assert all(Path(f).parent == out for f in printed["files"])  # --out was honoured
+    # `reproduce all` rendered the same GIFs into each experiment's own render/ folder.
+    assert {p.stem for p in all_run.glob("*/render/*.gif")} == expected
 
 
 @pytest.mark.parametrize("name", sorted(PANELS))

@@ -78,13 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = experiments.add_parser(
             name, help=experiment["help"], description=experiment["description"]
         )
-        sub.add_argument(
-            "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
-        )
-        sub.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
-        sub.add_argument(
-            "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
-        )
+        _run_options(sub)
         for option, default in experiment["steps"].items():
             sub.add_argument(
                 f"--{option.replace('_', '-')}",
@@ -115,13 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
         ),
     )
-    every.add_argument(
-        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
-    )
-    every.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
-    every.add_argument(
-        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
-    )
+    _run_options(every)
     every.add_argument(
         "--jobs",
         type=int,
@@ -177,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (default: render/ in each experiment's directory)",
     )
     return parser
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """--preset, --seeds and --first-seed, which every experiment takes."""
+    parser.add_argument(
+        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
+    )
+    parser.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+    parser.add_argument(
+        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
+    )
 
 
 def _threshold(text: str) -> float | None:

@@ -34,6 +34,8 @@ def test_every_experiment_finishes_into_its_own_directory(all_run):
     assert results["resumed"] is False
     assert 0.1 < results["peak_rss_gb"] < 8
     assert (all_run / "report.html").is_file()
+    assert (all_run / "retention" / "render" / "retention.gif").is_file()
+    assert (all_run / "prosocial" / "render" / "prosocial.gif").is_file()
     for name in EXPERIMENTS:
         experiment = read_json(all_run / name / RESULTS_FILE)
         assert experiment["experiment"] == name and experiment["seeds"] == [1234, 1235]

@@ -38,6 +38,7 @@ from internalize.experiments.phases import (
     compiled_call,
     metric_curves,
     metric_rows,
+    phase_steps,
     seed_keys,
     socialize,
     tile,
@@ -122,13 +123,9 @@ def _task_params(env: GoalsEnv, config: GeneralizationConfig):
 
 def planned_steps(config: GeneralizationConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
-    ppo_config = PRESETS[config.preset]
-    updates = (
-        ppo_config.num_updates(config.socialize_steps)
-        + ppo_config.num_updates(config.frozen_steps)
-        + 2 * len(config.tasks) * ppo_config.num_updates(config.transfer_steps)
-    )
-    return config.seeds * updates * ppo_config.batch_size
+    transfers = [config.transfer_steps] * 2 * len(config.tasks)  # oracle and isr on each task
+    steps = (config.socialize_steps, config.frozen_steps, *transfers)
+    return phase_steps(PRESETS[config.preset], config.seeds, *steps)
 
 
 def run_generalization(

@@ -31,6 +31,7 @@ from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
     metric_curves,
+    phase_steps,
     seed_keys,
     socialize,
     tile,
@@ -83,11 +84,10 @@ class HackingConfig(ExperimentConfig):
 
 def planned_steps(config: HackingConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
-    ppo_config = PRESETS[config.preset]
-    updates = ppo_config.num_updates(config.socialize_steps) + 2 * ppo_config.num_updates(
-        config.autonomy_steps
+    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
+    return phase_steps(
+        PRESETS[config.preset], config.seeds, config.socialize_steps, *autonomy_steps
     )
-    return config.seeds * updates * ppo_config.batch_size
 
 
 def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:

@@ -21,6 +21,7 @@ from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_tra
 from internalize.learners.ppo import (
     METRIC_NAMES,
     PPO,
+    PPOConfig,
     RewardSetting,
     Runner,
     UpdateMetrics,
@@ -325,6 +326,11 @@ def _autonomy(
         lambda *parts: jnp.stack(parts), *(outcome[c] for c in conditions)
     )
     return final, metrics, timing
+
+
+def phase_steps(config: PPOConfig, seeds: int, *steps: int) -> int:
+    """Environment steps of `seeds` runs through phases of `steps` each (whole rollouts)."""
+    return seeds * config.batch_size * sum(config.num_updates(count) for count in steps)
 
 
 def per_run(tree: Any, runs: int) -> Any:

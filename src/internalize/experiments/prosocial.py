@@ -36,6 +36,7 @@ from internalize.experiments.phases import (
     autonomy_rows,
     final_mean,
     metric_curves,
+    phase_steps,
     seed_keys,
     socialize,
     train_isr,
@@ -184,11 +185,9 @@ def reward_maps(
 
 def planned_steps(config: ProsocialConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
+    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
     ppo_config = PROSOCIAL_PRESETS[config.preset]
-    updates = ppo_config.num_updates(config.socialize_steps) + len(
-        CONDITIONS
-    ) * ppo_config.num_updates(config.autonomy_steps)
-    return config.seeds * updates * ppo_config.batch_size
+    return phase_steps(ppo_config, config.seeds, config.socialize_steps, *autonomy_steps)
 
 
 def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> dict:

@@ -31,6 +31,7 @@ from internalize.experiments.phases import (
     autonomy_rows,
     final_mean,
     metric_curves,
+    phase_steps,
     seed_keys,
     socialize,
     train_isr,
@@ -67,11 +68,10 @@ class RetentionConfig(ExperimentConfig):
 
 def planned_steps(config: RetentionConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
-    ppo_config = PRESETS[config.preset]
-    updates = ppo_config.num_updates(config.socialize_steps) + len(
-        CONDITIONS
-    ) * ppo_config.num_updates(config.autonomy_steps)
-    return config.seeds * updates * ppo_config.batch_size
+    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
+    return phase_steps(
+        PRESETS[config.preset], config.seeds, config.socialize_steps, *autonomy_steps
+    )
 
 
 def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> dict:

@@ -23,7 +23,7 @@ from internalize.experiments.common import (
     save_checkpoints,
     versions,
 )
-from internalize.experiments.phases import seed_keys, socialize, train_isr
+from internalize.experiments.phases import phase_steps, seed_keys, socialize, train_isr
 from internalize.isr.train import ISR_PRESETS, split_sizes
 from internalize.learners.ppo import PPO, PRESETS
 from internalize.stats import paired_test, summarize
@@ -68,8 +68,7 @@ class ScalingConfig(ExperimentConfig):
 
 def planned_steps(config: ScalingConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
-    ppo_config = PRESETS[config.preset]
-    return config.seeds * ppo_config.num_updates(config.socialize_steps) * ppo_config.batch_size
+    return phase_steps(PRESETS[config.preset], config.seeds, config.socialize_steps)
 
 
 def run_scaling(config: ScalingConfig, out: str | Path, progress=True) -> dict:

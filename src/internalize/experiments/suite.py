@@ -3,7 +3,9 @@
 An `all` run directory holds `config.json` (its settings, written first), one subdirectory per
 experiment (each an ordinary run directory of that experiment) and, once every experiment has
 finished, `results.json` with each experiment's status and time, the wall time and the peak
-memory. `report.html` (`internalize.report`) is rewritten at the end of every invocation.
+memory. When all have finished, GIFs of each experiment's policies are rendered into its
+`render/` folder (`internalize.render`); `report.html` (`internalize.report`) is rewritten at
+the end of every invocation.
 Running it again on the same directory resumes: finished experiments (those whose
 `results.json` exists) are skipped, an interrupted one is removed and run again.
 
@@ -211,11 +213,9 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     KeyboardInterrupt; what finished is kept."""
     started = time.perf_counter()
     path = Path(out)
-    from internalize.report import write_report
-
     finished = _open_suite_directory(path, config)
     if finished is not None:
-        return {**finished, "report": str(write_report(path))}
+        return {**finished, "report": _pictures_and_report(path, render=True)}
     for name in config.experiments:
         experiment_dir = path / name
         if experiment_dir.exists() and not (experiment_dir / RESULTS_FILE).is_file():
@@ -294,8 +294,23 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
             results["timings"][name] = json.loads(experiment_results.read_text())["timings"][
                 "total_s"
             ]
-    if all(status.get(name, "").startswith("finished") for name in config.experiments):
+    complete = all(status.get(name, "").startswith("finished") for name in config.experiments)
+    if complete:
         results["resumed"] = bool(before)
         write_json(path / RESULTS_FILE, results)
-    results["report"] = str(write_report(path))
+    results["report"] = _pictures_and_report(path, render=complete)
     return results
+
+
+def _pictures_and_report(path: Path, render: bool) -> str:
+    """Write `report.html` (returning its path), after rendering the policies' GIFs into each
+    experiment's `render/` folder if `render` and there are none yet."""
+    from internalize.render import RENDER_FOLDER, render_run
+    from internalize.report import write_report
+
+    if render and not any(path.glob(f"*/{RENDER_FOLDER}/*.gif")):
+        try:
+            render_run(path)
+        except ValueError as error:  # the results stand without pictures
+            print(f"internalize: no GIFs rendered: {error}", file=sys.stderr)
+    return str(write_report(path))
