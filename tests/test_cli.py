@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from internalize.cli import main
+from internalize.cli import EXPERIMENTS, build_parser, main
+from internalize.experiments.suite import SuiteConfig, make_config
 
 
 def test_rollout_reports_the_random_policy(capsys, tmp_path):
@@ -54,3 +55,15 @@ def test_console_script_runs():
         check=True,
     )
     assert json.loads(result.stdout)["envs"] == 4
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_reproduce_defaults_are_the_experiment_defaults(name):
+    """`reproduce NAME` with no options and `reproduce all` run an experiment alike: every
+    default the CLI sets is the default of the experiment's config."""
+    args = build_parser().parse_args(["reproduce", name])
+    settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
+    settings.update({option: getattr(args, option) for option in EXPERIMENTS[name]["steps"]})
+    if "isr_threshold" in EXPERIMENTS[name]:
+        settings["isr_threshold"] = args.isr_threshold
+    assert make_config(name, **settings) == SuiteConfig().experiment_config(name)

@@ -103,8 +103,9 @@ class ProsocialConfig(ExperimentConfig):
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
-    isr_threshold: float | None = None
-    """If set, the ISR pays only where its prediction exceeds this (see experiment B)."""
+    isr_threshold: float | None = 0.2
+    """If set, the ISR pays only where its prediction exceeds this (as in experiment B; None
+    pays every prediction)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
