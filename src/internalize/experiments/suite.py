@@ -14,11 +14,11 @@ compiled call. The goals-gridworld experiments run one after another in one work
 phases with identical inputs are computed once (`phases.shared_phases`): retention, hacking
 and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and so do ood and
 layouts (with their ISR and `frozen` learner). The prosocial experiment runs in a second worker
-beside them (`jobs=2`, each worker on its own share of the CPUs) or after them (`jobs=1`). One
-progress bar follows all of them.
+beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
+`_cpu_shares`), so the numbers do not depend on the machine. One progress bar follows all of
+them.
 """
 
-import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -199,23 +199,17 @@ def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpus) ->
 
 
 def _cpu_shares(workers: int) -> list[set[int] | None]:
-    """CPUs for each worker: side by side, each its own (two processes whose JAX threads share
-    two cores ran about 30% slower than two pinned to one core each); one worker, any."""
-    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if workers < 2 or len(available) < workers:
-        return [None] * workers
-    return [set(available[i::workers]) for i in range(workers)]
+    """One CPU for each worker (None where the platform cannot pin processes).
 
-
-def _widen(workers: list) -> None:
-    """Let workers still running use every CPU once one has finished."""
+    XLA splits its CPU kernels across the threads a process may use, and sums in another order
+    with another count, so a run's numbers depend on how many CPUs it had. On one CPU each,
+    workers give the same numbers on any machine, resumed or not, with one job or two; side by
+    side they also ran about 30% faster than two processes sharing both cores.
+    """
     if not hasattr(os, "sched_getaffinity"):
-        return
-    everything = os.sched_getaffinity(0)
-    for worker in workers:
-        if worker.is_alive():
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(worker.pid, everything)
+        return [None] * workers
+    available = sorted(os.sched_getaffinity(0))
+    return [{available[i % len(available)]} for i in range(workers)]
 
 
 def _rss_bytes(pids: list[int]) -> int:
@@ -296,7 +290,6 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
                 bar.bar.write(f"{name}: {status[name]}", file=sys.stderr)
             elif kind == "exit":
                 exited += 1
-                _widen(workers)
     except BaseException:
         for worker in workers:
             worker.terminate()
