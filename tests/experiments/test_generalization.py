@@ -42,6 +42,7 @@ def test_layouts_writes_its_run_directory(layouts_run):
         "metrics.csv",
         "layouts.png",
         "checkpoints.msgpack",
+        "render",  # GIFs, rendered by `reproduce all`
         "results.json",
     }
     results = read_json(out / "results.json")

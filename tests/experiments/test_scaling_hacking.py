@@ -117,6 +117,7 @@ def test_hacking_run(hacking_run):
         "hacking.png",
         "reward_map.png",
         "checkpoints.msgpack",
+        "render",  # GIFs, rendered by `reproduce all`
         "results.json",
     }
     results = json.loads((out / "results.json").read_text())

@@ -154,14 +154,21 @@ def test_ctrl_c_stops_at_once_and_the_run_resumes(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As in a terminal: a test run in the background would pass on SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 120
-    while not (run / "retention" / "config.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert (run / "retention" / "config.json").exists(), process.stderr.read()
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-    started = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "retention" / "config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (run / "retention" / "config.json").exists(), process.stderr.read()
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        started = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert time.monotonic() - started < 15
     assert process.returncode == 130
     assert "run the same command to resume" in stderr
