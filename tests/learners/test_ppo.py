@@ -444,7 +444,14 @@ def test_run_is_deterministic_for_a_key(small_train):
     assert all(jax.tree.leaves(differs))
 
 
-@pytest.mark.parametrize("parallel", [True, False], ids=["vmap", "lax.map"])
+@pytest.mark.parametrize(
+    "parallel",
+    [
+        # `parallel_runs=True` is not the default of any preset (see `PPOConfig.parallel_runs`).
+        pytest.param(True, id="vmap", marks=pytest.mark.slow),
+        pytest.param(False, id="lax.map"),
+    ],
+)
 def test_runs_side_by_side_equal_separate_runs(small_train, parallel):
     """`over_runs` (vmap, or lax.map one run after another) over 2 keys gives the 2 runs."""
     keys = jax.random.split(jax.random.key(7), 2)
