@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = experiments.add_parser(
             name, help=experiment["help"], description=experiment["description"]
         )
-        _run_options(sub)
+        _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)")
         for option, default in experiment["steps"].items():
             sub.add_argument(
                 f"--{option.replace('_', '-')}",
@@ -95,10 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"the ISR pays only above this prediction (default {default}); "
                 "'none' pays every prediction",
             )
-        sub.add_argument(
-            "--out", default=None, help=f"new run directory (default runs/{name}-DATE-TIME)"
-        )
-        sub.add_argument("--quiet", action="store_true", help="no progress bar")
     every = experiments.add_parser(
         "all",
         help="every experiment into one run directory (resumable)",
@@ -109,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
             "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
         ),
     )
-    _run_options(every)
+    _run_options(every, "run directory, new or to resume (default runs/all-DATE-TIME)")
     every.add_argument(
         "--jobs",
         type=int,
@@ -122,8 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a few rollouts per phase: checks the whole pipeline in minutes (no findings)",
     )
-    every.add_argument("--out", default=None, help="run directory (default runs/all-DATE-TIME)")
-    every.add_argument("--quiet", action="store_true", help="no progress bar")
 
     report = commands.add_parser(
         "report",
@@ -167,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_options(parser: argparse.ArgumentParser) -> None:
-    """--preset, --seeds and --first-seed, which every experiment takes."""
+def _run_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """--preset, --seeds, --first-seed, --out and --quiet, which every experiment takes."""
     parser.add_argument(
         "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
     )
@@ -176,6 +170,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
     )
+    parser.add_argument("--out", default=None, help=out_help)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _threshold(text: str) -> float | None:

@@ -19,7 +19,6 @@ numpy and Pillow outside jit (`internalize.envs.render`).
 
 import functools
 import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from internalize.experiments.common import CHECKPOINTS_FILE, atomic_write, load_checkpoints
+from internalize.experiments.common import (
+    CHECKPOINTS_FILE,
+    atomic_write,
+    load_checkpoints,
+    read_json_object,
+)
 
 RENDER_FOLDER = "render"
 """Default output folder, inside each experiment's directory."""
@@ -198,13 +202,10 @@ def gif_bytes(frames: Sequence, duration_ms: int = FRAME_MS) -> bytes:
 
 def _read_config(directory: Path) -> dict:
     path = directory / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{directory} is not a run directory: it has no config.json") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not readable JSON ({error})") from None
-    if not isinstance(config, dict) or "experiment" not in config:
+    if not path.is_file():
+        raise ValueError(f"{directory} is not a run directory: it has no config.json")
+    config = read_json_object(path)
+    if "experiment" not in config:
         raise ValueError(f"{path} does not name an experiment")
     return config
 

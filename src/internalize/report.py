@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from internalize.experiments.common import RESULTS_FILE, atomic_write
+from internalize.experiments.common import RESULTS_FILE, atomic_write, read_json_object
 
 CONFIG_FILE, VERSIONS_FILE, REPORT_FILE = "config.json", "versions.json", "report.html"
 ALL_EXPERIMENTS = ("retention", "ood", "layouts", "scaling", "hacking", "prosocial")
@@ -151,15 +151,7 @@ pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; font-size: .82rem; 
 
 def _load_json(path: Path) -> dict | None:
     """The JSON object in `path`, or None when there is no such file."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable JSON file: {error}") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
-    return data
+    return read_json_object(path) if path.is_file() else None
 
 
 def _experiment(name: str, directory: Path) -> dict[str, Any]:

@@ -80,6 +80,18 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def read_json_object(path: Path) -> dict:
+    """The JSON object in the file `path`; ValueError naming the file if it cannot be read or
+    holds something else."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable JSON file: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
 def versions() -> dict[str, str]:
     """Versions of Python, this package and the libraries that shape results, and the machine."""
     found = {"python": sys.version.split()[0], "platform": platform.platform()}

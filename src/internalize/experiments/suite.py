@@ -40,6 +40,7 @@ from internalize.experiments.common import (
     Progress,
     RunDirectory,
     SharedProgress,
+    read_json_object,
     versions,
     write_json,
 )
@@ -73,18 +74,22 @@ def _module(name: str):
     return import_module(f"internalize.experiments.{_MODULES[name][0]}")
 
 
+def _settings_of(name: str) -> set[str]:
+    """The setting names of experiment `name`'s config."""
+    return {field.name for field in dataclasses.fields(getattr(_module(name), _MODULES[name][1]))}
+
+
 def make_config(name: str, **settings: Any) -> ExperimentConfig:
     """The config of experiment `name` from settings (preset, seeds, first_seed, step counts,
     isr_threshold, ...); settings that the experiment does not have are an error."""
     module = _module(name)
-    config_class = getattr(module, _MODULES[name][1])
     if name in ("ood", "layouts"):
         settings["tasks"] = (module.RANDOM_TASK,) if name == "ood" else module.LAYOUT_TASKS
-    known = {field.name for field in dataclasses.fields(config_class)}
+    known = _settings_of(name)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"{name} has no setting(s) {unknown}; known: {sorted(known)}")
-    return config_class(**settings)
+    return getattr(module, _MODULES[name][1])(**settings)
 
 
 def planned_steps(name: str, config: ExperimentConfig) -> int:
@@ -122,9 +127,8 @@ class SuiteConfig(ExperimentConfig):
     def experiment_config(self, name: str) -> ExperimentConfig:
         settings = {"preset": self.preset, "seeds": self.seeds, "first_seed": self.first_seed}
         if self.quick:
-            config_class = getattr(_module(name), _MODULES[name][1])
-            fields = {field.name for field in dataclasses.fields(config_class)}
-            settings.update({key: value for key, value in QUICK.items() if key in fields})
+            known = _settings_of(name)
+            settings.update({key: value for key, value in QUICK.items() if key in known})
         return make_config(name, **settings)
 
     def resolved(self) -> dict:
@@ -136,6 +140,7 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
     settings. Returns its results if it is already complete."""
     resolved = config.resolved()
     config_path = path / "config.json"
+    as_saved = json.loads(json.dumps(resolved))  # tuples become lists, as in the file
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()):
@@ -144,17 +149,14 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
                 f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
                 "choose another --out"
             )
-        try:
-            saved = json.loads(config_path.read_text())
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{config_path} is not readable JSON ({error})") from None
-        if not isinstance(saved, dict) or saved.get("experiment") != "all":
+        saved = read_json_object(config_path)
+        if saved.get("experiment") != "all":
             raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
         # `jobs` changes how, not what, is run: a run may resume with another.
         differ = sorted(
             key
-            for key in set(saved) | set(resolved)
-            if key != "jobs" and _as_json(saved.get(key)) != _as_json(resolved.get(key))
+            for key in set(saved) | set(as_saved)
+            if key != "jobs" and saved.get(key) != as_saved.get(key)
         )
         if differ:
             found = {key: saved.get(key) for key in differ}
@@ -163,17 +165,10 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
                 "choose another --out"
             )
         if (path / RESULTS_FILE).is_file():
-            return json.loads((path / RESULTS_FILE).read_text())
+            return read_json_object(path / RESULTS_FILE)
         return None
     RunDirectory(path).write_json("config.json", resolved)
     return None
-
-
-def _as_json(value: Any) -> Any:
-    """`value` as JSON would give it back (tuples as lists)."""
-    if isinstance(value, tuple | list):
-        return [_as_json(item) for item in value]
-    return value
 
 
 def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpus) -> None:
@@ -259,7 +254,7 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     ]
     status = {name: "finished earlier" for name in before}
     running: dict[str, str] = {}
-    peak = 0
+    peak, sampled = 0, 0.0
     # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -267,8 +262,9 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
             worker.start()
         exited = 0
         while exited < len(workers):
-            pids = [os.getpid()] + [worker.pid for worker in workers if worker.is_alive()]
-            peak = max(peak, _rss_bytes(pids))
+            if time.monotonic() - sampled >= 0.5:  # not at every one of many messages
+                pids = [os.getpid()] + [worker.pid for worker in workers if worker.is_alive()]
+                peak, sampled = max(peak, _rss_bytes(pids)), time.monotonic()
             try:
                 name, kind, value = messages.get(timeout=0.5)
             except queue.Empty:
@@ -313,9 +309,7 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     for name in config.experiments:
         experiment_results = path / name / RESULTS_FILE
         if experiment_results.is_file():
-            results["timings"][name] = json.loads(experiment_results.read_text())["timings"][
-                "total_s"
-            ]
+            results["timings"][name] = read_json_object(experiment_results)["timings"]["total_s"]
     complete = all(status.get(name, "").startswith("finished") for name in config.experiments)
     if complete:
         results["resumed"] = bool(before)
