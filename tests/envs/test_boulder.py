@@ -282,6 +282,9 @@ def test_observation_hand_computed(benv, fns):
     assert tuple(obs[3, 4]) == (Tile.BOX, Color.YELLOW, 0, 0, 1)  # the boulder ahead
     assert tuple(obs[3, 3]) == (Tile.AGENT, Color.BLUE, 0, 0, 0)  # partner ahead-left
     assert tuple(obs[4, 5]) == (Tile.WALL, Color.GREY, 0, 0, 0)  # the outer wall, right
+    # Beyond the grid: zeros (MiniGrid's "unseen"), as in task 1. From (5, 4) the window spans
+    # x 1..9 and y 0..8, so 81 - 6 * 7 = 39 cells lie beyond the 7x7 grid.
+    assert (obs == 0).all(axis=-1).sum() == 39 and not obs[:, 6:, 0].any()
     assert obs[..., 3].sum() == 1 and obs[..., 4].sum() == 1
     goal_row, goal_col = np.argwhere(obs[..., 3])[0]
     assert tuple(obs[goal_row, goal_col, :2]) == (Tile.GOAL, Color.GREEN)

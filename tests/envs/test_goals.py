@@ -127,12 +127,36 @@ def test_observation_hand_computed(env, jitted):
     assert tuple(obs[2, 4]) == (Tile.GOAL, Color.GREEN, 0, 1)
     assert tuple(obs[4, 2]) == (Tile.WALL, Color.GREY, 0, 0)
     assert tuple(obs[1, 4]) == (Tile.WALL, Color.GREY, 0, 0)  # the outer wall, three ahead
-    assert tuple(obs[0, 4]) == (Tile.EMPTY, 0, 0, 0)  # beyond the grid reads as empty
+    assert tuple(obs[0, 4]) == (0, 0, 0, 0)  # beyond the grid: zeros, MiniGrid's "unseen"
     assert obs[..., 3].sum() == 1
     # Turned right (facing right), the goal is two cells to the agent's left.
     obs = np.asarray(jitted["observe"](state.replace(heading=jnp.int32(Heading.RIGHT))))
     assert tuple(obs[4, 2]) == (Tile.GOAL, Color.GREEN, 0, 1)
     assert tuple(obs[4, 4]) == (Tile.AGENT, Color.RED, Heading.RIGHT, 0)
+
+
+def test_observation_hand_written_with_padding(env, jitted):
+    """Every cell of one observation, written out: from a corner, 45 of the 81 cells lie beyond
+    the grid, and they hold zeros (MiniGrid's "unseen", the original's `np.pad` fill), not EMPTY."""
+    state = env.state_from_layout([], goal=(5, 5), agent=(1, 1), heading=Heading.UP)
+    obs = np.asarray(jitted["observe"](state))
+    U, E, W, G, A = 0, Tile.EMPTY, Tile.WALL, Tile.GOAL, Tile.AGENT
+    # Facing up from (1, 1): row r is y = r - 3 (row 0 ahead), column c is x = c - 3 (left first),
+    # so rows 0-2 and columns 0-2 lie beyond the grid; the goal (5, 5) is behind, to the right.
+    objects = np.array(
+        [[U] * 9] * 3
+        + [[U, U, U, W, W, W, W, W, W]]
+        + [[U, U, U, W, A, E, E, E, E]]
+        + [[U, U, U, W, E, E, E, E, E]] * 3
+        + [[U, U, U, W, E, E, E, E, G]]
+    )
+    np.testing.assert_array_equal(obs[..., 0], objects)
+    colours = np.select(
+        [objects == W, objects == G, objects == A], [Color.GREY, Color.GREEN, Color.RED], 0
+    )
+    np.testing.assert_array_equal(obs[..., 1], colours)
+    np.testing.assert_array_equal(obs[..., 2], np.where(objects == A, Heading.UP, 0))
+    np.testing.assert_array_equal(obs[..., 3], objects == G)
 
 
 # ------------------------------------------------------------------------- jit, vmap, determinism

@@ -504,12 +504,10 @@ class BoulderEnv:
         grid = jnp.stack([c.astype(jnp.uint8) for c in channels], axis=-1)
         if not self.egocentric:
             return grid
-        # As in task 1: pad with empty cells, take the window centred on the learner, turn it.
+        # As in task 1: pad with zeros (MiniGrid's "unseen"), take the window centred on the
+        # learner, turn it.
         half = self.view // 2
-        empty = jnp.zeros(NUM_CHANNELS, jnp.uint8).at[0].set(Tile.EMPTY)
         padded = jnp.pad(grid, ((half, half), (half, half), (0, 0)))
-        border = jnp.pad(jnp.zeros((size, size), bool), half, constant_values=True)
-        padded = jnp.where(border[..., None], empty, padded)
         window = jax.lax.dynamic_slice(
             padded, (state.learner[0], state.learner[1], 0), (self.view, self.view, NUM_CHANNELS)
         )

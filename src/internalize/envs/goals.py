@@ -13,10 +13,11 @@ Observation, uint8[view, view, 4] with `view = 2 * (size - 2) - 1` (9 for the 7x
     An egocentric window centred on the agent that always covers the whole interior, rotated so
     that row 0 lies ahead of the agent and columns run from its left to its right. Each cell holds
     MiniGrid's encoding (object index, colour index, state) and a fourth channel, 1 on the goal.
-    The agent's own (centre) cell holds (AGENT, RED, heading). Cells beyond the grid read as
-    empty, (EMPTY, 0, 0, 0). This is SPEC §2's reference construction: MiniGrid's
-    `grid.encode()` with the agent drawn in, padded, windowed, `np.rot90(v, -(heading + 2))`,
-    then `np.flip(v, axis=1)`.
+    The agent's own (centre) cell holds (AGENT, RED, heading). Cells beyond the grid are zeros,
+    (0, 0, 0, 0): MiniGrid's "unseen" code, as `np.pad`'s default fill gives in the original (not
+    the "empty" object 1). This is SPEC §2's reference construction: MiniGrid's `grid.encode()`
+    with the agent drawn in, padded with zeros, windowed, `np.rot90(v, -(heading + 2))`, then
+    `np.flip(v, axis=1)`.
 
 Rewards, returned apart because the MDP with social reward needs them apart
     `env_reward` (R_e): `forward_cost` (default -0.9 / max_steps) for every forward action,
@@ -106,6 +107,7 @@ def _pack(obj: int, colour: int, cell_state: int = 0, is_goal: int = 0) -> int:
     return obj | colour << 8 | cell_state << 16 | is_goal << 24
 
 
+UNSEEN_CELL = 0  # beyond the grid: MiniGrid's "unseen" object 0 in every channel
 EMPTY_CELL = _pack(Tile.EMPTY, 0)
 WALL_CELL = _pack(Tile.WALL, Color.GREY)
 GOAL_CELL = _pack(Tile.GOAL, Color.GREEN, is_goal=1)
@@ -351,12 +353,15 @@ class GoalsEnv:
     def observe(self, state: GoalsState) -> jax.Array:
         """The egocentric observation of `state`, uint8[view, view, 4] (see the module doc)."""
         half = self.view // 2
-        # The grid padded with empty cells, each cell's channels packed in a uint32, so that the
-        # window is one slice (a gather of 81 single cells is several times slower on a CPU).
+        # The grid padded with zeros (MiniGrid's "unseen"), each cell's channels packed in a
+        # uint32, so that the window is one slice (a gather of 81 single cells is several times
+        # slower on a CPU).
         coords = jnp.arange(self.size + 2 * half) - half
         is_goal = (coords[:, None] == state.goal[0]) & (coords[None, :] == state.goal[1])
         walls = jnp.pad(state.walls, half)
+        inside = jnp.pad(jnp.ones_like(state.walls), half)
         cells = jnp.where(is_goal, GOAL_CELL, jnp.where(walls, WALL_CELL, EMPTY_CELL))
+        cells = jnp.where(inside, cells, UNSEEN_CELL)
         window = jax.lax.dynamic_slice(
             cells.astype(jnp.uint32), (state.agent[0], state.agent[1]), (self.view, self.view)
         )

@@ -110,9 +110,7 @@ class MiniGridGoals(MiniGridEnv):
         is_goal = encoded[..., :1] == OBJECT_TO_IDX["goal"]
         full = np.concatenate([encoded, is_goal.astype(np.uint8)], axis=-1)
         pad = self.width - 2
-        padded = np.zeros((self.width + 2 * pad, self.height + 2 * pad, 4), np.uint8)
-        padded[..., 0] = OBJECT_TO_IDX["empty"]  # beyond the grid reads as empty cells
-        padded[pad:-pad, pad:-pad] = full
+        padded = np.pad(full, ((pad, pad), (pad, pad), (0, 0)))  # zeros: MiniGrid's "unseen"
         half = self.view // 2
         window = padded[
             ax + pad - half : ax + pad + half + 1, ay + pad - half : ay + pad + half + 1
