@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
             name, help=experiment["help"], description=experiment["description"]
         )
         _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)")
+        sub.add_argument(
+            "--deterministic",
+            action="store_true",
+            help="run on one CPU with XLA's kernels capped at AVX2, as `reproduce all` does: "
+            "the same numbers whatever CPUs this machine has (see README, Numbers and machines)",
+        )
         for option, default in experiment["steps"].items():
             sub.add_argument(
                 f"--{option.replace('_', '-')}",
@@ -100,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="every experiment into one run directory (resumable)",
         description=(
             "Run every experiment (retention, hacking, scaling, ood, layouts, prosocial) with "
-            "its default settings into one run directory, one subdirectory each. Run the same "
+            "its default settings into one run directory, one subdirectory each, in worker "
+            "processes in the deterministic mode (each on one CPU, XLA's kernels capped at "
+            "AVX2; see `reproduce NAME --deterministic`). Run the same "
             "command again on the same --out to resume: finished experiments are kept, an "
             "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
         ),
@@ -288,6 +296,10 @@ def _reproduce(args: argparse.Namespace) -> dict:
             "peak_rss_gb": results["peak_rss_gb"],
             "report": results.get("report"),
         }
+    if args.deterministic:
+        from internalize.numerics import make_deterministic
+
+        make_deterministic()
     from internalize.experiments.suite import make_config, run_experiment
 
     experiment = EXPERIMENTS[args.experiment]

@@ -22,6 +22,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from internalize import numerics
+
 RESULTS_FILE = "results.json"
 
 
@@ -93,7 +95,8 @@ def read_json_object(path: Path) -> dict:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python, this package and the libraries that shape results, and the machine."""
+    """Versions of Python, this package and the libraries that shape results, and the machine
+    and numerics (CPU model, CPUs used, XLA_FLAGS: `internalize.numerics.describe`)."""
     found = {"python": sys.version.split()[0], "platform": platform.platform()}
     for package in ("internalize", "jax", "jaxlib", "flax", "optax", "numpy"):
         try:
@@ -105,6 +108,7 @@ def versions() -> dict[str, str]:
     found["jax_backend"] = jax.default_backend()
     found["devices"] = ", ".join(str(device) for device in jax.devices())
     found["cpu_count"] = str(os.cpu_count())
+    found.update(numerics.describe())
     return found
 
 

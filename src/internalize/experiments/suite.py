@@ -44,6 +44,7 @@ from internalize.experiments.common import (
     versions,
     write_json,
 )
+from internalize.numerics import make_deterministic
 
 _MODULES = {
     "retention": ("retention", "RetentionConfig"),
@@ -171,12 +172,11 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
     return None
 
 
-def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpus) -> None:
-    """Run experiments `names` one after another, reporting to `messages` (a queue), on the
-    CPUs `cpus` (None: any)."""
+def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu) -> None:
+    """Run experiments `names` one after another, reporting to `messages` (a queue), in the
+    deterministic mode on CPU `cpu` (None: the first this process may use)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
-    if cpus:
-        os.sched_setaffinity(0, cpus)  # before JAX starts its threads
+    make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
 
     with shared_phases():
@@ -193,18 +193,19 @@ def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpus) ->
     messages.put((None, "exit", None))
 
 
-def _cpu_shares(workers: int) -> list[set[int] | None]:
+def _cpu_shares(workers: int) -> list[int | None]:
     """One CPU for each worker (None where the platform cannot pin processes).
 
-    XLA splits its CPU kernels across the threads a process may use, and sums in another order
-    with another count, so a run's numbers depend on how many CPUs it had. On one CPU each,
-    workers give the same numbers on any machine, resumed or not, with one job or two; side by
-    side they also ran about 30% faster than two processes sharing both cores.
+    XLA splits the ISR's training across the threads a process may use, and sums in another
+    order with another count, so a run's numbers depend on how many CPUs it had
+    (`internalize.numerics`). On one CPU each, workers give the same numbers on machines with
+    any number of CPUs, resumed or not, with one job or two; side by side they also ran about 30%
+    faster than two processes sharing both cores.
     """
     if not hasattr(os, "sched_getaffinity"):
         return [None] * workers
     available = sorted(os.sched_getaffinity(0))
-    return [{available[i % len(available)]} for i in range(workers)]
+    return [available[i % len(available)] for i in range(workers)]
 
 
 def _rss_bytes(pids: list[int]) -> int:

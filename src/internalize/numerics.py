@@ -1,0 +1,86 @@
+"""Numbers that repeat: what makes a run's digits depend on the machine, and the mode that fixes it.
+
+Measured on jax 0.10.2 (`benchmarks/RESULTS.md`, "Numbers and CPUs"): on one machine a run repeats
+bit for bit, but XLA's CPU backend gives other digits
+
+- with another count of CPUs the process may use. XLA's CPU client sizes its thread pool by the
+  CPUs the process may run on, and the convolution gradients and fused reductions of the ISR's
+  training are split across that pool, so their sums are added in another order. The PPO phases
+  (MLP policy) were not affected. `--xla_cpu_multi_thread_eigen=false` and
+  `--xla_cpu_use_xnnpack=false` change nothing here;
+- with another instruction set: XLA compiles its kernels for the host CPU, and AVX2 (with FMA),
+  AVX and SSE4.2 (`--xla_cpu_max_isa`) each gave other digits from the first update on.
+
+The deterministic mode removes both causes that are in our hands: the process runs on one CPU
+(so XLA's pool has one thread, whatever the machine has), and on x86-64 XLA's generated kernels
+are capped at AVX2, an instruction set every x86-64 server of the last decade has, so that a CPU
+with AVX-512 compiles the kernels an AVX2 CPU does. It must be set before JAX starts its CPU
+backend. What it cannot settle: libraries inside jaxlib that choose kernels by the CPU at run
+time, other versions of jax/jaxlib, and GPUs. It applies on the CPU only.
+"""
+
+import os
+import platform
+
+ISA_CAP = "--xla_cpu_max_isa=AVX2"
+"""XLA flag that caps the instruction set of XLA's generated CPU kernels (x86-64 only)."""
+
+
+def _x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _backend_started() -> bool:
+    """Whether JAX has created a backend already (then flags and affinity come too late)."""
+    import sys
+
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bool(bridge is not None and getattr(bridge, "_backends", None))
+
+
+def deterministic_flags(xla_flags: str) -> str:
+    """`xla_flags` (an XLA_FLAGS value) with the instruction-set cap added on x86-64, unless the
+    user chose a `--xla_cpu_max_isa` of their own."""
+    if not _x86() or "--xla_cpu_max_isa" in xla_flags:
+        return xla_flags
+    return f"{xla_flags} {ISA_CAP}".strip()
+
+
+def make_deterministic(cpu: int | None = None) -> dict[str, str]:
+    """Put this process in the deterministic mode: on one CPU (`cpu`, default the first it may
+    use) and with XLA's CPU kernels capped at AVX2. Call it before anything runs in JAX; child
+    processes inherit both. Returns what `describe` returns.
+
+    Raises RuntimeError if JAX's backend has started already.
+    """
+    if _backend_started():
+        raise RuntimeError("the deterministic mode must be set before JAX starts its backend")
+    os.environ["XLA_FLAGS"] = deterministic_flags(os.environ.get("XLA_FLAGS", ""))
+    if hasattr(os, "sched_setaffinity"):
+        allowed = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {allowed[0] if cpu is None else cpu})
+    return describe()
+
+
+def describe() -> dict[str, str]:
+    """The numerics of this process: CPUs it may use, XLA_FLAGS, CPU model and instruction sets
+    that matter (what a run's `versions.json` records)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    found = {"cpus_used": str(cpus), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    found["cpu_model"] = model or platform.processor() or platform.machine()
+    if flags:
+        found["cpu_isa"] = " ".join(
+            name for name in ("sse4_2", "avx", "avx2", "fma", "avx512f") if name in flags
+        )
+    return found
