@@ -13,7 +13,7 @@ from PIL import Image
 from internalize.cli import main
 from internalize.envs.boulder import BoulderEnv
 from internalize.experiments.prosocial import PROSOCIAL_PRESETS, ProsocialConfig
-from internalize.learners.ppo import METRIC_NAMES, PPO, RewardSetting
+from internalize.learners.ppo import METRIC_NAMES, PPO, RewardSetting, over_runs
 from internalize.social.caregiver import constant_presence
 
 SEEDS = 2
@@ -147,15 +147,28 @@ def test_config_checks_and_defaults():
 
 
 def test_the_learner_learns_to_help():
-    """1.6e5 steps with the caregiver present, fast preset, one seed. A uniformly random
-    learner helps about 0.2 times per episode (measured over 100,000 steps); measured here:
-    about 0.7 over the last 10 updates."""
+    """2.4e5 steps with the caregiver present (the experiment's socialization), fast preset,
+    3 seeds one after another; early and late are the means of the first and the last 10
+    updates.
+
+    A uniformly random learner helps about 0.2 times per episode (measured over 100,000 steps).
+    Measured: the 10 seeds of `reproduce all` (deterministic mode) went from 0.15-0.29 early
+    (mean 0.24) to 0.32-0.97 late (mean 0.59), each seed at least 1.46 times its early rate;
+    the mean of the 3 worst seeds' late rates is 0.35. So the mean late rate of any 3 of those
+    seeds clears 0.3. One seed decides nothing: at 1.6e5 steps (6 seeds) late ran from 0.26 to
+    0.50, and on another CPU this test's former single seed ended at 0.37.
+    """
     env = BoulderEnv()
     ppo = PPO(PROSOCIAL_PRESETS["fast"], env, env.make_params())
     present = RewardSetting(presence=constant_presence(1.0), internal_weight=jnp.float32(0.0))
-    updates = ppo.config.num_updates(160_000)
-    run = jax.jit(lambda key: ppo.run(ppo.init(key), present, updates)[1])
-    helps = np.asarray(run(jax.random.key(0)).goals_per_episode)
-    early, late = helps[:10].mean(), helps[-10:].mean()
-    assert early < 0.35, early
-    assert late > 0.45 and late > 2 * early, (early, late)
+    updates = ppo.config.num_updates(240_000)
+
+    def helps(key):
+        return ppo.run(ppo.init(key), present, updates)[1].goals_per_episode
+
+    run = jax.jit(over_runs(helps, parallel=False))
+    curves = np.asarray(run(jax.random.split(jax.random.key(0), 3)))
+    early, late = curves[:, :10].mean(axis=1), curves[:, -10:].mean(axis=1)
+    assert early.mean() < 0.35, early
+    assert late.mean() > 0.3, late
+    assert (late > 1.2 * early).all(), (early, late)

@@ -208,11 +208,20 @@ def random_policy_data(env: GoalsEnv, key: jax.Array, num_envs: int, num_steps: 
 
 
 @pytest.fixture(scope="module")
-def trained_isr(env):
-    """An ISR trained with the fast preset on 65,536 random-policy steps (about 600 rewarded)."""
-    data = random_policy_data(env, jax.random.key(4), num_envs=1024, num_steps=64)
-    result = jax.jit(make_isr_train(ISR_PRESETS["fast"], data.size))(jax.random.key(5), data)
-    return data, result
+def trained_isrs(env):
+    """ISRs trained with the fast preset on 3 datasets of 65,536 random-policy steps each
+    (about 520 rewarded), one after another: [(dataset, ISRResult)]."""
+    train = jax.jit(make_isr_train(ISR_PRESETS["fast"], 65_536))
+    found = []
+    for i in range(3):
+        data = random_policy_data(env, jax.random.key(4 + 10 * i), num_envs=1024, num_steps=64)
+        found.append((data, train(jax.random.key(5 + 10 * i), data)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def trained_isr(trained_isrs):
+    return trained_isrs[0]
 
 
 def test_the_dataset_holds_rewarded_samples(trained_isr):
@@ -224,39 +233,43 @@ def test_the_dataset_holds_rewarded_samples(trained_isr):
     np.testing.assert_allclose(np.unique(np.asarray(data.social_reward)), [0.0, 0.4])
 
 
-def test_isr_learns_the_social_reward(trained_isr):
-    """Measured (5 datasets): test MSE falls from 1 to 13 before training to 1.5e-5 to 1e-3,
-    monotonically over the 4 evaluation points; train / test MSE 0.7 to 0.9."""
-    _, result = trained_isr
-    curve = np.asarray(result.test_curve)
-    assert curve.shape == (ISR_PRESETS["fast"].eval_points + 1,)
-    assert curve[-1] < curve[0] / 10
-    assert curve[-1] < curve[1] / 2  # it goes on improving after the first segment
-    assert curve[-1] == curve.min()
-    assert (np.diff(curve) > 0).sum() <= 1  # decreasing overall
-    assert float(result.test_mse) == curve[-1]
-    # Predicting 0 everywhere would score 0.4**2 * rewarded share, about 1.3e-3.
-    assert curve[-1] < 5e-4
-    train_mse, test_mse = float(result.train_mse), float(result.test_mse)
-    assert test_mse / 4 < train_mse < test_mse * 4, (train_mse, test_mse)
+def test_isr_learns_the_social_reward(trained_isrs):
+    """Measured over 8 datasets (keys 100-107, default numerics): test MSE falls from 3.9-56
+    before training to 5.7e-6-1.4e-4 after (7 of 8 below 5e-5), monotonically over the 4
+    evaluation points, the last point 0.002-0.074 of the first; train / test MSE 0.56-1.37.
+    Predicting 0 everywhere would score 0.4**2 * rewarded share, about 1.3e-3: every ISR must
+    beat that twofold (4.6 times the worst measured), and the best of 3 must reach 5e-5."""
+    finals = []
+    for _, result in trained_isrs:
+        curve = np.asarray(result.test_curve)
+        assert curve.shape == (ISR_PRESETS["fast"].eval_points + 1,)
+        assert float(result.test_mse) == curve[-1]
+        assert curve[-1] < curve[0] / 100
+        assert curve[-1] < curve[1] / 5, curve  # it goes on improving after the first segment
+        assert curve[-1] < 6.5e-4, curve
+        train_mse, test_mse = float(result.train_mse), float(result.test_mse)
+        assert test_mse / 4 < train_mse < test_mse * 4, (train_mse, test_mse)
+        finals.append(curve[-1])
+    assert min(finals) < 5e-5, finals
 
 
-def test_trained_isr_rewards_stepping_onto_a_goal_ahead(env, trained_isr):
-    """Measured: about 0.40 for FORWARD onto the goal, -0.06 to 0.02 for LEFT."""
-    _, result = trained_isr
+def test_trained_isr_rewards_stepping_onto_a_goal_ahead(env, trained_isrs):
+    """Measured over 8 datasets: FORWARD onto the goal 0.39-0.42, LEFT -0.02-0.00, RIGHT
+    0.00-0.11."""
     state = env.state_from_layout(walls=[], goal=(3, 2), agent=(3, 3), heading=Heading.UP)
     # The goal is directly ahead: moving forward reaches it.
     _, transition = env.step(KEY, state, Action.FORWARD, env.make_params())
     assert bool(transition.goal_reached)
     assert float(transition.social_reward) == pytest.approx(0.4)
     obs = env.observe(state)
+    for _, result in trained_isrs:
 
-    def predict(action):
-        return float(ISRNetwork().apply(result.params, obs, jnp.int32(action)))
+        def predict(action, result=result):
+            return float(ISRNetwork().apply(result.params, obs, jnp.int32(action)))
 
-    assert predict(Action.FORWARD) > 0.2
-    assert abs(predict(Action.LEFT)) < 0.1
-    assert predict(Action.RIGHT) < predict(Action.FORWARD) / 2
+        assert predict(Action.FORWARD) > 0.3
+        assert abs(predict(Action.LEFT)) < 0.1
+        assert predict(Action.RIGHT) < predict(Action.FORWARD) / 2
 
 
 def test_isr_training_is_deterministic_and_vmappable(trained_isr):
