@@ -19,7 +19,7 @@ import pytest
 from internalize import numerics
 
 GOLDEN = Path(__file__).parent / "golden" / "retention_quick.json"
-FINGERPRINT = ("cpu_model", "cpu_isa", "jax", "jaxlib", "flax", "optax", "numpy")
+FINGERPRINT = ("cpu_model", "cpu_isa", "xla_flags", "jax", "jaxlib", "flax", "optax", "numpy")
 """What must match for the golden numbers to be required bit for bit."""
 
 
@@ -52,12 +52,20 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def single_retention(all_run, tmp_path_factory) -> Path:
+def tiny_all_run(all_run) -> Path:
+    """The tiny `all` run; these tests skip when the suite was given a sample run instead."""
+    if os.environ.get("INTERNALIZE_SAMPLE_ALL"):
+        pytest.skip("golden numbers are those of the tiny `all` run, not of a sample")
+    return all_run
+
+
+@pytest.fixture(scope="module")
+def single_retention(tiny_all_run, tmp_path_factory) -> Path:
     """`reproduce retention --deterministic` with the settings of the `all` run's retention, as
     a command of its own started with every CPU this process may use (the `all` run's worker
     was given one)."""
     out = tmp_path_factory.mktemp("single") / "retention"
-    config = json.loads((all_run / "retention" / "config.json").read_text())
+    config = json.loads((tiny_all_run / "retention" / "config.json").read_text())
     command = [
         *("reproduce", "retention", "--deterministic", "--quiet", "--out", str(out)),
         *("--seeds", str(config["seeds"]), "--first-seed", str(config["first_seed"])),
@@ -71,24 +79,24 @@ def single_retention(all_run, tmp_path_factory) -> Path:
     return out
 
 
-def test_the_deterministic_mode_ignores_the_cpus_it_is_given(all_run, single_retention):
+def test_the_deterministic_mode_ignores_the_cpus_it_is_given(tiny_all_run, single_retention):
     """Without the mode, the ISR's training gives other digits on one CPU than on two (measured:
     `isr` differs from its first update, README); with it, a command started with every CPU
     repeats the digits of `reproduce all`'s worker, which was given one."""
-    assert _rows(single_retention) == _rows(all_run / "retention")
+    assert _rows(single_retention) == _rows(tiny_all_run / "retention")
     saved = json.loads((single_retention / "versions.json").read_text())
     assert saved["cpus_used"] == "1"
     if numerics._x86():
         assert "--xla_cpu_max_isa=AVX2" in saved["xla_flags"]
 
 
-def test_golden_numbers(all_run):
+def test_golden_numbers(tiny_all_run):
     """The `all` run's retention (2 seeds, `--quick`), golden. On the machine and versions that
     wrote the golden file: every number bit for bit. On any other: the first socialization
     update within 1e-4 (measured: other instruction sets, AVX and SSE4.2 against AVX2, moved it
     by at most 1.1e-6 relative, before later updates drift apart), and a warning says whether
     this machine repeated the golden numbers exactly."""
-    run_dir = all_run / "retention"
+    run_dir = tiny_all_run / "retention"
     rows = _rows(run_dir)
     saved = json.loads((run_dir / "versions.json").read_text())
     machine = {key: saved.get(key) for key in FINGERPRINT}
