@@ -5,9 +5,9 @@ bit for bit, but XLA's CPU backend gives other digits
 
 - with another count of CPUs the process may use. XLA's CPU client sizes its thread pool by the
   CPUs the process may run on, and the convolution gradients and fused reductions of the ISR's
-  training are split across that pool, so their sums are added in another order. The PPO phases
-  (MLP policy) were not affected. `--xla_cpu_multi_thread_eigen=false` and
-  `--xla_cpu_use_xnnpack=false` change nothing here;
+  training are split across that pool, so their sums are added in another order. The PPO
+  phases of that measurement (retention, MLP policy) were not affected.
+  `--xla_cpu_multi_thread_eigen=false` and `--xla_cpu_use_xnnpack=false` change nothing here;
 - with another instruction set: XLA compiles its kernels for the host CPU, and AVX2 (with FMA),
   AVX and SSE4.2 (`--xla_cpu_max_isa`) each gave other digits from the first update on.
 
@@ -16,11 +16,13 @@ The deterministic mode removes both causes that are in our hands: the process ru
 are capped at AVX2, an instruction set every x86-64 server of the last decade has, so that a CPU
 with AVX-512 compiles the kernels an AVX2 CPU does. It must be set before JAX starts its CPU
 backend. What it cannot settle: libraries inside jaxlib that choose kernels by the CPU at run
-time, other versions of jax/jaxlib, and GPUs. It applies on the CPU only.
+time, and other versions of jax/jaxlib. A GPU's numerics are its own: the mode does not touch
+them (it still pins the host process to one CPU).
 """
 
 import os
 import platform
+import sys
 
 ISA_CAP = "--xla_cpu_max_isa=AVX2"
 """XLA flag that caps the instruction set of XLA's generated CPU kernels (x86-64 only)."""
@@ -32,8 +34,6 @@ def _x86() -> bool:
 
 def _backend_started() -> bool:
     """Whether JAX has created a backend already (then flags and affinity come too late)."""
-    import sys
-
     bridge = sys.modules.get("jax._src.xla_bridge")
     return bool(bridge is not None and getattr(bridge, "_backends", None))
 
