@@ -276,7 +276,7 @@ SHOWN = (
 
 
 def _reproduce(args: argparse.Namespace) -> dict:
-    from internalize.experiments.common import default_run_path
+    from internalize.experiments.common import default_run_path, hold_run_directory
 
     out = args.out or default_run_path(args.experiment)
     settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
@@ -307,7 +307,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
     if "isr_threshold" in experiment:
         settings["isr_threshold"] = args.isr_threshold
     config = make_config(args.experiment, **settings)
-    results = run_experiment(args.experiment, config, out, not args.quiet)
+    with hold_run_directory(out):
+        results = run_experiment(args.experiment, config, out, not args.quiet)
     shown = {"experiment": args.experiment, "run_dir": str(out)}
     shown.update({key: results[key] for key in SHOWN if key in results})
     shown["seconds"] = results["timings"]["total_s"]

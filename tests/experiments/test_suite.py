@@ -15,11 +15,17 @@ import numpy as np
 import pytest
 
 from internalize.cli import main
-from internalize.experiments.common import RESULTS_FILE, load_checkpoints
+from internalize.experiments.common import (
+    RESULTS_FILE,
+    hold_run_directory,
+    load_checkpoints,
+    run_files,
+)
 from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
 from internalize.experiments.suite import EXPERIMENTS, QUICK, SuiteConfig, make_config, run_all
 
 QUICK_SETTINGS = ["--seeds", "2", "--quick", "--quiet"]
+CLI = [sys.executable, "-m", "internalize.cli"]
 
 
 def read_json(path):
@@ -175,6 +181,20 @@ def test_ctrl_c_stops_at_once_and_the_run_resumes(tmp_path):
     assert not (run / RESULTS_FILE).exists()
     assert not (run / "retention" / RESULTS_FILE).exists()
     assert read_json(run / "config.json")["experiment"] == "all"
+
+
+@pytest.mark.parametrize("experiment", ["all", "retention"])
+def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_path, experiment):
+    run = tmp_path / "run"
+    command = [*CLI, "reproduce", experiment, "--out", str(run), "--seeds", "1", "--quiet"]
+    with hold_run_directory(run):
+        result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"internalize: error: {run} is being written by another internalize process "
+        f"(PID {os.getpid()}); wait for it to end or choose another --out\n"
+    )
+    assert run_files(run) == []
 
 
 def test_resuming_with_other_settings_is_refused(all_run, tmp_path, capsys):

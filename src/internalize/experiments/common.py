@@ -5,10 +5,14 @@ A run directory holds `config.json` (the resolved settings, written first), `ver
 headline numbers, written last. Every file is written to a temporary name and renamed into
 place, so a file is either whole or absent; a run is complete exactly when `results.json`
 exists. A directory that already holds files is never written into: a finished run is kept, and
-an interrupted one is left for the user to inspect or remove.
+an interrupted one is left for the user to inspect or remove. One process at a time writes a run
+directory: it holds the lock file `.lock` (`hold_run_directory`), which no check counts as a
+file of the run.
 """
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -16,7 +20,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +29,8 @@ from typing import Any
 from internalize import numerics
 
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".lock"
+"""Locked (flock) by the process that writes a run directory, and holding its PID."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,44 @@ def versions() -> dict[str, str]:
     return found
 
 
+def run_files(path: Path) -> list[Path]:
+    """What the directory `path` holds, less the lock file (which every run directory may have)."""
+    return [entry for entry in Path(path).iterdir() if entry.name != LOCK_FILE]
+
+
+@contextlib.contextmanager
+def hold_run_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the run directory `path` if need be and hold it for this process alone while the
+    block runs: an exclusive `flock` on its `.lock`, which holds this process's PID. The
+    operating system releases the lock when the process ends, however it ends. Raises
+    ValueError naming the path when the directory cannot be created, and naming the holder's
+    PID when another process holds it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ValueError(f"cannot create the run directory {path}: {error.strerror}") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "not yet written"
+            raise ValueError(
+                f"{path} is being written by another internalize process (PID {holder}); "
+                "wait for it to end or choose another --out"
+            ) from None
+        # The file is never removed: a process waiting on the old file would hold a lock on
+        # a name that a third process could create afresh.
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(handle)
+
+
 class RunDirectory:
     """A new run directory; refuses one that already holds anything."""
 
@@ -125,7 +169,7 @@ class RunDirectory:
                     f"{self.path} already holds a finished run ({RESULTS_FILE}); "
                     "choose another --out"
                 )
-            if any(self.path.iterdir()):
+            if run_files(self.path):
                 raise ValueError(
                     f"{self.path} is not empty (an interrupted run?); it is left as it is: "
                     "remove it or choose another --out"

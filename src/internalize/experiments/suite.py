@@ -40,7 +40,9 @@ from internalize.experiments.common import (
     Progress,
     RunDirectory,
     SharedProgress,
+    hold_run_directory,
     read_json_object,
+    run_files,
     versions,
     write_json,
 )
@@ -144,7 +146,7 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
     as_saved = json.loads(json.dumps(resolved))  # tuples become lists, as in the file
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and run_files(path):
         if not config_path.is_file():
             raise ValueError(
                 f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
@@ -225,9 +227,14 @@ def _rss_bytes(pids: list[int]) -> int:
 def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) -> dict:
     """Run every experiment of `config` into `out` (new, or an earlier `all` run to resume);
     returns what the top-level `results.json` holds. Ctrl-C stops the workers and raises
-    KeyboardInterrupt; what finished is kept."""
+    KeyboardInterrupt; what finished is kept. The run directory is held for this process
+    alone throughout (`hold_run_directory`): ValueError if another process holds it."""
+    with hold_run_directory(out) as path:
+        return _run_all(config, path, progress)
+
+
+def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
     started = time.perf_counter()
-    path = Path(out)
     finished = _open_suite_directory(path, config)
     if finished is not None:
         return {**finished, "report": _pictures_and_report(path, render=True)}
