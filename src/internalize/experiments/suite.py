@@ -19,6 +19,7 @@ beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (se
 them.
 """
 
+import ctypes
 import dataclasses
 import json
 import multiprocessing
@@ -27,6 +28,7 @@ import queue
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -174,9 +176,39 @@ def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
     return None
 
 
-def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu) -> None:
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies (<sys/prctl.h>)."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when its parent, process `parent`, ends, however it ends (kill -9
+    included), so that no worker goes on writing into a run directory that nobody holds.
+
+    Linux sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG; the parent starts its
+    workers from its main thread, whose end is what the kernel watches); elsewhere a thread
+    checks the parent once a second. A parent that died before this call is caught by the
+    check that follows it."""
+    try:
+        armed = ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (AttributeError, OSError):  # no prctl: not Linux
+        armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int) -> None:
     """Run experiments `names` one after another, reporting to `messages` (a queue), in the
-    deterministic mode on CPU `cpu` (None: the first this process may use)."""
+    deterministic mode on CPU `cpu` (None: the first this process may use); end with the
+    parent process `parent`."""
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
     make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
@@ -256,7 +288,9 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
     cpus = _cpu_shares(len(groups))
     workers = [
         context.Process(
-            target=_worker, args=(group, config, str(path), messages, share), daemon=True
+            target=_worker,
+            args=(group, config, str(path), messages, share, os.getpid()),
+            daemon=True,
         )
         for group, share in zip(groups, cpus, strict=True)
     ]
