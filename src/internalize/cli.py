@@ -354,13 +354,24 @@ def _rollout(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _report_failures(status: dict[str, str]) -> int:
+    """Print a line on stderr for each experiment of `status` (name -> status) that did not
+    finish; returns the exit status: 1 if any did not, else 0."""
+    failed = {name: text for name, text in status.items() if not text.startswith("finished")}
+    for name, text in failed.items():
+        print(f"internalize: {name} {text}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":
-            print(json.dumps(_reproduce(args), indent=2))
+            shown = _reproduce(args)
+            print(json.dumps(shown, indent=2))
+            return _report_failures(shown.get("status", {}))
         elif args.command == "report":
             from internalize.report import write_report
 

@@ -22,7 +22,14 @@ from internalize.experiments.common import (
     run_files,
 )
 from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
-from internalize.experiments.suite import EXPERIMENTS, QUICK, SuiteConfig, make_config, run_all
+from internalize.experiments.suite import (
+    EXPERIMENTS,
+    FAULTS_VARIABLE,
+    QUICK,
+    SuiteConfig,
+    make_config,
+    run_all,
+)
 
 QUICK_SETTINGS = ["--seeds", "2", "--quick", "--quiet"]
 CLI = [sys.executable, "-m", "internalize.cli"]
@@ -195,6 +202,49 @@ def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_
         f"(PID {os.getpid()}); wait for it to end or choose another --out\n"
     )
     assert run_files(run) == []
+
+
+def _faulty_run(run, faults: str) -> subprocess.CompletedProcess:
+    """`reproduce all` into `run` with the test hook's `faults`; exits 1."""
+    result = subprocess.run(
+        [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS],
+        env={**os.environ, FAULTS_VARIABLE: faults},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr
+    return result
+
+
+def _our_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("internalize:")]
+
+
+def test_failed_experiments_exit_1_with_a_line_each_on_stderr(tmp_path):
+    run = tmp_path / "run"
+    result = _faulty_run(run, ",".join(f"{name}=fail" for name in EXPERIMENTS))
+    causes = {
+        name: f"RuntimeError: {FAULTS_VARIABLE} made {name} fail "
+        f"(traceback in {run / name / 'error.txt'})"
+        for name in EXPERIMENTS
+    }
+    expected = [f"internalize: {name} failed: {cause}" for name, cause in causes.items()]
+    assert _our_lines(result.stderr) == expected
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["status"] == {n: f"failed: {c}" for n, c in causes.items()}
+    assert "Traceback" in (run / "retention" / "error.txt").read_text()
+    assert not (run / RESULTS_FILE).exists()
+
+
+def test_a_worker_that_dies_fails_its_experiment_and_those_after_it_are_not_run(tmp_path):
+    result = _faulty_run(tmp_path / "run", "retention=die,prosocial=fail")
+    lines = _our_lines(result.stderr)
+    assert lines[0] == "internalize: retention failed: its worker process died (killed by SIGKILL)"
+    assert lines[1:5] == [
+        f"internalize: {name} not run: its worker ended before it"
+        for name in ("hacking", "scaling", "ood", "layouts")
+    ]
+    assert lines[5].startswith("internalize: prosocial failed: RuntimeError") and len(lines) == 6
 
 
 def test_resuming_with_other_settings_is_refused(all_run, tmp_path, capsys):

@@ -16,7 +16,9 @@ and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and s
 layouts (with their ISR and `frozen` learner). The prosocial experiment runs in a second worker
 beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
 `_cpu_shares`), so the numbers do not depend on the machine. One progress bar follows all of
-them.
+them. Workers die with the parent, however it dies (`_die_with_parent`). An experiment that
+raises is failed with its traceback in its directory's `error.txt`, and the next one runs; a
+worker that dies fails the experiment it was in, and those after it in its group are not run.
 """
 
 import ctypes
@@ -42,6 +44,7 @@ from internalize.experiments.common import (
     Progress,
     RunDirectory,
     SharedProgress,
+    atomic_write,
     hold_run_directory,
     read_json_object,
     run_files,
@@ -204,6 +207,34 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+FAULTS_VARIABLE = "INTERNALIZE_TEST_FAULTS"
+"""A test hook, read by the workers: `NAME=fail` makes experiment NAME raise as it starts,
+`NAME=die` kills its worker then (SIGKILL); several are comma-separated. Only for tests of
+how failures are handled."""
+
+
+def _injected_fault(name: str) -> None:
+    """Fail or die as the test hook `FAULTS_VARIABLE` asks experiment `name` to."""
+    text = os.environ.get(FAULTS_VARIABLE, "")
+    fault = dict(item.split("=", 1) for item in text.split(",") if "=" in item).get(name)
+    if fault == "fail":
+        raise RuntimeError(f"{FAULTS_VARIABLE} made {name} fail")
+    if fault == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _saved_traceback(directory: Path) -> str:
+    """Write the traceback being handled to `directory/error.txt`; returns where it is, as a
+    note for a one-line message (or prints it, if it cannot be written)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / "error.txt", traceback.format_exc().encode())
+    except (OSError, ValueError):
+        traceback.print_exc()
+        return ""
+    return f" (traceback in {directory / 'error.txt'})"
+
+
 def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int) -> None:
     """Run experiments `names` one after another, reporting to `messages` (a queue), in the
     deterministic mode on CPU `cpu` (None: the first this process may use); end with the
@@ -217,14 +248,134 @@ def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu, par
         for name in names:
             messages.put((name, "start", None))
             try:
+                _injected_fault(name)
                 progress = SharedProgress(name, messages.put)
                 run_experiment(name, config.experiment_config(name), Path(root) / name, progress)
             except Exception as error:  # reported by the parent; the next experiment runs
-                traceback.print_exc()
-                messages.put((name, "failed", f"{type(error).__name__}: {error}"))
+                cause = f"{type(error).__name__}: {error}{_saved_traceback(Path(root) / name)}"
+                messages.put((name, "failed", cause))
             else:
                 messages.put((name, "done", None))
-    messages.put((None, "exit", None))
+    messages.put((names[-1], "exit", None))
+
+
+@dataclass
+class _Worker:
+    """A worker process, the experiments it runs, and what its parent has heard from it."""
+
+    process: Any
+    """Its `multiprocessing` process."""
+    names: list[str]
+    """The experiments it runs, in order."""
+    running: str | None = None
+    """The experiment it runs now, if any."""
+    exited: bool = False
+    """Whether it has ended (said so, or was found dead)."""
+
+
+class _Supervisor:
+    """Follows the workers' `(experiment, kind, value)` messages until every worker has ended:
+    moves the bar, records each experiment's status, notices a worker that died, and samples
+    the peak memory of all the processes (every 0.5 s, not at every one of many messages)."""
+
+    def __init__(self, workers: list[_Worker], messages, bar: Progress, show: bool) -> None:
+        self.workers, self.messages, self.bar, self.show = workers, messages, bar, show
+        self.owner = {name: worker for worker in workers for name in worker.names}
+        self.status: dict[str, str] = {}
+        self.phases: dict[str, str] = {}
+        self.peak, self.checked = 0, 0.0
+
+    def run(self) -> None:
+        while not all(worker.exited for worker in self.workers):
+            try:
+                self._handle(*self.messages.get(timeout=0.5))
+            except queue.Empty:
+                pass
+            if time.monotonic() - self.checked >= 0.5:
+                self._check()
+
+    def _handle(self, name: str, kind: str, value: Any) -> None:
+        worker = self.owner[name]
+        if kind == "advance":
+            self.bar.advance(value)
+        elif kind in ("start", "phase"):
+            worker.running, self.phases[name] = name, value or "starting"
+            self.bar.phase(" | ".join(f"{n}: {phase}" for n, phase in self.phases.items()))
+        elif kind in ("done", "failed"):
+            self._finish(worker, "finished" if kind == "done" else f"failed: {value}")
+        elif kind == "exit":
+            worker.exited = True
+
+    def _finish(self, worker: _Worker, status: str) -> None:
+        """Record the status of the experiment `worker` runs."""
+        name, worker.running = worker.running, None
+        self.phases.pop(name, None)
+        self.status[name] = status
+        if self.show:
+            self.bar.bar.write(f"{name}: {status}", file=sys.stderr)
+
+    def _check(self) -> None:
+        self.checked = time.monotonic()
+        alive = [worker.process.pid for worker in self.workers if worker.process.is_alive()]
+        self.peak = max(self.peak, _rss_bytes([os.getpid(), *alive]))
+        for worker in self.workers:
+            if not worker.exited and not worker.process.is_alive():
+                self._drain()  # what it sent before it ended
+                if not worker.exited:
+                    self._died(worker)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._handle(*self.messages.get_nowait())
+            except queue.Empty:
+                return
+
+    def _died(self, worker: _Worker) -> None:
+        code = worker.process.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        # It runs its experiments in order: the first without a status is the one it died in
+        # (whose `start` may not have reached us: a killed process sends nothing more).
+        worker.running = next((n for n in worker.names if n not in self.status), None)
+        if worker.running is not None:
+            self._finish(worker, f"failed: its worker process died ({how})")
+        worker.exited = True
+
+
+def _run_workers(
+    config: SuiteConfig, path: Path, groups: list[list[str]], bar: Progress, show: bool
+) -> _Supervisor:
+    """Run each group of experiments in a worker process of its own; returns their supervisor
+    once all have ended. Ctrl-C and SIGTERM stop the workers and raise."""
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    workers = [
+        _Worker(
+            context.Process(
+                target=_worker,
+                args=(group, config, str(path), messages, cpu, os.getpid()),
+                daemon=True,
+            ),
+            group,
+        )
+        for group, cpu in zip(groups, _cpu_shares(len(groups)), strict=True)
+    ]
+    supervisor = _Supervisor(workers, messages, bar, show)
+    # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for worker in workers:
+            worker.process.start()
+        supervisor.run()
+    except BaseException:
+        for worker in workers:
+            worker.process.terminate()
+        raise
+    finally:
+        for worker in workers:
+            worker.process.join()
+        signal.signal(signal.SIGTERM, previous)
+    return supervisor
 
 
 def _cpu_shares(workers: int) -> list[int | None]:
@@ -283,68 +434,21 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
 
     total = sum(planned_steps(name, config.experiment_config(name)) for name in pending)
     bar = Progress(total, enabled=progress)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    cpus = _cpu_shares(len(groups))
-    workers = [
-        context.Process(
-            target=_worker,
-            args=(group, config, str(path), messages, share, os.getpid()),
-            daemon=True,
-        )
-        for group, share in zip(groups, cpus, strict=True)
-    ]
-    status = {name: "finished earlier" for name in before}
-    running: dict[str, str] = {}
-    peak, sampled = 0, 0.0
-    # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        for worker in workers:
-            worker.start()
-        exited = 0
-        while exited < len(workers):
-            if time.monotonic() - sampled >= 0.5:  # not at every one of many messages
-                pids = [os.getpid()] + [worker.pid for worker in workers if worker.is_alive()]
-                peak, sampled = max(peak, _rss_bytes(pids)), time.monotonic()
-            try:
-                name, kind, value = messages.get(timeout=0.5)
-            except queue.Empty:
-                if not any(worker.is_alive() for worker in workers):
-                    for name in running:
-                        status[name] = "failed: its worker process died"
-                    break
-                continue
-            if kind == "advance":
-                bar.advance(value)
-            elif kind == "phase":
-                running[name] = value
-                bar.phase(" | ".join(f"{n}: {phase}" for n, phase in running.items()))
-            elif kind == "start":
-                running[name] = "starting"
-            elif kind in ("done", "failed"):
-                running.pop(name, None)
-                status[name] = "finished" if kind == "done" else f"failed: {value}"
-                bar.bar.write(f"{name}: {status[name]}", file=sys.stderr)
-            elif kind == "exit":
-                exited += 1
-    except BaseException:
-        for worker in workers:
-            worker.terminate()
-        raise
+        supervisor = _run_workers(config, path, groups, bar, show=progress)
     finally:
-        for worker in workers:
-            worker.join()
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
-
+    status = {name: "finished earlier" for name in before} | supervisor.status
     results = {
         "experiment": "all",
         "preset": config.preset,
         "seeds": config.seed_list,
-        "status": {name: status.get(name, "not run") for name in config.experiments},
+        "status": {
+            name: status.get(name, "not run: its worker ended before it")
+            for name in config.experiments
+        },
         "timings": {"wall_s": time.perf_counter() - started},
-        "peak_rss_gb": peak / 1e9,
+        "peak_rss_gb": supervisor.peak / 1e9,
         "config": config.resolved(),
         "versions": versions(),
     }
