@@ -308,7 +308,13 @@ def _reproduce(args: argparse.Namespace) -> dict:
         settings["isr_threshold"] = args.isr_threshold
     config = make_config(args.experiment, **settings)
     with hold_run_directory(out):
-        results = run_experiment(args.experiment, config, out, not args.quiet)
+        try:
+            results = run_experiment(args.experiment, config, out, not args.quiet)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"interrupted: nothing was marked finished in {out}; remove it or run again "
+                "with a new --out"
+            ) from None
     shown = {"experiment": args.experiment, "run_dir": str(out)}
     shown.update({key: results[key] for key in SHOWN if key in results})
     shown["seconds"] = results["timings"]["total_s"]
@@ -363,6 +369,20 @@ def _report_failures(status: dict[str, str]) -> int:
     return 1 if failed else 0
 
 
+INTERRUPTED = {
+    "rollout": "interrupted: nothing was written; run the command again",
+    "reproduce": "interrupted before the run began; run the command again",
+    "report": "interrupted: no report was written; run the command again",
+    "render": "interrupted: the GIFs written are whole, others are missing; run it again",
+}
+"""What to do after Ctrl-C on a command (`reproduce` says it with its run directory)."""
+
+
+def _os_error(error: OSError) -> str:
+    """An OSError in one line, naming the file it concerns where it has one."""
+    return f"{error.strerror}: {error.filename}" if error.filename else str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -387,8 +407,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a directory that refuses writes
+        print(f"internalize: error: {_os_error(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as interrupt:
-        print(f"internalize: {interrupt or 'interrupted'}", file=sys.stderr)
+        print(f"internalize: {str(interrupt) or INTERRUPTED[args.command]}", file=sys.stderr)
         return 130
     return 0
 

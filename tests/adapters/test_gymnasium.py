@@ -84,6 +84,11 @@ def test_seeded_resets_repeat():
         ({"walls": [(2, 2)], "goal": (2, 2), "agent": (1, 1), "heading": 0}, "on a wall"),
         ({"walls": "spiral"}, "unknown layout"),
         ({"heading": 7}, "heading must be in 0..3"),
+        ({"goal": (1.7, 2.9)}, r"goal must be an \(x, y\) pair of integers, got \(1.7, 2.9\)"),
+        ({"goal": "12"}, "goal must be an \\(x, y\\) pair of integers, got '12'"),
+        ({"agent": (True, 2)}, r"agent must be .* integers, got \(True, 2\)"),
+        ({"walls": [(2, 2.0)]}, r"wall must be .* integers, got \(2, 2.0\)"),
+        ({"heading": 1.0}, "heading must be an integer in 0..3, got 1.0"),
     ],
 )
 def test_bad_reset_options_are_named(options, message):

@@ -66,19 +66,25 @@ class ExperimentConfig:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to `path` through a temporary file in the same directory and a rename.
+    An OSError (a full disk, a file system that refuses writes) names `path`; the temporary
+    file is removed whatever happens."""
+    path, temporary = Path(path), None
     try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide results from co-workers
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    finally:
+        if temporary is not None:  # renamed away unless something failed
+            Path(temporary).unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: Any) -> Path:
