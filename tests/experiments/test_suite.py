@@ -26,6 +26,7 @@ from internalize.experiments.suite import (
     EXPERIMENTS,
     FAULTS_VARIABLE,
     QUICK,
+    STALL_VARIABLE,
     SuiteConfig,
     make_config,
     run_all,
@@ -204,11 +205,12 @@ def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_
     assert run_files(run) == []
 
 
-def _faulty_run(run, faults: str) -> subprocess.CompletedProcess:
-    """`reproduce all` into `run` with the test hook's `faults`; exits 1."""
+def _faulty_run(run, faults: str, **settings: str) -> subprocess.CompletedProcess:
+    """`reproduce all` into `run` with the test hook's `faults` (and environment variables
+    `settings`); exits 1."""
     result = subprocess.run(
         [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS],
-        env={**os.environ, FAULTS_VARIABLE: faults},
+        env={**os.environ, FAULTS_VARIABLE: faults, **settings},
         capture_output=True,
         text=True,
     )
@@ -245,6 +247,32 @@ def test_a_worker_that_dies_fails_its_experiment_and_those_after_it_are_not_run(
         for name in ("hacking", "scaling", "ood", "layouts")
     ]
     assert lines[5].startswith("internalize: prosocial failed: RuntimeError") and len(lines) == 6
+
+
+def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(tmp_path):
+    run = tmp_path / "run"
+    # 15 s: longer than a worker takes to start on a busy machine.
+    result = _faulty_run(run, "retention=hang,prosocial=fail", **{STALL_VARIABLE: "15"})
+    dump = run / "hang-retention.txt"
+    lines = _our_lines(result.stderr)
+    assert lines[0] == (
+        f"internalize: retention failed: hung (no progress for 15 s); every thread's stack is "
+        f"in {dump}; run the same command to resume (if it was only slow, raise "
+        f"{STALL_VARIABLE} first)"
+    )
+    assert lines[1] == "internalize: hacking not run: its worker ended before it"
+    stacks = dump.read_text()
+    assert "most recent call first" in stacks and "in _injected_fault" in stacks
+    assert not list(run.glob(".stacks-*"))
+
+
+def test_a_bad_stall_setting_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(STALL_VARIABLE, "soon")
+    assert main(["reproduce", "all", "--out", str(tmp_path / "run"), *QUICK_SETTINGS]) == 2
+    assert capsys.readouterr().err == (
+        f"internalize: error: {STALL_VARIABLE} must be a positive number of seconds, got 'soon'\n"
+    )
+    assert run_files(tmp_path / "run") == []
 
 
 def test_resuming_with_other_settings_is_refused(all_run, tmp_path, capsys):

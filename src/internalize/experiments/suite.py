@@ -19,11 +19,16 @@ beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (se
 them. Workers die with the parent, however it dies (`_die_with_parent`). An experiment that
 raises is failed with its traceback in its directory's `error.txt`, and the next one runs; a
 worker that dies fails the experiment it was in, and those after it in its group are not run.
+A worker that sends nothing (no step, no phase) for `STALL_TIMEOUT_S` (the setting
+`INTERNALIZE_STALL_TIMEOUT_S`) is taken as hung: it writes every thread's stack into
+`hang-NAME.txt` in the run directory, is killed, and fails its experiment.
 """
 
 import ctypes
 import dataclasses
+import faulthandler
 import json
+import math
 import multiprocessing
 import os
 import queue
@@ -209,8 +214,25 @@ def _watch_parent(parent: int) -> None:
 
 FAULTS_VARIABLE = "INTERNALIZE_TEST_FAULTS"
 """A test hook, read by the workers: `NAME=fail` makes experiment NAME raise as it starts,
-`NAME=die` kills its worker then (SIGKILL); several are comma-separated. Only for tests of
-how failures are handled."""
+`NAME=die` kills its worker then (SIGKILL), `NAME=hang` makes it wait for ever, sending
+nothing; several are comma-separated. Only for tests of how failures are handled."""
+STALL_VARIABLE = "INTERNALIZE_STALL_TIMEOUT_S"
+"""Seconds a worker may send no message (no step, no phase) before it is taken as hung;
+default `STALL_TIMEOUT_S`."""
+STALL_TIMEOUT_S = 30 * 60.0
+"""Generous: the longest silent stretch of a run, one ISR training, takes minutes."""
+
+
+def _stall_timeout() -> float:
+    """The setting `STALL_VARIABLE`, or its default; ValueError naming a bad value."""
+    text = os.environ.get(STALL_VARIABLE, "")
+    try:
+        seconds = float(text) if text else STALL_TIMEOUT_S
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"{STALL_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return seconds
 
 
 def _injected_fault(name: str) -> None:
@@ -221,6 +243,8 @@ def _injected_fault(name: str) -> None:
         raise RuntimeError(f"{FAULTS_VARIABLE} made {name} fail")
     if fault == "die":
         os.kill(os.getpid(), signal.SIGKILL)
+    while fault == "hang":
+        time.sleep(60.0)
 
 
 def _saved_traceback(directory: Path) -> str:
@@ -235,12 +259,17 @@ def _saved_traceback(directory: Path) -> str:
     return f" (traceback in {directory / 'error.txt'})"
 
 
-def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int) -> None:
+def _worker(
+    names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int, stacks: str
+) -> None:
     """Run experiments `names` one after another, reporting to `messages` (a queue), in the
     deterministic mode on CPU `cpu` (None: the first this process may use); end with the
-    parent process `parent`."""
+    parent process `parent`; on SIGUSR1 write every thread's stack to the file `stacks`."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+    # Written from C by the signal handler, so even a thread stuck in a compiled call shows.
+    stacks_file = open(stacks, "w")  # open for the life of the process
+    faulthandler.register(signal.SIGUSR1, file=stacks_file, all_threads=True)
     make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
 
@@ -267,6 +296,10 @@ class _Worker:
     """Its `multiprocessing` process."""
     names: list[str]
     """The experiments it runs, in order."""
+    stacks: Path
+    """Where it writes every thread's stack on SIGUSR1."""
+    heard: float = 0.0
+    """When (`time.monotonic()`) it last sent a message."""
     running: str | None = None
     """The experiment it runs now, if any."""
     exited: bool = False
@@ -275,11 +308,15 @@ class _Worker:
 
 class _Supervisor:
     """Follows the workers' `(experiment, kind, value)` messages until every worker has ended:
-    moves the bar, records each experiment's status, notices a worker that died, and samples
-    the peak memory of all the processes (every 0.5 s, not at every one of many messages)."""
+    moves the bar, records each experiment's status, notices a worker that died or that sent
+    nothing for `timeout` seconds (hung: it is stopped), and samples the peak memory of all the
+    processes (every 0.5 s, not at every one of many messages)."""
 
-    def __init__(self, workers: list[_Worker], messages, bar: Progress, show: bool) -> None:
+    def __init__(
+        self, workers: list[_Worker], messages, bar: Progress, show: bool, timeout: float
+    ) -> None:
         self.workers, self.messages, self.bar, self.show = workers, messages, bar, show
+        self.timeout = timeout
         self.owner = {name: worker for worker in workers for name in worker.names}
         self.status: dict[str, str] = {}
         self.phases: dict[str, str] = {}
@@ -296,6 +333,7 @@ class _Supervisor:
 
     def _handle(self, name: str, kind: str, value: Any) -> None:
         worker = self.owner[name]
+        worker.heard = time.monotonic()
         if kind == "advance":
             self.bar.advance(value)
         elif kind in ("start", "phase"):
@@ -323,6 +361,8 @@ class _Supervisor:
                 self._drain()  # what it sent before it ended
                 if not worker.exited:
                     self._died(worker)
+            elif not worker.exited and self.checked - worker.heard > self.timeout:
+                self._stop_hung(worker)
 
     def _drain(self) -> None:
         while True:
@@ -334,38 +374,67 @@ class _Supervisor:
     def _died(self, worker: _Worker) -> None:
         code = worker.process.exitcode
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        # It runs its experiments in order: the first without a status is the one it died in
-        # (whose `start` may not have reached us: a killed process sends nothing more).
-        worker.running = next((n for n in worker.names if n not in self.status), None)
+        self._end(worker, f"failed: its worker process died ({how})")
+
+    def _stop_hung(self, worker: _Worker) -> None:
+        """Have the worker write every thread's stack, then kill it."""
+        os.kill(worker.process.pid, signal.SIGUSR1)
+        _wait_for_content(worker.stacks, seconds=5.0)
+        worker.process.kill()
+        worker.process.join()
+        name = self._current(worker) or worker.names[-1]
+        dump = worker.stacks.with_name(f"hang-{name}.txt")
+        os.replace(worker.stacks, dump)
+        self._end(
+            worker,
+            f"failed: hung (no progress for {self.timeout:g} s); every thread's stack is in "
+            f"{dump}; run the same command to resume (if it was only slow, raise "
+            f"{STALL_VARIABLE} first)",
+        )
+
+    def _current(self, worker: _Worker) -> str | None:
+        """The experiment `worker` is in: it runs them in order, so the first without a status
+        (its `start` may not have reached us: a killed process sends nothing more)."""
+        return next((name for name in worker.names if name not in self.status), None)
+
+    def _end(self, worker: _Worker, status: str) -> None:
+        """`worker` has ended without saying so: the experiment it was in gets `status`."""
+        worker.running = self._current(worker)
         if worker.running is not None:
-            self._finish(worker, f"failed: its worker process died ({how})")
+            self._finish(worker, status)
         worker.exited = True
+
+
+def _wait_for_content(path: Path, seconds: float) -> None:
+    """Wait up to `seconds` for the file `path` to have content, and a moment more for the rest
+    of it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (path.is_file() and path.stat().st_size):
+        time.sleep(0.1)
+    time.sleep(0.5)
 
 
 def _run_workers(
     config: SuiteConfig, path: Path, groups: list[list[str]], bar: Progress, show: bool
 ) -> _Supervisor:
     """Run each group of experiments in a worker process of its own; returns their supervisor
-    once all have ended. Ctrl-C and SIGTERM stop the workers and raise."""
+    once all have ended. Ctrl-C and SIGTERM stop the workers and raise; a worker silent for
+    `_stall_timeout()` seconds is stopped as hung."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    workers = [
-        _Worker(
-            context.Process(
-                target=_worker,
-                args=(group, config, str(path), messages, cpu, os.getpid()),
-                daemon=True,
-            ),
-            group,
-        )
-        for group, cpu in zip(groups, _cpu_shares(len(groups)), strict=True)
-    ]
-    supervisor = _Supervisor(workers, messages, bar, show)
+    workers = []
+    for index, (group, cpu) in enumerate(zip(groups, _cpu_shares(len(groups)), strict=True)):
+        stacks = path / f".stacks-{index}.txt"
+        arguments = (group, config, str(path), messages, cpu, os.getpid(), str(stacks))
+        process = context.Process(target=_worker, args=arguments, daemon=True)
+        workers.append(_Worker(process, group, stacks))
+    supervisor = _Supervisor(workers, messages, bar, show, _stall_timeout())
     # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         for worker in workers:
             worker.process.start()
+            worker.heard = time.monotonic()
         supervisor.run()
     except BaseException:
         for worker in workers:
@@ -374,6 +443,7 @@ def _run_workers(
     finally:
         for worker in workers:
             worker.process.join()
+            worker.stacks.unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, previous)
     return supervisor
 
@@ -418,6 +488,7 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
 
 def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
     started = time.perf_counter()
+    _stall_timeout()  # a bad setting is named before anything is written
     finished = _open_suite_directory(path, config)
     if finished is not None:
         return {**finished, "report": _pictures_and_report(path, render=True)}
