@@ -425,6 +425,7 @@ def _run_workers(
     workers = []
     for index, (group, cpu) in enumerate(zip(groups, _cpu_shares(len(groups)), strict=True)):
         stacks = path / f".stacks-{index}.txt"
+        stacks.touch()  # there to be renamed even if the worker hangs before it opens it
         arguments = (group, config, str(path), messages, cpu, os.getpid(), str(stacks))
         process = context.Process(target=_worker, args=arguments, daemon=True)
         workers.append(_Worker(process, group, stacks))
@@ -482,13 +483,13 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     returns what the top-level `results.json` holds. Ctrl-C stops the workers and raises
     KeyboardInterrupt; what finished is kept. The run directory is held for this process
     alone throughout (`hold_run_directory`): ValueError if another process holds it."""
+    _stall_timeout()  # a bad setting is named before the run directory is touched
     with hold_run_directory(out) as path:
         return _run_all(config, path, progress)
 
 
 def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
     started = time.perf_counter()
-    _stall_timeout()  # a bad setting is named before anything is written
     finished = _open_suite_directory(path, config)
     if finished is not None:
         return {**finished, "report": _pictures_and_report(path, render=True)}
