@@ -157,8 +157,9 @@ def _load_json(path: Path) -> dict | None:
 
 OBJECTS = ("published", "timings", "summary", "tests", "status", "config", "versions")
 """Keys of a results.json that the report reads as JSON objects, where present."""
-NUMBERS = ("mean", "se", "sem", "sd", "ci_low", "ci_high", "confidence", "statistic", "df")
-NUMBERS += ("p_value", "difference", "effect_size")
+NUMBERS = tuple(
+    "mean se sem sd ci_low ci_high confidence statistic df p_value difference effect_size".split()
+)
 """Fields of a summary or test that the report formats as numbers (or null)."""
 
 
