@@ -276,7 +276,11 @@ SHOWN = (
 
 
 def _reproduce(args: argparse.Namespace) -> dict:
-    from internalize.experiments.common import default_run_path, hold_run_directory
+    from internalize.experiments.common import (
+        check_new_run_directory,
+        default_run_path,
+        hold_run_directory,
+    )
 
     out = args.out or default_run_path(args.experiment)
     settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
@@ -307,7 +311,7 @@ def _reproduce(args: argparse.Namespace) -> dict:
     if "isr_threshold" in experiment:
         settings["isr_threshold"] = args.isr_threshold
     config = make_config(args.experiment, **settings)
-    with hold_run_directory(out):
+    with hold_run_directory(out, check_new_run_directory):
         try:
             results = run_experiment(args.experiment, config, out, not args.quiet)
         except KeyboardInterrupt:

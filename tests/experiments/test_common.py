@@ -7,7 +7,12 @@ import sys
 
 import pytest
 
-from internalize.experiments.common import LOCK_FILE, RunDirectory, hold_run_directory
+from internalize.experiments.common import (
+    LOCK_FILE,
+    RunDirectory,
+    check_new_run_directory,
+    hold_run_directory,
+)
 
 HOLD = (
     "import sys, time; from internalize.experiments.common import hold_run_directory\n"
@@ -58,5 +63,14 @@ def test_a_run_directory_that_cannot_be_created_is_named(tmp_path, under):
         with hold_run_directory(run):
             pass
     with pytest.raises(ValueError, match="exists and is not a directory"):
-        with hold_run_directory(tmp_path / "a_file"):
+        with hold_run_directory(tmp_path / "a_file", check_new_run_directory):
             pass
+
+
+def test_a_refused_directory_is_left_as_it_was(tmp_path):
+    """The check runs before anything is created: no lock file in a directory refused."""
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty"):
+        with hold_run_directory(tmp_path, check_new_run_directory):
+            pass
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]

@@ -20,7 +20,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -130,29 +130,28 @@ def run_files(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def hold_run_directory(path: str | os.PathLike) -> Iterator[Path]:
+def hold_run_directory(
+    path: str | os.PathLike, check: Callable[[Path], object] | None = None
+) -> Iterator[Path]:
     """Create the run directory `path` if need be and hold it for this process alone while the
     block runs: an exclusive `flock` on its `.lock`, which holds this process's PID. The
-    operating system releases the lock when the process ends, however it ends. Raises
-    ValueError naming the path when the directory cannot be created, and naming the holder's
-    PID when another process holds it."""
+    operating system releases the lock when the process ends, however it ends.
+
+    Raises ValueError naming the holder's PID when another process holds the directory, naming
+    the path when it cannot be created, or whatever `check(path)` raises to refuse it. Until
+    the lock is taken nothing is created or changed, so a refused directory is left as it was.
+    """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {path} exists and is not a directory")
+    _refuse_if_held(path)
+    if check is not None:
+        check(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         handle = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
         raise ValueError(f"cannot create the run directory {path}: {error.strerror}") from None
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "not yet written"
-            raise ValueError(
-                f"{path} is being written by another internalize process (PID {holder}); "
-                "wait for it to end or choose another --out"
-            ) from None
+        _lock(handle, path)
         # The file is never removed: a process waiting on the old file would hold a lock on
         # a name that a third process could create afresh.
         os.ftruncate(handle, 0)
@@ -162,24 +161,56 @@ def hold_run_directory(path: str | os.PathLike) -> Iterator[Path]:
         os.close(handle)
 
 
+def _refuse_if_held(path: Path) -> None:
+    """Raise ValueError if another process holds the run directory `path` (a lock taken and
+    let go at once, on a lock file that is there already)."""
+    try:
+        handle = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file, no directory: nobody holds it
+        return
+    try:
+        _lock(handle, path)
+    finally:
+        os.close(handle)
+
+
+def _lock(handle: int, path: Path) -> None:
+    """Lock the open lock file `handle` of run directory `path`, or raise ValueError naming the
+    process that holds it."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "not yet written"
+        raise ValueError(
+            f"{path} is being written by another internalize process (PID {holder}); "
+            "wait for it to end or choose another --out"
+        ) from None
+
+
+def check_new_run_directory(path: str | os.PathLike) -> None:
+    """Raise ValueError unless `path` is absent or an empty directory (but for a lock file)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"--out {path} exists and is not a directory")
+    if (path / RESULTS_FILE).exists():
+        raise ValueError(
+            f"{path} already holds a finished run ({RESULTS_FILE}); choose another --out"
+        )
+    if run_files(path):
+        raise ValueError(
+            f"{path} is not empty (an interrupted run?); it is left as it is: "
+            "remove it or choose another --out"
+        )
+
+
 class RunDirectory:
     """A new run directory; refuses one that already holds anything."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise ValueError(f"--out {self.path} exists and is not a directory")
-            if (self.path / RESULTS_FILE).exists():
-                raise ValueError(
-                    f"{self.path} already holds a finished run ({RESULTS_FILE}); "
-                    "choose another --out"
-                )
-            if run_files(self.path):
-                raise ValueError(
-                    f"{self.path} is not empty (an interrupted run?); it is left as it is: "
-                    "remove it or choose another --out"
-                )
+        check_new_run_directory(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 
     def write_json(self, name: str, data: Any) -> Path:

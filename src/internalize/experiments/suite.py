@@ -148,39 +148,46 @@ class SuiteConfig(ExperimentConfig):
         return {"experiment": "all", **dataclasses.asdict(self), "seed_list": self.seed_list}
 
 
-def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
-    """Create the run directory, or check that an existing one was started with the same
-    settings. Returns its results if it is already complete."""
-    resolved = config.resolved()
+def _check_suite_directory(path: Path, config: SuiteConfig) -> bool:
+    """Whether `path` holds an `all` run started with the settings of `config` (False: it is
+    absent or empty, a new run); ValueError if it holds anything else. Changes nothing."""
     config_path = path / "config.json"
-    as_saved = json.loads(json.dumps(resolved))  # tuples become lists, as in the file
+    as_saved = json.loads(json.dumps(config.resolved()))  # tuples become lists, as in the file
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} exists and is not a directory")
-    if path.is_dir() and run_files(path):
-        if not config_path.is_file():
-            raise ValueError(
-                f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
-                "choose another --out"
-            )
-        saved = read_json_object(config_path)
-        if saved.get("experiment") != "all":
-            raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
-        # `jobs` changes how, not what, is run: a run may resume with another.
-        differ = sorted(
-            key
-            for key in set(saved) | set(as_saved)
-            if key != "jobs" and saved.get(key) != as_saved.get(key)
+    if not path.is_dir() or not run_files(path):
+        return False
+    if not config_path.is_file():
+        raise ValueError(
+            f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
+            "choose another --out"
         )
-        if differ:
-            found = {key: saved.get(key) for key in differ}
-            raise ValueError(
-                f"{path} was started with other settings {found}; resume it with those or "
-                "choose another --out"
-            )
-        if (path / RESULTS_FILE).is_file():
-            return read_json_object(path / RESULTS_FILE)
+    saved = read_json_object(config_path)
+    if saved.get("experiment") != "all":
+        raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
+    # `jobs` changes how, not what, is run: a run may resume with another.
+    differ = sorted(
+        key
+        for key in set(saved) | set(as_saved)
+        if key != "jobs" and saved.get(key) != as_saved.get(key)
+    )
+    if differ:
+        found = {key: saved.get(key) for key in differ}
+        raise ValueError(
+            f"{path} was started with other settings {found}; resume it with those or "
+            "choose another --out"
+        )
+    return True
+
+
+def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
+    """Start the run directory, or check that an existing one was started with the same
+    settings. Returns its results if it is already complete."""
+    if not _check_suite_directory(path, config):
+        RunDirectory(path).write_json("config.json", config.resolved())
         return None
-    RunDirectory(path).write_json("config.json", resolved)
+    if (path / RESULTS_FILE).is_file():
+        return read_json_object(path / RESULTS_FILE)
     return None
 
 
@@ -484,7 +491,7 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
     KeyboardInterrupt; what finished is kept. The run directory is held for this process
     alone throughout (`hold_run_directory`): ValueError if another process holds it."""
     _stall_timeout()  # a bad setting is named before the run directory is touched
-    with hold_run_directory(out) as path:
+    with hold_run_directory(out, lambda path: _check_suite_directory(path, config)) as path:
         return _run_all(config, path, progress)
 
 
