@@ -1,10 +1,13 @@
+import errno
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from internalize.cli import EXPERIMENTS, build_parser, main
+from internalize.cli import EXPERIMENTS, INTERRUPTED, build_parser, main
+from internalize.experiments.common import LOCK_FILE
 from internalize.experiments.suite import SuiteConfig, make_config
 
 
@@ -67,3 +70,58 @@ def test_reproduce_defaults_are_the_experiment_defaults(name):
     if "isr_threshold" in EXPERIMENTS[name]:
         settings["isr_threshold"] = args.isr_threshold
     assert make_config(name, **settings) == SuiteConfig().experiment_config(name)
+
+
+@pytest.mark.parametrize("experiment", ["retention", "all"])
+@pytest.mark.parametrize("under", ["a_file/run", "/proc/no/run"])
+def test_an_out_that_cannot_be_created_exits_2_naming_it(tmp_path, capsys, experiment, under):
+    (tmp_path / "a_file").write_text("not a directory")
+    out = tmp_path / under
+    assert main(["reproduce", experiment, "--out", str(out), "--seeds", "1", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"internalize: error: cannot create the run directory {out}: ")
+    assert error.count("\n") == 1
+
+
+def test_a_full_disk_exits_2_naming_the_file_and_leaves_nothing_that_looks_finished(
+    tmp_path, capsys, monkeypatch
+):
+    def full(_descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # every atomic write ends with one
+    for experiment in ("scaling", "all"):
+        out = tmp_path / experiment
+        assert main(["reproduce", experiment, "--out", str(out), "--seeds", "1", "--quiet"]) == 2
+        assert capsys.readouterr().err == (
+            f"internalize: error: No space left on device: {out / 'config.json'}\n"
+        )
+        assert sorted(path.name for path in out.iterdir()) == [LOCK_FILE]
+    (tmp_path / "scaling" / "config.json").write_text('{"experiment": "scaling"}')
+    assert main(["report", str(tmp_path / "scaling")]) == 2
+    report = tmp_path / "scaling" / "report.html"
+    assert capsys.readouterr().err == f"internalize: error: No space left on device: {report}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "stopped", "message"),
+    [
+        (["rollout"], "internalize.cli._rollout", INTERRUPTED["rollout"]),
+        (["report", "RUN"], "internalize.report.write_report", INTERRUPTED["report"]),
+        (["render", "RUN"], "internalize.render.render_run", INTERRUPTED["render"]),
+        (
+            ["reproduce", "retention", "--out", "RUN", "--seeds", "1"],
+            "internalize.experiments.suite.run_experiment",
+            "interrupted: nothing was marked finished in RUN; remove it or run again with a "
+            "new --out",
+        ),
+    ],
+)
+def test_ctrl_c_says_what_to_do_next(tmp_path, capsys, monkeypatch, argv, stopped, message):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stopped, interrupted)
+    run = str(tmp_path / "run")
+    assert main([run if arg == "RUN" else arg for arg in argv]) == 130
+    assert capsys.readouterr().err == f"internalize: {message.replace('RUN', run)}\n"

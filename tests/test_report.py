@@ -185,3 +185,40 @@ def test_cli_errors_exit_with_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
         main(["report"])
     assert raised.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ({"published": "x"}, "'published' must be a JSON object, got 'x'"),
+        ({"seeds": 10}, "'seeds' must be a list of integer seeds, got 10"),
+        ({"seeds": "1234"}, "'seeds' must be a list of integer seeds, got '1234'"),
+        ({"seeds": [1234, True]}, "'seeds' must be a list of integer seeds, got [1234, True]"),
+        ({"timings": [1]}, "'timings' must be a JSON object, got [1]"),
+        (
+            {"summary": {"isr": {"goals": {"mean": "high", "se": 0.1}}}},
+            "'summary/isr/goals/mean' must be a number, got 'high'",
+        ),
+        (
+            {"tests": {"a vs b": {"statistic": 2.0, "p_value": "0.01"}}},
+            "'tests/a vs b/p_value' must be a number, got '0.01'",
+        ),
+    ],
+)
+def test_a_results_file_of_the_wrong_shape_is_a_named_error(tmp_path, capsys, results, message):
+    (tmp_path / "config.json").write_text(json.dumps({"experiment": "scaling"}))
+    (tmp_path / "results.json").write_text(json.dumps({"seeds": [1234], **results}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"internalize: error: {tmp_path / 'results.json'}: {message}\n"
+    )
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_a_small_results_file_of_the_right_shape_is_reported(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"experiment": "scaling"}))
+    summary = {"mean": 0.5, "se": 0.1, "ci_low": None, "ci_high": None, "n": 2}
+    (tmp_path / "results.json").write_text(
+        json.dumps({"seeds": [1234, 1235], "summary": {"test_mse": summary}, "published": {}})
+    )
+    assert ">0.5<" in write_report(tmp_path).read_text()

@@ -1,7 +1,10 @@
 """internalize: value internalization from social reward, in JAX.
 
 Importing the package registers `internalize/Goals-v0` and `internalize/Boulder-v0` with
-Gymnasium.
+Gymnasium, without Gymnasium's passive environment checker: after a first `reset` that raises
+(options we reject), that wrapper fails every later `step` with a TypeError of its own
+(Gymnasium 1.x; README, Reliability). The tests run the full `check_env` instead;
+`gymnasium.make(..., disable_env_checker=False)` brings the wrapper back.
 """
 
 import gymnasium as _gymnasium
@@ -11,9 +14,10 @@ __version__ = "0.1.0"
 GOALS_ENV_ID = "internalize/Goals-v0"
 BOULDER_ENV_ID = "internalize/Boulder-v0"
 
-if GOALS_ENV_ID not in _gymnasium.registry:
-    _gymnasium.register(id=GOALS_ENV_ID, entry_point="internalize.adapters.gymnasium:GoalsGymEnv")
-if BOULDER_ENV_ID not in _gymnasium.registry:
-    _gymnasium.register(
-        id=BOULDER_ENV_ID, entry_point="internalize.adapters.gymnasium:BoulderGymEnv"
-    )
+for _id, _class in ((GOALS_ENV_ID, "GoalsGymEnv"), (BOULDER_ENV_ID, "BoulderGymEnv")):
+    if _id not in _gymnasium.registry:
+        _gymnasium.register(
+            id=_id,
+            entry_point=f"internalize.adapters.gymnasium:{_class}",
+            disable_env_checker=True,
+        )

@@ -276,7 +276,11 @@ SHOWN = (
 
 
 def _reproduce(args: argparse.Namespace) -> dict:
-    from internalize.experiments.common import default_run_path
+    from internalize.experiments.common import (
+        check_new_run_directory,
+        default_run_path,
+        hold_run_directory,
+    )
 
     out = args.out or default_run_path(args.experiment)
     settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
@@ -307,7 +311,14 @@ def _reproduce(args: argparse.Namespace) -> dict:
     if "isr_threshold" in experiment:
         settings["isr_threshold"] = args.isr_threshold
     config = make_config(args.experiment, **settings)
-    results = run_experiment(args.experiment, config, out, not args.quiet)
+    with hold_run_directory(out, check_new_run_directory):
+        try:
+            results = run_experiment(args.experiment, config, out, not args.quiet)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                f"interrupted: nothing was marked finished in {out}; remove it or run again "
+                "with a new --out"
+            ) from None
     shown = {"experiment": args.experiment, "run_dir": str(out)}
     shown.update({key: results[key] for key in SHOWN if key in results})
     shown["seconds"] = results["timings"]["total_s"]
@@ -353,13 +364,38 @@ def _rollout(args: argparse.Namespace) -> dict:
     return summary
 
 
+def _report_failures(status: dict[str, str]) -> int:
+    """Print a line on stderr for each experiment of `status` (name -> status) that did not
+    finish; returns the exit status: 1 if any did not, else 0."""
+    failed = {name: text for name, text in status.items() if not text.startswith("finished")}
+    for name, text in failed.items():
+        print(f"internalize: {name} {text}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+INTERRUPTED = {
+    "rollout": "interrupted: nothing was written; run the command again",
+    "reproduce": "interrupted before the run began; run the command again",
+    "report": "interrupted: no report was written; run the command again",
+    "render": "interrupted: the GIFs written are whole, others are missing; run it again",
+}
+"""What to do after Ctrl-C on a command (`reproduce` says it with its run directory)."""
+
+
+def _os_error(error: OSError) -> str:
+    """An OSError in one line, naming the file it concerns where it has one."""
+    return f"{error.strerror}: {error.filename}" if error.filename else str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":
-            print(json.dumps(_reproduce(args), indent=2))
+            shown = _reproduce(args)
+            print(json.dumps(shown, indent=2))
+            return _report_failures(shown.get("status", {}))
         elif args.command == "report":
             from internalize.report import write_report
 
@@ -375,8 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"internalize: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a directory that refuses writes
+        print(f"internalize: error: {_os_error(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as interrupt:
-        print(f"internalize: {interrupt or 'interrupted'}", file=sys.stderr)
+        print(f"internalize: {str(interrupt) or INTERRUPTED[args.command]}", file=sys.stderr)
         return 130
     return 0
 

@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import math
+import reprlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -154,14 +155,49 @@ def _load_json(path: Path) -> dict | None:
     return read_json_object(path) if path.is_file() else None
 
 
+OBJECTS = ("published", "timings", "summary", "tests", "status", "config", "versions")
+"""Keys of a results.json that the report reads as JSON objects, where present."""
+NUMBERS = tuple(
+    "mean se sem sd ci_low ci_high confidence statistic df p_value difference effect_size".split()
+)
+"""Fields of a summary or test that the report formats as numbers (or null)."""
+
+
+def _check_results(path: Path, results: dict) -> None:
+    """Raise ValueError, naming the file, the key and the value, where `results` (read from
+    `path`) has a shape the report cannot show."""
+
+    def wrong(key: str, expected: str, value: Any) -> ValueError:
+        return ValueError(f"{path}: {key!r} must be {expected}, got {reprlib.repr(value)}")
+
+    for key in OBJECTS:
+        if not isinstance(results.get(key, {}), dict):
+            raise wrong(key, "a JSON object", results[key])
+    seeds = results.get("seeds", [])
+    if not isinstance(seeds, list) or not all(_is_integer(seed) for seed in seeds):
+        raise wrong("seeds", "a list of integer seeds", seeds)
+    for where, value in _leaves(results):
+        if _is_summary(value) or _is_test(value):
+            for field in NUMBERS:
+                if value.get(field) is not None and not _is_number(value[field]):
+                    raise wrong("/".join((*where, field)), "a number", value[field])
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _experiment(name: str, directory: Path) -> dict[str, Any]:
     """What the report shows of one experiment directory (absent files give None)."""
     files = {"config": CONFIG_FILE, "results": RESULTS_FILE, "versions": VERSIONS_FILE}
-    return {
-        "name": name,
-        "dir": directory,
-        **{k: _load_json(directory / f) for k, f in files.items()},
-    }
+    loaded = {key: _load_json(directory / file) for key, file in files.items()}
+    if loaded["results"] is not None:
+        _check_results(directory / RESULTS_FILE, loaded["results"])
+    return {"name": name, "dir": directory, **loaded}
 
 
 def _read_run(run_dir: Path) -> tuple[dict | None, list[dict]]:
@@ -239,7 +275,7 @@ def _number(value: Any, p_value: bool = False) -> str:
 
 def _shown(value: Any, p_value: bool = False) -> str:
     """`value` as a table shows it: a number formatted and right-aligned, other things as text."""
-    numeric = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+    numeric = value is None or _is_number(value)
     return _Formatted(_number(value, p_value)) if numeric else _number(value)
 
 

@@ -1,4 +1,5 @@
 import gymnasium
+import jax
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -84,6 +85,11 @@ def test_seeded_resets_repeat():
         ({"walls": [(2, 2)], "goal": (2, 2), "agent": (1, 1), "heading": 0}, "on a wall"),
         ({"walls": "spiral"}, "unknown layout"),
         ({"heading": 7}, "heading must be in 0..3"),
+        ({"goal": (1.7, 2.9)}, r"goal must be an \(x, y\) pair of integers, got \(1.7, 2.9\)"),
+        ({"goal": "12"}, "goal must be an \\(x, y\\) pair of integers, got '12'"),
+        ({"agent": (True, 2)}, r"agent must be .* integers, got \(True, 2\)"),
+        ({"walls": [(2, 2.0)]}, r"wall must be .* integers, got \(2, 2.0\)"),
+        ({"heading": 1.0}, "heading must be an integer in 0..3, got 1.0"),
     ],
 )
 def test_bad_reset_options_are_named(options, message):
@@ -101,3 +107,29 @@ def test_bad_construction_and_actions():
     gym_env.reset(seed=0)
     with pytest.raises(ValueError, match="action must be an integer in 0..2"):
         gym_env.step(3)
+
+
+REJECTED = {"internalize/Goals-v0": {"goal": (0, 0)}, "internalize/Boulder-v0": {"learner": 3}}
+"""Reset options each environment rejects."""
+
+
+@pytest.mark.parametrize("env_id", sorted(REJECTED))
+def test_a_rejected_reset_leaves_the_env_as_it_was(env_id):
+    """The env after a rejected reset steps as its twin that never saw one does; under
+    `gymnasium.make` (no passive checker: see `internalize`), steps after a rejected first
+    reset work too."""
+    first, twin = gymnasium.make(env_id), gymnasium.make(env_id)
+    with pytest.raises(ValueError):
+        first.reset(seed=1, options=REJECTED[env_id])
+    for env in (first, twin):
+        env.reset(seed=7)
+    for action in [2, 2, 0, 2, 1, 2]:
+        np.testing.assert_array_equal(first.step(action)[0], twin.step(action)[0])
+    with pytest.raises(ValueError):
+        first.reset(seed=99, options=REJECTED[env_id])  # neither reseeds nor moves anything
+    for a, b in zip(
+        jax.tree.leaves(first.unwrapped.state), jax.tree.leaves(twin.unwrapped.state), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.reset()[0], twin.reset()[0])
+    np.testing.assert_array_equal(first.step(2)[0], twin.step(2)[0])

@@ -16,6 +16,7 @@ from PIL import Image
 
 import internalize.experiments.retention as retention
 from internalize.cli import main
+from internalize.experiments.common import LOCK_FILE
 from internalize.experiments.retention import RetentionConfig
 from internalize.learners.ppo import METRIC_NAMES
 
@@ -95,7 +96,8 @@ def read_metrics(path):
 def test_the_run_succeeds_and_writes_every_file(tiny_run):
     out, code, printed, _ = tiny_run
     assert code == 0
-    assert {path.name for path in out.iterdir()} == RUN_FILES  # no temporary files left
+    # No temporary files left; the lock file says the CLI held the directory.
+    assert {path.name for path in out.iterdir()} == RUN_FILES | {LOCK_FILE}
     assert printed["experiment"] == "retention" and printed["run_dir"] == str(out)
     assert set(printed["summary"]) == set(CONDITIONS)
     assert set(printed["goals_ratio_to_oracle"]) == {"none/oracle", "isr/oracle"}
@@ -252,7 +254,8 @@ def test_a_crash_mid_run_leaves_no_results(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="figure failed"):
         main(argv(out))
     written = {path.name for path in out.iterdir()}
-    assert written == {"config.json", "versions.json", "checkpoints.msgpack", "metrics.csv"}
+    before_figure = {"config.json", "versions.json", "checkpoints.msgpack", "metrics.csv"}
+    assert written == before_figure | {LOCK_FILE}
     assert not (out / "results.json").exists()
     # The files written before the crash are whole.
     assert read_json(out / "config.json")["experiment"] == "retention"

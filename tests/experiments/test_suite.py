@@ -15,11 +15,25 @@ import numpy as np
 import pytest
 
 from internalize.cli import main
-from internalize.experiments.common import RESULTS_FILE, load_checkpoints
+from internalize.experiments.common import (
+    RESULTS_FILE,
+    hold_run_directory,
+    load_checkpoints,
+    run_files,
+)
 from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
-from internalize.experiments.suite import EXPERIMENTS, QUICK, SuiteConfig, make_config, run_all
+from internalize.experiments.suite import (
+    EXPERIMENTS,
+    FAULTS_VARIABLE,
+    QUICK,
+    STALL_VARIABLE,
+    SuiteConfig,
+    make_config,
+    run_all,
+)
 
 QUICK_SETTINGS = ["--seeds", "2", "--quick", "--quiet"]
+CLI = [sys.executable, "-m", "internalize.cli"]
 
 
 def read_json(path):
@@ -175,6 +189,90 @@ def test_ctrl_c_stops_at_once_and_the_run_resumes(tmp_path):
     assert not (run / RESULTS_FILE).exists()
     assert not (run / "retention" / RESULTS_FILE).exists()
     assert read_json(run / "config.json")["experiment"] == "all"
+
+
+@pytest.mark.parametrize("experiment", ["all", "retention"])
+def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_path, experiment):
+    run = tmp_path / "run"
+    command = [*CLI, "reproduce", experiment, "--out", str(run), "--seeds", "1", "--quiet"]
+    with hold_run_directory(run):
+        result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"internalize: error: {run} is being written by another internalize process "
+        f"(PID {os.getpid()}); wait for it to end or choose another --out\n"
+    )
+    assert run_files(run) == []
+
+
+def _faulty_run(run, faults: str, **settings: str) -> subprocess.CompletedProcess:
+    """`reproduce all` into `run` with the test hook's `faults` (and environment variables
+    `settings`); exits 1."""
+    result = subprocess.run(
+        [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS],
+        env={**os.environ, FAULTS_VARIABLE: faults, **settings},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr
+    return result
+
+
+def _our_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("internalize:")]
+
+
+def test_failed_experiments_exit_1_with_a_line_each_on_stderr(tmp_path):
+    run = tmp_path / "run"
+    result = _faulty_run(run, ",".join(f"{name}=fail" for name in EXPERIMENTS))
+    causes = {
+        name: f"RuntimeError: {FAULTS_VARIABLE} made {name} fail "
+        f"(traceback in {run / name / 'error.txt'})"
+        for name in EXPERIMENTS
+    }
+    expected = [f"internalize: {name} failed: {cause}" for name, cause in causes.items()]
+    assert _our_lines(result.stderr) == expected
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["status"] == {n: f"failed: {c}" for n, c in causes.items()}
+    assert "Traceback" in (run / "retention" / "error.txt").read_text()
+    assert not (run / RESULTS_FILE).exists()
+
+
+def test_a_worker_that_dies_fails_its_experiment_and_those_after_it_are_not_run(tmp_path):
+    result = _faulty_run(tmp_path / "run", "retention=die,prosocial=fail")
+    lines = _our_lines(result.stderr)
+    assert lines[0] == "internalize: retention failed: its worker process died (killed by SIGKILL)"
+    assert lines[1:5] == [
+        f"internalize: {name} not run: its worker ended before it"
+        for name in ("hacking", "scaling", "ood", "layouts")
+    ]
+    assert lines[5].startswith("internalize: prosocial failed: RuntimeError") and len(lines) == 6
+
+
+def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(tmp_path):
+    run = tmp_path / "run"
+    # 15 s: longer than a worker takes to start on a busy machine.
+    result = _faulty_run(run, "retention=hang,prosocial=fail", **{STALL_VARIABLE: "15"})
+    dump = run / "hang-retention.txt"
+    lines = _our_lines(result.stderr)
+    assert lines[0] == (
+        f"internalize: retention failed: hung (no progress for 15 s); every thread's stack is "
+        f"in {dump}; run the same command to resume (if it was only slow, raise "
+        f"{STALL_VARIABLE} first)"
+    )
+    assert lines[1] == "internalize: hacking not run: its worker ended before it"
+    stacks = dump.read_text()
+    assert "most recent call first" in stacks and "in _injected_fault" in stacks
+    assert not list(run.glob(".stacks-*"))
+
+
+def test_a_bad_stall_setting_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(STALL_VARIABLE, "soon")
+    assert main(["reproduce", "all", "--out", str(tmp_path / "run"), *QUICK_SETTINGS]) == 2
+    assert capsys.readouterr().err == (
+        f"internalize: error: {STALL_VARIABLE} must be a positive number of seconds, got 'soon'\n"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_resuming_with_other_settings_is_refused(all_run, tmp_path, capsys):

@@ -2,9 +2,12 @@
 learner's view of the boulder world, `gymnasium.make("internalize/Boulder-v0", ...)`.
 
 One environment stepped from Python through the jitted JAX functions, for users of the
-Gymnasium ecosystem; training in this project vmaps the JAX functions instead.
+Gymnasium ecosystem; training in this project vmaps the JAX functions instead. A rejected
+`reset` (bad options) raises ValueError and leaves the environment as it was.
 """
 
+import contextlib
+import copy
 from typing import Any
 
 import gymnasium
@@ -63,12 +66,13 @@ class GoalsGymEnv(gymnasium.Env):
         return key
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self._key = jax.random.key(int(self.np_random.integers(2**63)))
-        if options:
-            self.state = self._state_from_options(dict(options))
-        else:
-            self.state = self._reset(self._next_key(), self.params)
+        with _as_it_was_if_rejected(self):
+            super().reset(seed=seed)
+            self._key = jax.random.key(int(self.np_random.integers(2**63)))
+            if options:
+                self.state = self._state_from_options(dict(options))
+            else:
+                self.state = self._reset(self._next_key(), self.params)
         return np.asarray(self._observe(self.state)), {}
 
     def _state_from_options(self, options: dict[str, Any]):
@@ -131,6 +135,19 @@ def _interior(size: int) -> list[tuple[int, int]]:
     return [(x, y) for x in range(1, size - 1) for y in range(1, size - 1)]
 
 
+@contextlib.contextmanager
+def _as_it_was_if_rejected(env: gymnasium.Env):
+    """Restore `env`'s random generator, key and state if the block raises: a rejected reset
+    changes nothing. (The generator is copied: drawing from it changes it in place.)"""
+    saved = {name: env.__dict__.get(name) for name in ("_np_random_seed", "_key", "state")}
+    saved["_np_random"] = copy.deepcopy(env.__dict__.get("_np_random"))
+    try:
+        yield
+    except BaseException:
+        env.__dict__.update(saved)
+        raise
+
+
 class BoulderGymEnv(gymnasium.Env):
     """The boulder world (`internalize.envs.boulder`) seen by the learner, the partner scripted.
 
@@ -172,17 +189,18 @@ class BoulderGymEnv(gymnasium.Env):
         return key
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self._key = jax.random.key(int(self.np_random.integers(2**63)))
-        self.state = state_from_options(
-            self.env,
-            options,
-            self.np_random,
-            self._next_key(),
-            self._reset,
-            self._place,
-            self.params,
-        )
+        with _as_it_was_if_rejected(self):
+            super().reset(seed=seed)
+            self._key = jax.random.key(int(self.np_random.integers(2**63)))
+            self.state = state_from_options(
+                self.env,
+                options,
+                self.np_random,
+                self._next_key(),
+                self._reset,
+                self._place,
+                self.params,
+            )
         return np.asarray(self._observe(self.state)), {}
 
     def step(self, action):

@@ -4,7 +4,9 @@ Coordinates are MiniGrid's `(x, y)`: `x` is the column, `y` the row, `(0, 0)` th
 corner of the outer wall. Layout masks are `bool[size, size]` arrays indexed `[x, y]`.
 """
 
+import operator
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +31,13 @@ def border_mask(size: int) -> np.ndarray:
 
 
 def check_cell(cell: Sequence[int], size: int, what: str) -> tuple[int, int]:
-    """Return `cell` as an `(x, y)` tuple, or raise ValueError if it is not an interior cell."""
+    """Return `cell` as an `(x, y)` tuple, or raise ValueError if it is not an interior cell.
+    Coordinates must be integers (Python, NumPy or JAX): 1.7, "1" and True are refused, not
+    rounded or read."""
     try:
-        x, y = (int(c) for c in cell)
+        if isinstance(cell, str | bytes):
+            raise TypeError
+        x, y = (_integer(c) for c in cell)
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be an (x, y) pair of integers, got {cell!r}") from None
     if not (1 <= x <= size - 2 and 1 <= y <= size - 2):
@@ -40,6 +46,13 @@ def check_cell(cell: Sequence[int], size: int, what: str) -> tuple[int, int]:
             f"x and y must lie in 1..{size - 2}"
         )
     return x, y
+
+
+def _integer(value: Any) -> int:
+    """`value` as an int if it is an integer (not a bool); TypeError otherwise."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{value!r} is a bool")
+    return operator.index(value)
 
 
 def walls_mask(walls: Iterable[Sequence[int]], size: int) -> np.ndarray:

@@ -5,10 +5,14 @@ A run directory holds `config.json` (the resolved settings, written first), `ver
 headline numbers, written last. Every file is written to a temporary name and renamed into
 place, so a file is either whole or absent; a run is complete exactly when `results.json`
 exists. A directory that already holds files is never written into: a finished run is kept, and
-an interrupted one is left for the user to inspect or remove.
+an interrupted one is left for the user to inspect or remove. One process at a time writes a run
+directory: it holds the lock file `.lock` (`hold_run_directory`), which no check counts as a
+file of the run.
 """
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -16,7 +20,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +29,8 @@ from typing import Any
 from internalize import numerics
 
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".lock"
+"""Locked (flock) by the process that writes a run directory, and holding its PID."""
 
 
 @dataclass(frozen=True)
@@ -60,19 +66,25 @@ class ExperimentConfig:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and a rename."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `data` to `path` through a temporary file in the same directory and a rename.
+    An OSError (a full disk, a file system that refuses writes) names `path`; the temporary
+    file is removed whatever happens."""
+    path, temporary = Path(path), None
     try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide results from co-workers
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    finally:
+        if temporary is not None:  # renamed away unless something failed
+            Path(temporary).unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: Any) -> Path:
@@ -112,24 +124,93 @@ def versions() -> dict[str, str]:
     return found
 
 
+def run_files(path: Path) -> list[Path]:
+    """What the directory `path` holds, less the lock file (which every run directory may have)."""
+    return [entry for entry in Path(path).iterdir() if entry.name != LOCK_FILE]
+
+
+@contextlib.contextmanager
+def hold_run_directory(
+    path: str | os.PathLike, check: Callable[[Path], object] | None = None
+) -> Iterator[Path]:
+    """Create the run directory `path` if need be and hold it for this process alone while the
+    block runs: an exclusive `flock` on its `.lock`, which holds this process's PID. The
+    operating system releases the lock when the process ends, however it ends.
+
+    Raises ValueError naming the holder's PID when another process holds the directory, naming
+    the path when it cannot be created, or whatever `check(path)` raises to refuse it. Until
+    the lock is taken nothing is created or changed, so a refused directory is left as it was.
+    """
+    path = Path(path)
+    _refuse_if_held(path)
+    if check is not None:
+        check(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ValueError(f"cannot create the run directory {path}: {error.strerror}") from None
+    try:
+        _lock(handle, path)
+        # The file is never removed: a process waiting on the old file would hold a lock on
+        # a name that a third process could create afresh.
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(handle)
+
+
+def _refuse_if_held(path: Path) -> None:
+    """Raise ValueError if another process holds the run directory `path` (a lock taken and
+    let go at once, on a lock file that is there already)."""
+    try:
+        handle = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:  # no lock file, no directory: nobody holds it
+        return
+    try:
+        _lock(handle, path)
+    finally:
+        os.close(handle)
+
+
+def _lock(handle: int, path: Path) -> None:
+    """Lock the open lock file `handle` of run directory `path`, or raise ValueError naming the
+    process that holds it."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "not yet written"
+        raise ValueError(
+            f"{path} is being written by another internalize process (PID {holder}); "
+            "wait for it to end or choose another --out"
+        ) from None
+
+
+def check_new_run_directory(path: str | os.PathLike) -> None:
+    """Raise ValueError unless `path` is absent or an empty directory (but for a lock file)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"--out {path} exists and is not a directory")
+    if (path / RESULTS_FILE).exists():
+        raise ValueError(
+            f"{path} already holds a finished run ({RESULTS_FILE}); choose another --out"
+        )
+    if run_files(path):
+        raise ValueError(
+            f"{path} is not empty (an interrupted run?); it is left as it is: "
+            "remove it or choose another --out"
+        )
+
+
 class RunDirectory:
     """A new run directory; refuses one that already holds anything."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise ValueError(f"--out {self.path} exists and is not a directory")
-            if (self.path / RESULTS_FILE).exists():
-                raise ValueError(
-                    f"{self.path} already holds a finished run ({RESULTS_FILE}); "
-                    "choose another --out"
-                )
-            if any(self.path.iterdir()):
-                raise ValueError(
-                    f"{self.path} is not empty (an interrupted run?); it is left as it is: "
-                    "remove it or choose another --out"
-                )
+        check_new_run_directory(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 
     def write_json(self, name: str, data: Any) -> Path:

@@ -16,17 +16,26 @@ and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and s
 layouts (with their ISR and `frozen` learner). The prosocial experiment runs in a second worker
 beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
 `_cpu_shares`), so the numbers do not depend on the machine. One progress bar follows all of
-them.
+them. Workers die with the parent, however it dies (`_die_with_parent`). An experiment that
+raises is failed with its traceback in its directory's `error.txt`, and the next one runs; a
+worker that dies fails the experiment it was in, and those after it in its group are not run.
+A worker that sends nothing (no step, no phase) for `STALL_TIMEOUT_S` (the setting
+`INTERNALIZE_STALL_TIMEOUT_S`) is taken as hung: it writes every thread's stack into
+`hang-NAME.txt` in the run directory, is killed, and fails its experiment.
 """
 
+import ctypes
 import dataclasses
+import faulthandler
 import json
+import math
 import multiprocessing
 import os
 import queue
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -40,7 +49,10 @@ from internalize.experiments.common import (
     Progress,
     RunDirectory,
     SharedProgress,
+    atomic_write,
+    hold_run_directory,
     read_json_object,
+    run_files,
     versions,
     write_json,
 )
@@ -136,46 +148,135 @@ class SuiteConfig(ExperimentConfig):
         return {"experiment": "all", **dataclasses.asdict(self), "seed_list": self.seed_list}
 
 
-def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
-    """Create the run directory, or check that an existing one was started with the same
-    settings. Returns its results if it is already complete."""
-    resolved = config.resolved()
+def _check_suite_directory(path: Path, config: SuiteConfig) -> bool:
+    """Whether `path` holds an `all` run started with the settings of `config` (False: it is
+    absent or empty, a new run); ValueError if it holds anything else. Changes nothing."""
     config_path = path / "config.json"
-    as_saved = json.loads(json.dumps(resolved))  # tuples become lists, as in the file
+    as_saved = json.loads(json.dumps(config.resolved()))  # tuples become lists, as in the file
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not config_path.is_file():
-            raise ValueError(
-                f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
-                "choose another --out"
-            )
-        saved = read_json_object(config_path)
-        if saved.get("experiment") != "all":
-            raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
-        # `jobs` changes how, not what, is run: a run may resume with another.
-        differ = sorted(
-            key
-            for key in set(saved) | set(as_saved)
-            if key != "jobs" and saved.get(key) != as_saved.get(key)
+    if not path.is_dir() or not run_files(path):
+        return False
+    if not config_path.is_file():
+        raise ValueError(
+            f"{path} is not empty and holds no config.json: not a `reproduce all` run; "
+            "choose another --out"
         )
-        if differ:
-            found = {key: saved.get(key) for key in differ}
-            raise ValueError(
-                f"{path} was started with other settings {found}; resume it with those or "
-                "choose another --out"
-            )
-        if (path / RESULTS_FILE).is_file():
-            return read_json_object(path / RESULTS_FILE)
+    saved = read_json_object(config_path)
+    if saved.get("experiment") != "all":
+        raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
+    # `jobs` changes how, not what, is run: a run may resume with another.
+    differ = sorted(
+        key
+        for key in set(saved) | set(as_saved)
+        if key != "jobs" and saved.get(key) != as_saved.get(key)
+    )
+    if differ:
+        found = {key: saved.get(key) for key in differ}
+        raise ValueError(
+            f"{path} was started with other settings {found}; resume it with those or "
+            "choose another --out"
+        )
+    return True
+
+
+def _open_suite_directory(path: Path, config: SuiteConfig) -> dict | None:
+    """Start the run directory, or check that an existing one was started with the same
+    settings. Returns its results if it is already complete."""
+    if not _check_suite_directory(path, config):
+        RunDirectory(path).write_json("config.json", config.resolved())
         return None
-    RunDirectory(path).write_json("config.json", resolved)
+    if (path / RESULTS_FILE).is_file():
+        return read_json_object(path / RESULTS_FILE)
     return None
 
 
-def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu) -> None:
+PR_SET_PDEATHSIG = 1
+"""Linux prctl option: the signal a process gets when its parent dies (<sys/prctl.h>)."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when its parent, process `parent`, ends, however it ends (kill -9
+    included), so that no worker goes on writing into a run directory that nobody holds.
+
+    Linux sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG; the parent starts its
+    workers from its main thread, whose end is what the kernel watches); elsewhere a thread
+    checks the parent once a second. A parent that died before this call is caught by the
+    check that follows it."""
+    try:
+        armed = ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (AttributeError, OSError):  # no prctl: not Linux
+        armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+FAULTS_VARIABLE = "INTERNALIZE_TEST_FAULTS"
+"""A test hook, read by the workers: `NAME=fail` makes experiment NAME raise as it starts,
+`NAME=die` kills its worker then (SIGKILL), `NAME=hang` makes it wait for ever, sending
+nothing; several are comma-separated. Only for tests of how failures are handled."""
+STALL_VARIABLE = "INTERNALIZE_STALL_TIMEOUT_S"
+"""Seconds a worker may send no message (no step, no phase) before it is taken as hung;
+default `STALL_TIMEOUT_S`."""
+STALL_TIMEOUT_S = 30 * 60.0
+"""Generous: the longest silent stretch of a run, one ISR training, takes minutes."""
+
+
+def _stall_timeout() -> float:
+    """The setting `STALL_VARIABLE`, or its default; ValueError naming a bad value."""
+    text = os.environ.get(STALL_VARIABLE, "")
+    try:
+        seconds = float(text) if text else STALL_TIMEOUT_S
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise ValueError(f"{STALL_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _injected_fault(name: str) -> None:
+    """Fail or die as the test hook `FAULTS_VARIABLE` asks experiment `name` to."""
+    text = os.environ.get(FAULTS_VARIABLE, "")
+    fault = dict(item.split("=", 1) for item in text.split(",") if "=" in item).get(name)
+    if fault == "fail":
+        raise RuntimeError(f"{FAULTS_VARIABLE} made {name} fail")
+    if fault == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    while fault == "hang":
+        time.sleep(60.0)
+
+
+def _saved_traceback(directory: Path) -> str:
+    """Write the traceback being handled to `directory/error.txt`; returns where it is, as a
+    note for a one-line message (or prints it, if it cannot be written)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / "error.txt", traceback.format_exc().encode())
+    except (OSError, ValueError):
+        traceback.print_exc()
+        return ""
+    return f" (traceback in {directory / 'error.txt'})"
+
+
+def _worker(
+    names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int, stacks: str
+) -> None:
     """Run experiments `names` one after another, reporting to `messages` (a queue), in the
-    deterministic mode on CPU `cpu` (None: the first this process may use)."""
+    deterministic mode on CPU `cpu` (None: the first this process may use); end with the
+    parent process `parent`; on SIGUSR1 write every thread's stack to the file `stacks`."""
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+    # Written from C by the signal handler, so even a thread stuck in a compiled call shows.
+    stacks_file = open(stacks, "w")  # open for the life of the process
+    faulthandler.register(signal.SIGUSR1, file=stacks_file, all_threads=True)
     make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
 
@@ -183,14 +284,176 @@ def _worker(names: list[str], config: SuiteConfig, root: str, messages, cpu) -> 
         for name in names:
             messages.put((name, "start", None))
             try:
+                _injected_fault(name)
                 progress = SharedProgress(name, messages.put)
                 run_experiment(name, config.experiment_config(name), Path(root) / name, progress)
             except Exception as error:  # reported by the parent; the next experiment runs
-                traceback.print_exc()
-                messages.put((name, "failed", f"{type(error).__name__}: {error}"))
+                cause = f"{type(error).__name__}: {error}{_saved_traceback(Path(root) / name)}"
+                messages.put((name, "failed", cause))
             else:
                 messages.put((name, "done", None))
-    messages.put((None, "exit", None))
+    messages.put((names[-1], "exit", None))
+
+
+@dataclass
+class _Worker:
+    """A worker process, the experiments it runs, and what its parent has heard from it."""
+
+    process: Any
+    """Its `multiprocessing` process."""
+    names: list[str]
+    """The experiments it runs, in order."""
+    stacks: Path
+    """Where it writes every thread's stack on SIGUSR1."""
+    heard: float = 0.0
+    """When (`time.monotonic()`) it last sent a message."""
+    running: str | None = None
+    """The experiment it runs now, if any."""
+    exited: bool = False
+    """Whether it has ended (said so, or was found dead)."""
+
+
+class _Supervisor:
+    """Follows the workers' `(experiment, kind, value)` messages until every worker has ended:
+    moves the bar, records each experiment's status, notices a worker that died or that sent
+    nothing for `timeout` seconds (hung: it is stopped), and samples the peak memory of all the
+    processes (every 0.5 s, not at every one of many messages)."""
+
+    def __init__(
+        self, workers: list[_Worker], messages, bar: Progress, show: bool, timeout: float
+    ) -> None:
+        self.workers, self.messages, self.bar, self.show = workers, messages, bar, show
+        self.timeout = timeout
+        self.owner = {name: worker for worker in workers for name in worker.names}
+        self.status: dict[str, str] = {}
+        self.phases: dict[str, str] = {}
+        self.peak, self.checked = 0, 0.0
+
+    def run(self) -> None:
+        while not all(worker.exited for worker in self.workers):
+            try:
+                self._handle(*self.messages.get(timeout=0.5))
+            except queue.Empty:
+                pass
+            if time.monotonic() - self.checked >= 0.5:
+                self._check()
+
+    def _handle(self, name: str, kind: str, value: Any) -> None:
+        worker = self.owner[name]
+        worker.heard = time.monotonic()
+        if kind == "advance":
+            self.bar.advance(value)
+        elif kind in ("start", "phase"):
+            worker.running, self.phases[name] = name, value or "starting"
+            self.bar.phase(" | ".join(f"{n}: {phase}" for n, phase in self.phases.items()))
+        elif kind in ("done", "failed"):
+            self._finish(worker, "finished" if kind == "done" else f"failed: {value}")
+        elif kind == "exit":
+            worker.exited = True
+
+    def _finish(self, worker: _Worker, status: str) -> None:
+        """Record the status of the experiment `worker` runs."""
+        name, worker.running = worker.running, None
+        self.phases.pop(name, None)
+        self.status[name] = status
+        if self.show:
+            self.bar.bar.write(f"{name}: {status}", file=sys.stderr)
+
+    def _check(self) -> None:
+        self.checked = time.monotonic()
+        alive = [worker.process.pid for worker in self.workers if worker.process.is_alive()]
+        self.peak = max(self.peak, _rss_bytes([os.getpid(), *alive]))
+        for worker in self.workers:
+            if not worker.exited and not worker.process.is_alive():
+                self._drain()  # what it sent before it ended
+                if not worker.exited:
+                    self._died(worker)
+            elif not worker.exited and self.checked - worker.heard > self.timeout:
+                self._stop_hung(worker)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._handle(*self.messages.get_nowait())
+            except queue.Empty:
+                return
+
+    def _died(self, worker: _Worker) -> None:
+        code = worker.process.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        self._end(worker, f"failed: its worker process died ({how})")
+
+    def _stop_hung(self, worker: _Worker) -> None:
+        """Have the worker write every thread's stack, then kill it."""
+        os.kill(worker.process.pid, signal.SIGUSR1)
+        _wait_for_content(worker.stacks, seconds=5.0)
+        worker.process.kill()
+        worker.process.join()
+        name = self._current(worker) or worker.names[-1]
+        dump = worker.stacks.with_name(f"hang-{name}.txt")
+        os.replace(worker.stacks, dump)
+        self._end(
+            worker,
+            f"failed: hung (no progress for {self.timeout:g} s); every thread's stack is in "
+            f"{dump}; run the same command to resume (if it was only slow, raise "
+            f"{STALL_VARIABLE} first)",
+        )
+
+    def _current(self, worker: _Worker) -> str | None:
+        """The experiment `worker` is in: it runs them in order, so the first without a status
+        (its `start` may not have reached us: a killed process sends nothing more)."""
+        return next((name for name in worker.names if name not in self.status), None)
+
+    def _end(self, worker: _Worker, status: str) -> None:
+        """`worker` has ended without saying so: the experiment it was in gets `status`."""
+        worker.running = self._current(worker)
+        if worker.running is not None:
+            self._finish(worker, status)
+        worker.exited = True
+
+
+def _wait_for_content(path: Path, seconds: float) -> None:
+    """Wait up to `seconds` for the file `path` to have content, and a moment more for the rest
+    of it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (path.is_file() and path.stat().st_size):
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def _run_workers(
+    config: SuiteConfig, path: Path, groups: list[list[str]], bar: Progress, show: bool
+) -> _Supervisor:
+    """Run each group of experiments in a worker process of its own; returns their supervisor
+    once all have ended. Ctrl-C and SIGTERM stop the workers and raise; a worker silent for
+    `_stall_timeout()` seconds is stopped as hung."""
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    workers = []
+    for index, (group, cpu) in enumerate(zip(groups, _cpu_shares(len(groups)), strict=True)):
+        stacks = path / f".stacks-{index}.txt"
+        stacks.touch()  # there to be renamed even if the worker hangs before it opens it
+        arguments = (group, config, str(path), messages, cpu, os.getpid(), str(stacks))
+        process = context.Process(target=_worker, args=arguments, daemon=True)
+        workers.append(_Worker(process, group, stacks))
+    supervisor = _Supervisor(workers, messages, bar, show, _stall_timeout())
+    # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        for worker in workers:
+            worker.process.start()
+            worker.heard = time.monotonic()
+        supervisor.run()
+    except BaseException:
+        for worker in workers:
+            worker.process.terminate()
+        raise
+    finally:
+        for worker in workers:
+            worker.process.join()
+            worker.stacks.unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, previous)
+    return supervisor
 
 
 def _cpu_shares(workers: int) -> list[int | None]:
@@ -225,9 +488,15 @@ def _rss_bytes(pids: list[int]) -> int:
 def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) -> dict:
     """Run every experiment of `config` into `out` (new, or an earlier `all` run to resume);
     returns what the top-level `results.json` holds. Ctrl-C stops the workers and raises
-    KeyboardInterrupt; what finished is kept."""
+    KeyboardInterrupt; what finished is kept. The run directory is held for this process
+    alone throughout (`hold_run_directory`): ValueError if another process holds it."""
+    _stall_timeout()  # a bad setting is named before the run directory is touched
+    with hold_run_directory(out, lambda path: _check_suite_directory(path, config)) as path:
+        return _run_all(config, path, progress)
+
+
+def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
     started = time.perf_counter()
-    path = Path(out)
     finished = _open_suite_directory(path, config)
     if finished is not None:
         return {**finished, "report": _pictures_and_report(path, render=True)}
@@ -244,66 +513,21 @@ def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) 
 
     total = sum(planned_steps(name, config.experiment_config(name)) for name in pending)
     bar = Progress(total, enabled=progress)
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    cpus = _cpu_shares(len(groups))
-    workers = [
-        context.Process(
-            target=_worker, args=(group, config, str(path), messages, share), daemon=True
-        )
-        for group, share in zip(groups, cpus, strict=True)
-    ]
-    status = {name: "finished earlier" for name in before}
-    running: dict[str, str] = {}
-    peak, sampled = 0, 0.0
-    # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        for worker in workers:
-            worker.start()
-        exited = 0
-        while exited < len(workers):
-            if time.monotonic() - sampled >= 0.5:  # not at every one of many messages
-                pids = [os.getpid()] + [worker.pid for worker in workers if worker.is_alive()]
-                peak, sampled = max(peak, _rss_bytes(pids)), time.monotonic()
-            try:
-                name, kind, value = messages.get(timeout=0.5)
-            except queue.Empty:
-                if not any(worker.is_alive() for worker in workers):
-                    for name in running:
-                        status[name] = "failed: its worker process died"
-                    break
-                continue
-            if kind == "advance":
-                bar.advance(value)
-            elif kind == "phase":
-                running[name] = value
-                bar.phase(" | ".join(f"{n}: {phase}" for n, phase in running.items()))
-            elif kind == "start":
-                running[name] = "starting"
-            elif kind in ("done", "failed"):
-                running.pop(name, None)
-                status[name] = "finished" if kind == "done" else f"failed: {value}"
-                bar.bar.write(f"{name}: {status[name]}", file=sys.stderr)
-            elif kind == "exit":
-                exited += 1
-    except BaseException:
-        for worker in workers:
-            worker.terminate()
-        raise
+        supervisor = _run_workers(config, path, groups, bar, show=progress)
     finally:
-        for worker in workers:
-            worker.join()
         bar.close()
-        signal.signal(signal.SIGTERM, previous)
-
+    status = {name: "finished earlier" for name in before} | supervisor.status
     results = {
         "experiment": "all",
         "preset": config.preset,
         "seeds": config.seed_list,
-        "status": {name: status.get(name, "not run") for name in config.experiments},
+        "status": {
+            name: status.get(name, "not run: its worker ended before it")
+            for name in config.experiments
+        },
         "timings": {"wall_s": time.perf_counter() - started},
-        "peak_rss_gb": peak / 1e9,
+        "peak_rss_gb": supervisor.peak / 1e9,
         "config": config.resolved(),
         "versions": versions(),
     }
