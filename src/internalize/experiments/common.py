@@ -12,7 +12,6 @@ file of the run.
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import os
@@ -177,6 +176,8 @@ def _refuse_if_held(path: Path) -> None:
 def _lock(handle: int, path: Path) -> None:
     """Lock the open lock file `handle` of run directory `path`, or raise ValueError naming the
     process that holds it."""
+    import fcntl  # here, not at the top: POSIX only, and only writers need it
+
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
