@@ -72,7 +72,10 @@ def test_scaling_run(scaling_run):
 
 
 def test_scaling_more_data_gives_a_better_isr(scaling_run):
-    """For each seed, ten times the data must cut the test error by a wide margin."""
+    """For each seed, ten times the data must cut the test error by a wide margin. Measured on
+    the tiny `all` run's 2 seeds: 14 and 110 times with XLA's kernels capped at AVX2 (the
+    deterministic mode), 37 and 23 times capped at AVX (other rounding): 4.7 times the bar at
+    the least."""
     _, results = scaling_run
     test = np.asarray(results["per_seed"]["test_mse"])
     assert np.all(test[:, -1] < test[:, 0] / 3)
