@@ -8,6 +8,7 @@ through this script, with the machine and date the run recorded.
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from internalize.report import _headline_rows, _read_run
@@ -28,10 +29,7 @@ def _e(value: float) -> str:
 
 def provenance(run: Path) -> str:
     versions = json.loads((run / "retention" / "versions.json").read_text())
-    date = (run / "results.json").stat().st_mtime
-    from datetime import UTC, datetime
-
-    day = datetime.fromtimestamp(date, UTC).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp((run / "results.json").stat().st_mtime, UTC).strftime("%Y-%m-%d")
     return (
         f"{versions['cpu_model']} ({versions['cpu_isa']}), {versions['cpu_count']} cores, "
         f"jax {versions['jax']}, {day}"
@@ -79,10 +77,14 @@ def ood(run: Path) -> str:
         theirs = f"{theirs['mean']:.3f} ± {theirs['se']:.3f}"
         rows.append(f"| `{condition}` | {_ms(s[condition]['return'])} | {theirs} |")
     ratio = r["return_ratio_to_oracle"]["isr/oracle"]
-    rows.append(f"| `isr` vs `frozen` (Welch) | {_welch(t['isr vs frozen'])} | p = 0.029 |")
+    theirs = {pair: test["p_value"] for pair, test in pub["tests"].items()}
+    rows.append(
+        f"| `isr` vs `frozen` (Welch) | {_welch(t['isr vs frozen'])} | "
+        f"p = {theirs['isr vs frozen']} |"
+    )
     rows.append(
         f"| `isr` vs `oracle` (Welch) | p = {t['isr vs oracle']['p_value']:.2f}; `isr` at "
-        f"{100 * ratio:.1f}% of `oracle` | p = 0.32 |"
+        f"{100 * ratio:.1f}% of `oracle` | p = {theirs['isr vs oracle']} |"
     )
     return "\n".join(rows)
 
