@@ -21,7 +21,31 @@ SQRT2 = float(np.sqrt(2.0))
 
 
 def orthogonal(gain: float) -> nn.initializers.Initializer:
-    return nn.initializers.orthogonal(gain)
+    """Flax's orthogonal initializer, made safe to vmap on a CPU.
+
+    Under `vmap` the QR factorization it rests on becomes one batched LAPACK call that splits
+    its batch over XLA's CPU thread pool and waits for the pieces. Called from a thread of that
+    pool, with every other thread of the pool waiting likewise, nothing is left to run the
+    pieces: the process hangs for good (`benchmarks/hang_repro.py`; jax 0.10.2). So a batch of
+    keys draws its matrices one after another (`lax.map`); one key draws exactly what Flax's
+    initializer draws.
+    """
+    draw_one = nn.initializers.orthogonal(gain)
+
+    def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        @jax.custom_batching.custom_vmap
+        def draw(key):
+            return draw_one(key, shape, dtype)
+
+        @draw.def_vmap
+        def draw_batched(axis_size, in_batched, keys):
+            if not in_batched[0]:
+                return draw(keys), False
+            return jax.lax.map(draw, keys), True
+
+        return draw(key)
+
+    return init
 
 
 class Conv2x2(nn.Module):
