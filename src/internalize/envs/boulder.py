@@ -48,8 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from internalize.envs.base import RegeneratingWorld, Transition
 from internalize.envs.constants import HEADING_TO_VEC, NUM_HEADINGS, Color, Tile
-from internalize.envs.goals import GoalsEnv, where_state
+from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, check_cell
 from internalize.envs.tree_layouts import (
     LAYOUT_SIZE,
@@ -132,19 +133,10 @@ class BoulderState:
 
 
 @struct.dataclass
-class BoulderTransition:
-    """What one step returns besides the next state."""
+class BoulderTransition(Transition):
+    """What one step returns besides the next state (`goal_reached`: the partner reached its
+    goal, for which the caregiver pays R_s), and the partner's action."""
 
-    obs: jax.Array
-    """uint8[size, size, 5]: observation of the next state."""
-    env_reward: jax.Array
-    """float32: environment reward R_e of the step."""
-    social_reward: jax.Array
-    """float32: the caregiver's social reward R_s (the partner reached its goal)."""
-    goal_reached: jax.Array
-    """bool: the partner reached its goal (the next state is a fresh layout)."""
-    truncated: jax.Array
-    """bool: the step reached `max_steps`."""
     partner_action: jax.Array
     """int32: the partner's action in this step, a `PartnerAction` (the ISR's second action)."""
 
@@ -184,8 +176,9 @@ def agent_cells(obs: jax.Array) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class BoulderEnv:
-    """The boulder world. `size` is static (it fixes shapes); methods are pure and jittable."""
+class BoulderEnv(RegeneratingWorld):
+    """The boulder world. `size` is static (it fixes shapes); methods are pure and jittable.
+    `reset`, `step`, `step_auto_reset` and `step_batch` come from `RegeneratingWorld`."""
 
     size: int = LAYOUT_SIZE
     """Grid side including the outer wall; only 7 is shipped with tree layouts."""
@@ -314,10 +307,6 @@ class BoulderEnv:
         walls = layouts[jax.random.randint(key_layout, (), 0, layouts.shape[0])]
         return self.place(key_place, walls, time)
 
-    def reset(self, key: jax.Array, params: BoulderParams) -> BoulderState:
-        """A new episode on a random layout."""
-        return self.sample_layout(key, params, jnp.int32(0))
-
     # ----------------------------------------------------------------------------- partner
 
     def distances_to_goal(self, state: BoulderState) -> jax.Array:
@@ -353,13 +342,6 @@ class BoulderEnv:
 
     # ----------------------------------------------------------------------------- dynamics
 
-    def step(
-        self, key: jax.Array, state: BoulderState, action: jax.Array, params: BoulderParams
-    ) -> tuple[BoulderState, BoulderTransition]:
-        """The learner acts, then the scripted partner; a fresh layout (from `key`) follows the
-        partner reaching its goal."""
-        return self._step(key, state, action, None, params, auto_reset=False)
-
     def step_joint(
         self,
         key: jax.Array,
@@ -369,29 +351,18 @@ class BoulderEnv:
         params: BoulderParams,
     ) -> tuple[BoulderState, BoulderTransition]:
         """`step` with the partner's action chosen by the caller (a `PartnerAction`)."""
-        return self._step(key, state, action, partner_action, params, auto_reset=False)
+        moved = self.move(state, action, params, partner_action)
+        return self.settle(key, *moved, params, auto_reset=False)
 
-    def step_auto_reset(
-        self, key: jax.Array, state: BoulderState, action: jax.Array, params: BoulderParams
-    ) -> tuple[BoulderState, BoulderTransition]:
-        """`step`, and where the step truncated, the next state is a new episode's first."""
-        return self._step(key, state, action, None, params, auto_reset=True)
-
-    def _step(self, key, state, action, partner_action, params, auto_reset: bool):
-        moved, transition = self._move(state, action, partner_action, params)
-        new_episode = transition.truncated & auto_reset
-        fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, moved.time))
-        next_state = where_state(transition.goal_reached | new_episode, fresh, moved)
-        return next_state, transition.replace(obs=self.observe(next_state))
-
-    def _move(
+    def move(
         self,
         state: BoulderState,
         action: jax.Array,
-        partner_action: jax.Array | None,
         params: BoulderParams,
+        partner_action: jax.Array | None = None,
     ) -> tuple[BoulderState, BoulderTransition]:
-        """The step before any fresh layout: the learner, then the partner; no obs."""
+        """The step before any fresh layout: the learner, then the partner (the scripted one,
+        or `partner_action` if given); no obs."""
         action = jnp.asarray(action)
         ahead = state.learner + jnp.asarray(HEADING_TO_VEC)[state.heading]
         wall_ahead = state.walls[ahead[0], ahead[1]]
@@ -435,47 +406,6 @@ class BoulderEnv:
             partner_action=partner_action,
         )
         return moved_state, transition
-
-    def step_batch(
-        self,
-        key: jax.Array,
-        states: BoulderState,
-        actions: jax.Array,
-        params: BoulderParams,
-        auto_reset: bool = True,
-    ) -> tuple[BoulderState, BoulderTransition]:
-        """`step_auto_reset` (or `step`) over a batch of environments sharing `params`.
-
-        `states` and `actions` (int[num_envs]) have a leading batch axis; one `key` serves the
-        batch. Fresh layouts are drawn only for the environments that need one as long as they
-        are at most a quarter of the batch, and for all of it otherwise (same distribution as
-        vmapping the single-environment step).
-        """
-        num_envs = actions.shape[0]
-        moved, transitions = jax.vmap(self._move, in_axes=(0, 0, None, None))(
-            states, actions, None, params
-        )
-        new_episode = transitions.truncated & auto_reset
-        refresh = transitions.goal_reached | new_episode
-        times = jnp.where(new_episode, 0, moved.time)
-        sample = jax.vmap(self.sample_layout, in_axes=(0, None, 0))
-        capacity = max(1, num_envs // 4)
-
-        def refresh_few(moved: BoulderState) -> BoulderState:
-            (index,) = jnp.nonzero(refresh, size=capacity, fill_value=num_envs)
-            fresh = sample(
-                jax.random.split(key, capacity),
-                params,
-                times.at[index].get(mode="fill", fill_value=0),
-            )
-            return jax.tree.map(lambda old, new: old.at[index].set(new, mode="drop"), moved, fresh)
-
-        def refresh_all(moved: BoulderState) -> BoulderState:
-            fresh = sample(jax.random.split(key, num_envs), params, times)
-            return jax.vmap(where_state)(refresh, fresh, moved)
-
-        next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
-        return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
 
     def observe(self, state: BoulderState) -> jax.Array:
         """The observation of `state`, uint8[size, size, 5] (see the module doc)."""

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from internalize.envs.base import RegeneratingWorld, Transition
 from internalize.envs.constants import (
     HEADING_TO_VEC,
     NUM_HEADINGS,
@@ -86,22 +87,6 @@ class GoalsState:
     """int32: steps taken in this episode (not reset when a goal regenerates the layout)."""
 
 
-@struct.dataclass
-class GoalsTransition:
-    """What one step returns besides the next state."""
-
-    obs: jax.Array
-    """uint8[view, view, 4]: observation of the next state."""
-    env_reward: jax.Array
-    """float32: environment reward R_e of the step."""
-    social_reward: jax.Array
-    """float32: the caregiver's social reward R_s of the step."""
-    goal_reached: jax.Array
-    """bool: the step reached the goal (the next state is a fresh layout)."""
-    truncated: jax.Array
-    """bool: the step reached `max_steps`."""
-
-
 def _pack(obj: int, colour: int, cell_state: int = 0, is_goal: int = 0) -> int:
     """A cell's four observation channels packed in one uint32, channel 0 in the low byte."""
     return obj | colour << 8 | cell_state << 16 | is_goal << 24
@@ -128,14 +113,10 @@ def _rank(keys: jax.Array) -> jax.Array:
     return before.sum(axis=1, dtype=jnp.int32)
 
 
-def where_state(condition: jax.Array, new: GoalsState, old: GoalsState) -> GoalsState:
-    """`new` where `condition` (a scalar) holds, else `old`."""
-    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
-
-
 @dataclass(frozen=True)
-class GoalsEnv:
-    """The goals gridworld. `size` is static (it fixes array shapes); methods are pure, jittable."""
+class GoalsEnv(RegeneratingWorld):
+    """The goals gridworld. `size` is static (it fixes array shapes); methods are pure, jittable.
+    `reset`, `step`, `step_auto_reset` and `step_batch` come from `RegeneratingWorld`."""
 
     size: int = 7
     """Grid side including the outer wall; at least 4, so a goal and an agent fit inside."""
@@ -251,44 +232,9 @@ class GoalsEnv:
             time=jnp.asarray(time, jnp.int32),
         )
 
-    def reset(self, key: jax.Array, params: GoalsParams) -> GoalsState:
-        """A new episode on a random layout."""
-        return self.sample_layout(key, params, jnp.int32(0))
-
-    def step(
-        self, key: jax.Array, state: GoalsState, action: jax.Array, params: GoalsParams
-    ) -> tuple[GoalsState, GoalsTransition]:
-        """Apply `action`; on reaching the goal the next state is a fresh layout (from `key`)."""
-        return self._step(key, state, action, params, auto_reset=False)
-
-    def step_auto_reset(
-        self, key: jax.Array, state: GoalsState, action: jax.Array, params: GoalsParams
-    ) -> tuple[GoalsState, GoalsTransition]:
-        """`step`, and where the step truncated, the next state is a new episode's first.
-
-        Rewards and flags are the step's; `obs` is then the new episode's first observation (the
-        truncated episode's last observation is not returned).
-        """
-        return self._step(key, state, action, params, auto_reset=True)
-
-    def _step(
-        self,
-        key: jax.Array,
-        state: GoalsState,
-        action: jax.Array,
-        params: GoalsParams,
-        auto_reset: bool,
-    ) -> tuple[GoalsState, GoalsTransition]:
-        moved, transition = self._move(state, action, params)
-        # One fresh layout serves both a goal's regeneration and a new episode.
-        new_episode = transition.truncated & auto_reset
-        fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, moved.time))
-        next_state = where_state(transition.goal_reached | new_episode, fresh, moved)
-        return next_state, transition.replace(obs=self.observe(next_state))
-
-    def _move(
+    def move(
         self, state: GoalsState, action: jax.Array, params: GoalsParams
-    ) -> tuple[GoalsState, GoalsTransition]:
+    ) -> tuple[GoalsState, Transition]:
         """The step before any fresh layout: the agent moved or turned, rewards, flags; no obs."""
         action = jnp.asarray(action)  # a plain Python int works too, outside jit
         forward = action == Action.FORWARD
@@ -301,7 +247,7 @@ class GoalsEnv:
         moved_state = state.replace(
             agent=agent, heading=(state.heading + turn) % NUM_HEADINGS, time=time
         )
-        transition = GoalsTransition(
+        transition = Transition(
             obs=None,
             env_reward=jnp.where(forward & ~goal_reached, params.forward_cost, 0.0),
             social_reward=jnp.where(goal_reached, params.goal_reward, 0.0),
@@ -309,46 +255,6 @@ class GoalsEnv:
             truncated=time >= params.max_steps,
         )
         return moved_state, transition
-
-    def step_batch(
-        self,
-        key: jax.Array,
-        states: GoalsState,
-        actions: jax.Array,
-        params: GoalsParams,
-        auto_reset: bool = True,
-    ) -> tuple[GoalsState, GoalsTransition]:
-        """`step_auto_reset` (or `step`) over a batch of environments sharing `params`.
-
-        `states` and `actions` (int[num_envs]) have a leading batch axis; one `key` serves the
-        batch. The outcome has the same distribution as vmapping the single-environment step,
-        but fresh layouts are drawn only for the environments that need one (a goal, or a new
-        episode) as long as they are at most a quarter of the batch, and for all of it otherwise:
-        drawing layouts is a large part of the cost of a step.
-        """
-        num_envs = actions.shape[0]
-        moved, transitions = jax.vmap(self._move, in_axes=(0, 0, None))(states, actions, params)
-        new_episode = transitions.truncated & auto_reset
-        refresh = transitions.goal_reached | new_episode
-        times = jnp.where(new_episode, 0, moved.time)
-        sample = jax.vmap(self.sample_layout, in_axes=(0, None, 0))
-        capacity = max(1, num_envs // 4)
-
-        def refresh_few(moved: GoalsState) -> GoalsState:
-            (index,) = jnp.nonzero(refresh, size=capacity, fill_value=num_envs)
-            fresh = sample(
-                jax.random.split(key, capacity),
-                params,
-                times.at[index].get(mode="fill", fill_value=0),
-            )
-            return jax.tree.map(lambda old, new: old.at[index].set(new, mode="drop"), moved, fresh)
-
-        def refresh_all(moved: GoalsState) -> GoalsState:
-            fresh = sample(jax.random.split(key, num_envs), params, times)
-            return jax.vmap(where_state)(refresh, fresh, moved)
-
-        next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
-        return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
 
     def observe(self, state: GoalsState) -> jax.Array:
         """The egocentric observation of `state`, uint8[view, view, 4] (see the module doc)."""

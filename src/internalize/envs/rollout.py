@@ -1,12 +1,13 @@
-"""Random-policy rollouts of vmapped goals gridworlds: a baseline for learners and for speed."""
+"""Random-policy rollouts of vmapped environments: a baseline for learners and for speed."""
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from internalize.envs.goals import GoalsEnv, GoalsParams
+from internalize.envs.base import Environment, step_batch
 
 
 @struct.dataclass
@@ -24,7 +25,7 @@ class RolloutTotals:
 
 
 def make_random_rollout(
-    env: GoalsEnv, params: GoalsParams, num_envs: int, num_steps: int
+    env: Environment, params: Any, num_envs: int, num_steps: int
 ) -> Callable[[jax.Array], RolloutTotals]:
     """A jitted `rollout(key) -> RolloutTotals`: `num_envs` environments, `num_steps` steps each,
     uniformly random actions, episodes restarted on truncation. One `lax.scan`, no Python loop.
@@ -42,7 +43,7 @@ def make_random_rollout(
         def one_step(states, key):
             key_action, key_step = jax.random.split(key)
             actions = jax.random.randint(key_action, (num_envs,), 0, env.num_actions)
-            states, transition = env.step_batch(key_step, states, actions, params)
+            states, transition = step_batch(env, key_step, states, actions, params)
             totals = RolloutTotals(
                 goals=transition.goal_reached.sum(dtype=jnp.float32),
                 episodes=transition.truncated.sum(dtype=jnp.float32),

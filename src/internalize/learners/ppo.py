@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState, where_state
+from internalize.envs.base import Environment, select, step_batch
 from internalize.isr.model import ISRNetwork
 from internalize.learners.networks import NETWORKS
 from internalize.settings import replace_settings
@@ -134,7 +134,7 @@ class Runner(struct.PyTreeNode):
     """Everything that carries from one update to the next (one run; vmap adds a leading axis)."""
 
     train: TrainState
-    env_states: GoalsState
+    env_states: Any
     """The `num_envs` environments."""
     obs: jax.Array
     """uint8[num_envs, H, W, C] their current observations."""
@@ -223,9 +223,9 @@ class PPO:
     """PPO for one environment configuration; all methods are pure and jittable."""
 
     config: PPOConfig
-    env: GoalsEnv
-    """The environment: `GoalsEnv`, or any with the same functions (`BoulderEnv`)."""
-    env_params: GoalsParams
+    env: Environment
+    """Any environment of the protocol (`internalize.envs.base`)."""
+    env_params: Any
     isr_network: ISRNetwork = ISRNetwork()
 
     @property
@@ -253,7 +253,7 @@ class PPO:
         """The network's input: uint8 `obs` scaled, as float32."""
         return obs.astype(jnp.float32) * self.config.obs_scale
 
-    def fresh_envs(self, key: jax.Array, count: int) -> tuple[GoalsState, jax.Array]:
+    def fresh_envs(self, key: jax.Array, count: int) -> tuple[Any, jax.Array]:
         """`count` newly reset environments of this task and their observations."""
         states = jax.vmap(self.env.reset, in_axes=(0, None))(
             jax.random.split(key, count), self.env_params
@@ -281,8 +281,8 @@ class PPO:
         logits, value = self.policy(params, runner.obs)
         action = jax.random.categorical(key_action, logits)
         log_prob = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], 1)[:, 0]
-        states, transition = env.step_batch(
-            key_step, runner.env_states, action, self.env_params, auto_reset=False
+        states, transition = step_batch(
+            env, key_step, runner.env_states, action, self.env_params, auto_reset=False
         )
         presence = rewards.presence(runner.step)
         # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
@@ -300,15 +300,15 @@ class PPO:
 
         # Episodes end only by truncation, at the same step in every environment. There, as
         # SB3 does, bootstrap the value of the last observation and start new episodes.
-        def restart(states: GoalsState):
+        def restart(states):
             _, last_value = self.policy(params, transition.obs)
             fresh, fresh_obs = self.fresh_envs(key_reset, config.num_envs)
             truncated = transition.truncated
-            states = jax.vmap(where_state)(truncated, fresh, states)
+            states = jax.vmap(select)(truncated, fresh, states)
             obs = jnp.where(truncated[:, None, None, None], fresh_obs, transition.obs)
             return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0)
 
-        def carry_on(states: GoalsState):
+        def carry_on(states):
             return states, transition.obs, jnp.zeros_like(reward)
 
         states, obs, bootstrap = jax.lax.cond(transition.truncated.any(), restart, carry_on, states)
@@ -465,8 +465,8 @@ class PPO:
                 action = jnp.argmax(logits, axis=-1)
             else:
                 action = jax.random.categorical(key_action, logits)
-            states, transition = self.env.step_batch(
-                key_step, states, action, self.env_params, auto_reset=False
+            states, transition = step_batch(
+                self.env, key_step, states, action, self.env_params, auto_reset=False
             )
             true_reward = transition.env_reward + transition.social_reward
             return (states, transition.obs), (true_reward, transition.goal_reached)

@@ -1,0 +1,175 @@
+"""The environment protocol: what learners, ISRs, rendering, adapters and experiments need.
+
+An environment is a frozen dataclass of static settings (those that fix array shapes) whose
+methods are pure, jittable functions; everything that may differ between vmapped environments
+lives in a params pytree (`make_params`). It has:
+
+- `obs_shape` (uint8 observations of this shape) and `num_actions` (discrete actions 0..A-1);
+- `make_params(**settings)`: checked params, a pytree of arrays (a ValueError names a bad one);
+- `reset(key, params) -> state` and `observe(state) -> uint8[obs_shape]`;
+- `step(key, state, action, params) -> (state, transition)`, where the transition has at least
+  the fields of `Transition`, and may carry more (extras such as the boulder world's
+  `partner_action`, which the ISR reads).
+
+Episodes end by truncation (`truncated`, at `params.max_steps`); `step` never resets by itself.
+Batching with auto-reset is written once, in `step_batch`, for every environment: it uses the
+environment's own `step_batch` where it has one (a faster path with the same distribution) and
+otherwise vmaps `step`, resetting where an episode was truncated.
+
+`RegeneratingWorld` is the kind of environment the paper's worlds are: the task's event (a goal
+reached) draws a fresh layout and the episode goes on. A subclass writes only `move` (the step
+before any fresh layout), `sample_layout` and `observe`; `reset`, `step`, `step_auto_reset` and
+a `step_batch` that draws layouts only where needed come from here.
+"""
+
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class Transition:
+    """What one step returns besides the next state: the fields every environment gives."""
+
+    obs: jax.Array
+    """uint8[obs_shape]: observation of the next state."""
+    env_reward: jax.Array
+    """float32: the environment's reward R_e of the step."""
+    social_reward: jax.Array
+    """float32: the caregiver's social reward R_s of the step (given to the learner or not)."""
+    goal_reached: jax.Array
+    """bool: the task's event happened (a goal reached; it is what `goals_per_episode` counts)."""
+    truncated: jax.Array
+    """bool: the step reached the episode's last step."""
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """The protocol (see the module doc)."""
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_actions(self) -> int: ...
+
+    def make_params(self, **settings: Any) -> Any: ...
+
+    def reset(self, key: jax.Array, params: Any) -> Any: ...
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any
+    ) -> tuple[Any, Transition]: ...
+
+    def observe(self, state: Any) -> jax.Array: ...
+
+
+def select(condition: jax.Array, new: Any, old: Any) -> Any:
+    """The pytree `new` where `condition` (a scalar) holds, else `old`."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
+def step_batch(
+    env: Environment,
+    key: jax.Array,
+    states: Any,
+    actions: jax.Array,
+    params: Any,
+    auto_reset: bool = True,
+) -> tuple[Any, Transition]:
+    """`env.step` over a batch of environments sharing `params` (one `key` for the batch);
+    with `auto_reset`, a truncated environment's next state is a new episode's first, and its
+    `obs` that state's observation (the rewards and flags are the step's)."""
+    own = getattr(env, "step_batch", None)
+    if own is not None:
+        return own(key, states, actions, params, auto_reset=auto_reset)
+    num_envs = actions.shape[0]
+    key_step, key_reset = jax.random.split(key)
+    states, transitions = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        jax.random.split(key_step, num_envs), states, actions, params
+    )
+    if not auto_reset:
+        return states, transitions
+    fresh = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_reset, num_envs), params)
+    states = jax.vmap(select)(transitions.truncated, fresh, states)
+    obs = jnp.where(
+        transitions.truncated.reshape((-1,) + (1,) * (transitions.obs.ndim - 1)),
+        jax.vmap(env.observe)(states),
+        transitions.obs,
+    )
+    return states, transitions.replace(obs=obs)
+
+
+class RegeneratingWorld:
+    """An environment whose event (a goal reached) draws a fresh layout mid-episode.
+
+    Subclasses define `move(state, action, params) -> (moved_state, transition with obs None)`,
+    `sample_layout(key, params, time) -> state` (`time`: the episode step the layout starts at)
+    and `observe(state)`; states have a `time` field (steps taken in the episode).
+    """
+
+    def reset(self, key: jax.Array, params: Any) -> Any:
+        """A new episode on a random layout."""
+        return self.sample_layout(key, params, jnp.int32(0))
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
+        """Apply `action`; after the event the next state is a fresh layout (from `key`)."""
+        return self.settle(key, *self.move(state, action, params), params, auto_reset=False)
+
+    def step_auto_reset(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
+        """`step`, and where the step truncated, the next state is a new episode's first.
+
+        Rewards and flags are the step's; `obs` is then the new episode's first observation (the
+        truncated episode's last observation is not returned).
+        """
+        return self.settle(key, *self.move(state, action, params), params, auto_reset=True)
+
+    def settle(self, key, moved: Any, transition: Any, params: Any, auto_reset: bool):
+        """The step after `move`: a fresh layout where the event happened (or, with
+        `auto_reset`, the episode was truncated), and the observation of the next state."""
+        new_episode = transition.truncated & auto_reset
+        fresh = self.sample_layout(key, params, jnp.where(new_episode, 0, moved.time))
+        next_state = select(transition.goal_reached | new_episode, fresh, moved)
+        return next_state, transition.replace(obs=self.observe(next_state))
+
+    def step_batch(
+        self,
+        key: jax.Array,
+        states: Any,
+        actions: jax.Array,
+        params: Any,
+        auto_reset: bool = True,
+    ):
+        """`step_auto_reset` (or `step`) over a batch of environments sharing `params`.
+
+        `states` and `actions` (int[num_envs]) have a leading batch axis; one `key` serves the
+        batch. The outcome has the same distribution as vmapping the single-environment step,
+        but fresh layouts are drawn only for the environments that need one (an event, or a new
+        episode) as long as they are at most a quarter of the batch, and for all of it
+        otherwise: drawing layouts is a large part of the cost of a step.
+        """
+        num_envs = actions.shape[0]
+        moved, transitions = jax.vmap(self.move, in_axes=(0, 0, None))(states, actions, params)
+        new_episode = transitions.truncated & auto_reset
+        refresh = transitions.goal_reached | new_episode
+        times = jnp.where(new_episode, 0, moved.time)
+        sample = jax.vmap(self.sample_layout, in_axes=(0, None, 0))
+        capacity = max(1, num_envs // 4)
+
+        def refresh_few(moved):
+            (index,) = jnp.nonzero(refresh, size=capacity, fill_value=num_envs)
+            fresh = sample(
+                jax.random.split(key, capacity),
+                params,
+                times.at[index].get(mode="fill", fill_value=0),
+            )
+            return jax.tree.map(lambda old, new: old.at[index].set(new, mode="drop"), moved, fresh)
+
+        def refresh_all(moved):
+            fresh = sample(jax.random.split(key, num_envs), params, times)
+            return jax.vmap(select)(refresh, fresh, moved)
+
+        next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
+        return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
