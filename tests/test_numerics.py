@@ -157,6 +157,33 @@ def _differences(expected, actual, path: str = "") -> list[str]:
     return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
 
 
+MOVED_METRIC = "looping"
+"""Hacking's own metric, which every metrics.csv had before the redesign (0 wherever no ISR
+paid); now only hacking's has it, with its socialization rows empty (not measured there)."""
+
+
+def _columns(rows: list[list[str]]) -> dict[str, list[str]]:
+    """A metrics.csv (header, then rows) as its columns by name."""
+    header, *body = rows
+    return {name: [row[i] for row in body] for i, name in enumerate(header)}
+
+
+def _golden_differences(golden: dict, found: dict) -> list[str]:
+    """`_differences` of experiments' numbers, metrics.csv compared column by column, with
+    the one change the redesign made on purpose (`MOVED_METRIC`)."""
+    golden, found = json.loads(json.dumps(golden)), json.loads(json.dumps(found))
+    for name in golden.keys() & found.keys():
+        expected = _columns(golden[name].pop("metrics.csv"))
+        actual = _columns(found[name].pop("metrics.csv"))
+        moved = expected.pop(MOVED_METRIC, None)
+        if name == "hacking" and moved is not None:
+            kept = actual.pop(MOVED_METRIC, [])
+            expected[MOVED_METRIC] = [m for m, k in zip(moved, kept, strict=True) if k != ""]
+            actual[MOVED_METRIC] = [k for k in kept if k != ""]
+        golden[name]["metrics.csv"], found[name]["metrics.csv"] = expected, actual
+    return _differences(golden, found)
+
+
 def test_a_moved_number_is_found():
     golden = {"a": {"b": [1.0, 2.0], "c": "x"}, "metrics.csv": [["1", "0.5"]]}
     assert _differences(golden, json.loads(json.dumps(golden))) == []
@@ -184,7 +211,7 @@ def test_golden_numbers_of_every_experiment(tiny_all_run):
     golden = json.loads(GOLDEN_ALL.read_text())
     assert sorted(found) == sorted(golden["experiments"])
     if machine == golden["machine"]:
-        assert _differences(golden["experiments"], found) == []
+        assert _golden_differences(golden["experiments"], found) == []
         return
     for name, numbers in golden["experiments"].items():
         assert sorted(found[name]) == sorted(numbers), name

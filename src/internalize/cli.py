@@ -75,32 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     experiments = reproduce.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     for name, experiment in EXPERIMENTS.items():
-        sub = experiments.add_parser(
-            name, help=experiment["help"], description=experiment["description"]
-        )
-        _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)")
-        sub.add_argument(
-            "--deterministic",
-            action="store_true",
-            help="run on one CPU with XLA's kernels capped at AVX2, as `reproduce all` does: "
-            "the same numbers whatever CPUs this machine has (see README, Numbers and machines)",
-        )
-        for option, default in experiment["steps"].items():
-            sub.add_argument(
-                f"--{option.replace('_', '-')}",
-                type=POSITIVE,
-                default=default,
-                help=f"default {default}",
-            )
-        if "isr_threshold" in experiment:
-            default = experiment["isr_threshold"]
-            sub.add_argument(
-                "--isr-threshold",
-                type=_threshold,
-                default=default,
-                help=f"the ISR pays only above this prediction (default {default}); "
-                "'none' pays every prediction",
-            )
+        _experiment_parser(experiments, name, experiment)
     every = experiments.add_parser(
         "all",
         help="every experiment into one run directory (resumable)",
@@ -169,17 +144,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_options(parser: argparse.ArgumentParser, out_help: str) -> None:
-    """--preset, --seeds, --first-seed, --out and --quiet, which every experiment takes."""
+def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = False) -> None:
+    """--preset, --seeds, --first-seed, --out and --quiet, which every experiment takes; with
+    `unset`, an option not given is absent from the arguments (the config gives it)."""
+    default = (lambda value: argparse.SUPPRESS) if unset else (lambda value: value)
     parser.add_argument(
-        "--preset", choices=("fast", "paper"), default="fast", help="settings (default fast)"
+        "--preset", choices=("fast", "paper"), default=default("fast"), help="default fast"
     )
-    parser.add_argument("--seeds", type=POSITIVE, default=10, help="seeds (default 10)")
+    parser.add_argument("--seeds", type=POSITIVE, default=default(10), help="default 10")
     parser.add_argument(
-        "--first-seed", type=NON_NEGATIVE, default=1234, help="first seed (default 1234)"
+        "--first-seed", type=NON_NEGATIVE, default=default(1234), help="default 1234"
     )
     parser.add_argument("--out", default=None, help=out_help)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+SHORTCUTS = ("preset", "seeds", "first_seed", "isr_threshold")
+"""Settings with an option of their own (besides every `*_steps` setting)."""
+
+
+def _experiment_parser(experiments, name: str, experiment: dict) -> None:
+    """`reproduce NAME`: its options, and every setting of its config in the help."""
+    from internalize.config import help_text
+    from internalize.experiments.suite import make_config
+
+    defaults = make_config(name)
+    sub = experiments.add_parser(
+        name,
+        help=experiment["help"],
+        description=experiment["description"],
+        epilog="settings (--set KEY=VALUE, or keys of a --config TOML file):\n"
+        + help_text(defaults),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)", unset=True)
+    sub.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="settings from a TOML file, or a run's config.json to rerun it exactly",
+    )
+    sub.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="assignments",
+        help="any setting (listed below), e.g. --set ppo.learning_rate=3e-4; repeatable; "
+        "applied after --config and the options",
+    )
+    sub.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="run on one CPU with XLA's kernels capped at AVX2, as `reproduce all` does: "
+        "the same numbers whatever CPUs this machine has (see README, Numbers and machines)",
+    )
+    for option in (field for field in vars(defaults) if field.endswith("_steps")):
+        sub.add_argument(
+            f"--{option.replace('_', '-')}",
+            type=POSITIVE,
+            default=argparse.SUPPRESS,
+            help=f"default {getattr(defaults, option)}",
+        )
+    if hasattr(defaults, "isr_threshold"):
+        sub.add_argument(
+            "--isr-threshold",
+            type=_threshold,
+            default=argparse.SUPPRESS,
+            help=f"the ISR pays only above this prediction (default {defaults.isr_threshold}); "
+            "'none' pays every prediction",
+        )
 
 
 def _threshold(text: str) -> float | None:
@@ -203,7 +237,6 @@ EXPERIMENTS = {
             "ISR on that data, then continue under oracle, none and isr. Writes config.json, "
             "versions.json, metrics.csv, retention.png and results.json (last) into --out."
         ),
-        "steps": {"socialize_steps": 120_000, "autonomy_steps": 120_000},
     },
     "ood": {
         "help": "experiment B: generalization to 5 random blocks after socializing on 1",
@@ -213,8 +246,6 @@ EXPERIMENTS = {
             "evaluated over 100 episodes. Writes config.json, versions.json, metrics.csv, ood.png "
             "and results.json (last) into --out."
         ),
-        "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
-        "isr_threshold": 0.2,
     },
     "layouts": {
         "help": "experiment B on the five hand-picked layouts, pooled with a layout effect",
@@ -224,8 +255,6 @@ EXPERIMENTS = {
             "fixed effect. Writes config.json, versions.json, metrics.csv, layouts.png and "
             "results.json (last) into --out."
         ),
-        "steps": {"socialize_steps": 120_000, "frozen_steps": 120_000, "transfer_steps": 240_000},
-        "isr_threshold": 0.2,
     },
     "scaling": {
         "help": "experiment C: ISR test error against the socialization data it learns from",
@@ -235,7 +264,6 @@ EXPERIMENTS = {
             "Writes config.json, versions.json, metrics.csv, scaling.png and results.json "
             "(last) into --out."
         ),
-        "steps": {"socialize_steps": 120_000},
     },
     "hacking": {
         "help": "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
@@ -245,7 +273,6 @@ EXPERIMENTS = {
             "versions.json, metrics.csv, hacking.png (internal reward, goals, looping), "
             "reward_map.png and results.json (last) into --out."
         ),
-        "steps": {"socialize_steps": 120_000, "autonomy_steps": 120_000},
     },
     "prosocial": {
         "help": "experiment E: does the learner go on helping the partner in the boulder world",
@@ -256,12 +283,10 @@ EXPERIMENTS = {
             "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png, "
             "reward_map.png and results.json (last) into --out."
         ),
-        "steps": {"socialize_steps": 240_000, "autonomy_steps": 240_000},
-        "isr_threshold": 0.2,
     },
 }
-"""`internalize reproduce` subcommands: help, description, step options (name -> default) and,
-where the ISR threshold is a setting, its default."""
+"""`internalize reproduce` subcommands: help and description (options and defaults come from
+each experiment's config)."""
 
 SHOWN = (
     "summary",
@@ -283,8 +308,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
     )
 
     out = args.out or default_run_path(args.experiment)
-    settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
     if args.experiment == "all":
+        settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
         from internalize.experiments.suite import SuiteConfig, run_all
 
         config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
@@ -304,13 +329,14 @@ def _reproduce(args: argparse.Namespace) -> dict:
         from internalize.numerics import make_deterministic
 
         make_deterministic()
-    from internalize.experiments.suite import make_config, run_experiment
+    from internalize.experiments.suite import resolve_config, run_experiment
 
-    experiment = EXPERIMENTS[args.experiment]
-    settings.update({name: getattr(args, name) for name in experiment["steps"]})
-    if "isr_threshold" in experiment:
-        settings["isr_threshold"] = args.isr_threshold
-    config = make_config(args.experiment, **settings)
+    options = {
+        name: value
+        for name, value in vars(args).items()
+        if name in SHORTCUTS or name.endswith("_steps")
+    }
+    config = resolve_config(args.experiment, args.config, options, args.assignments)
     with hold_run_directory(out, check_new_run_directory):
         try:
             results = run_experiment(args.experiment, config, out, not args.quiet)

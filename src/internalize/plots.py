@@ -40,17 +40,21 @@ def phase_figure(
     """Curves over training steps: socialization, then each autonomy condition.
 
     `socialization` maps "step" (float[T]) and metric names (float[seeds, T]); `autonomy` maps
-    condition -> the same. `panels` maps metric name -> axis label. A dashed line marks the
-    caregiver's departure at `switch_step`.
+    condition -> the same (a metric that socialization did not measure starts with autonomy).
+    `panels` maps metric name -> axis label. A dashed line marks the caregiver's departure at
+    `switch_step`.
     """
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (metric, label) in zip(axes[0], panels.items(), strict=True):
-        band(ax, socialization["step"], socialization[metric], "socialization")
+        measured = metric in socialization  # an autonomy metric of an experiment's own may not be
+        if measured:
+            band(ax, socialization["step"], socialization[metric], "socialization")
         for condition, curves in autonomy.items():
-            # Each condition starts where socialization ended.
-            steps = np.concatenate([socialization["step"][-1:], curves["step"]])
-            values = np.concatenate([socialization[metric][:, -1:], curves[metric]], axis=1)
+            steps, values = curves["step"], curves[metric]
+            if measured:  # each condition starts where socialization ended
+                steps = np.concatenate([socialization["step"][-1:], steps])
+                values = np.concatenate([socialization[metric][:, -1:], values], axis=1)
             band(ax, steps, values, condition)
         ax.axvline(switch_step, color="0.4", linestyle="--", linewidth=1)
         ax.annotate(

@@ -5,7 +5,6 @@ import csv
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,8 +12,8 @@ from PIL import Image
 from internalize.cli import main
 from internalize.envs.boulder import BoulderEnv
 from internalize.experiments.prosocial import PROSOCIAL_PRESETS, ProsocialConfig
-from internalize.learners.ppo import METRIC_NAMES, PPO, RewardSetting, over_runs
-from internalize.social.caregiver import constant_presence
+from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
+from internalize.social.rewards import caregiver_present
 
 SEEDS = 2
 STEPS = 4096
@@ -160,7 +159,7 @@ def test_the_learner_learns_to_help():
     """
     env = BoulderEnv()
     ppo = PPO(PROSOCIAL_PRESETS["fast"], env, env.make_params())
-    present = RewardSetting(presence=constant_presence(1.0), internal_weight=jnp.float32(0.0))
+    present = caregiver_present()
     updates = ppo.config.num_updates(240_000)
 
     def helps(key):

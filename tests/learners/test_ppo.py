@@ -13,22 +13,22 @@ from internalize.learners.ppo import (
     PPO,
     PRESETS,
     PPOConfig,
-    RewardSetting,
     Rollout,
     over_runs,
 )
 from internalize.social.caregiver import constant_presence
+from internalize.social.rewards import ISRReward, LearnerReward
 
 KEY = jax.random.key(0)
 SMALL = PRESETS["fast"].replace(num_envs=4, num_steps=20, minibatch_size=40, num_epochs=1)
 RANDOM_POLICY_GOALS = 0.16  # goals per episode of a uniformly random policy on 3 blocks
 
 
-def setting(presence: float, internal_weight: float = 0.0, isr_params=None) -> RewardSetting:
-    return RewardSetting(
+def setting(presence: float, internal_weight: float = 0.0, isr_params=None) -> LearnerReward:
+    return LearnerReward(
         presence=constant_presence(presence),
         internal_weight=jnp.float32(internal_weight),
-        isr_params=isr_params,
+        internal=None if isr_params is None else ISRReward(isr_params),
     )
 
 

@@ -1,5 +1,5 @@
-"""PPO's evaluation without learning, moving a learner to a new task, the ISR threshold and the
-looping metric."""
+"""PPO's evaluation without learning, moving a learner to a new task, the ISR threshold and an
+experiment's own metrics (hacking's looping)."""
 
 import dataclasses
 
@@ -10,8 +10,10 @@ import pytest
 
 from internalize.envs.constants import Action
 from internalize.envs.goals import GoalsEnv
-from internalize.learners.ppo import PPO, PRESETS, RewardSetting
+from internalize.experiments.hacking import looping_metric
+from internalize.learners.ppo import PPO, PRESETS
 from internalize.social.caregiver import constant_presence
+from internalize.social.rewards import ISRReward, LearnerReward
 
 SMALL = PRESETS["fast"].replace(num_envs=4, num_steps=20, minibatch_size=40, num_epochs=1)
 ENV = GoalsEnv()
@@ -35,9 +37,10 @@ class ConstantISR:
         return jnp.full(jnp.shape(action), params["value"], jnp.float32)
 
 
-CONSTANT_ISR_PPO = PPO(SMALL, ENV, ENV.make_params(n_blocks=3), isr_network=ConstantISR())
-UPDATE = jax.jit(CONSTANT_ISR_PPO.update)  # compiled once per static threshold pair
-INITIAL = jax.jit(CONSTANT_ISR_PPO.init)(jax.random.key(4))
+PPO_3_BLOCKS = PPO(SMALL, ENV, ENV.make_params(n_blocks=3))
+UPDATE = jax.jit(PPO_3_BLOCKS.update, static_argnums=2)  # once per threshold and metric
+INITIAL = jax.jit(PPO_3_BLOCKS.init)(jax.random.key(4))
+LOOPING = looping_metric(0.1)
 
 
 def test_greedy_evaluation_equals_stepping_the_environment_by_hand():
@@ -86,15 +89,10 @@ def test_move_to_task_keeps_the_learner_and_changes_the_task():
     np.testing.assert_array_equal(moved.obs, jax.vmap(ENV.observe)(moved.env_states))
 
 
-def rollout_with(value: float, threshold: float | None, loop_threshold: float = 0.1):
-    rewards = RewardSetting(
-        presence=constant_presence(0.0),
-        internal_weight=jnp.float32(1.0),
-        isr_params={"value": jnp.float32(value)},
-        isr_threshold=threshold,
-        loop_threshold=loop_threshold,
-    )
-    _, metrics, rollout = UPDATE(INITIAL, rewards)
+def rollout_with(value: float, threshold: float | None):
+    isr = ISRReward({"value": jnp.float32(value)}, ConstantISR(), threshold)
+    rewards = LearnerReward(constant_presence(0.0), jnp.float32(1.0), isr)
+    _, metrics, rollout = UPDATE(INITIAL, rewards, LOOPING)
     return metrics, rollout
 
 
@@ -108,16 +106,22 @@ def test_isr_threshold_pays_only_above_it(value, threshold, paid):
 
 
 def test_looping_counts_paid_steps_without_a_goal():
-    metrics, rollout = rollout_with(0.3, None, loop_threshold=0.1)
+    metrics, rollout = rollout_with(0.3, None)
     no_goal = 1.0 - np.asarray(rollout.goal_reached, np.float64).mean()
-    assert float(metrics.looping) == pytest.approx(no_goal, abs=1e-6)
-    assert float(metrics.looping) > 0.5
+    assert float(metrics.extra["looping"]) == pytest.approx(no_goal, abs=1e-6)
+    assert float(metrics.extra["looping"]) > 0.5
     # Paid below the loop threshold: no looping at all.
-    metrics, _ = rollout_with(0.05, None, loop_threshold=0.1)
-    assert float(metrics.looping) == 0.0
+    metrics, _ = rollout_with(0.05, None)
+    assert float(metrics.extra["looping"]) == 0.0
 
 
 def test_without_an_isr_nothing_loops():
-    rewards = RewardSetting(presence=constant_presence(0.0), internal_weight=jnp.float32(0.0))
-    _, metrics, _ = UPDATE(INITIAL, rewards)
-    assert float(metrics.looping) == 0.0
+    rewards = LearnerReward(presence=constant_presence(0.0), internal_weight=jnp.float32(0.0))
+    _, metrics, _ = UPDATE(INITIAL, rewards, LOOPING)
+    assert float(metrics.extra["looping"]) == 0.0
+
+
+def test_without_extra_metrics_there_are_none():
+    rewards = LearnerReward(presence=constant_presence(0.0), internal_weight=jnp.float32(0.0))
+    _, metrics, _ = UPDATE(INITIAL, rewards, None)
+    assert metrics.extra == {}

@@ -1,3 +1,5 @@
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,9 @@ from internalize.social.caregiver import (
     Presence,
     constant_presence,
     fading,
+    intermittent,
     learner_reward,
+    readiness,
     two_phase,
 )
 
@@ -114,3 +118,68 @@ def test_learner_reward_by_hand():
 def test_bad_schedules_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: intermittent(0.0), r"episode_share must lie in \(0, 1\]"),
+        (lambda: intermittent(1.5), r"episode_share must lie in \(0, 1\]"),
+        (lambda: readiness(-1.0), "ready_goals must be >= 0"),
+        (lambda: readiness(1.0, window=0), "ready_window must be >= 1"),
+    ],
+)
+def test_bad_new_schedules_raise(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_intermittent_attends_a_share_of_episodes_drawn_per_environment_and_episode():
+    presence = intermittent(0.3)
+    state = presence.start(jax.random.key(0), 10_000)
+    assert float(state.present.mean()) == pytest.approx(0.3, abs=0.015)
+    level = presence.per_env(state, jnp.int32(10**6))
+    np.testing.assert_array_equal(level, state.present.astype(np.float32))
+    # A new episode in half the environments: only those draw again, and independently.
+    started = jnp.arange(10_000) % 2 == 0
+    later = jax.jit(presence.new_episodes)(state, jax.random.key(1), started)
+    np.testing.assert_array_equal(later.present[1::2], state.present[1::2])
+    redrawn = np.asarray(later.present[::2])
+    assert redrawn.mean() == pytest.approx(0.3, abs=0.02)
+    assert np.mean(redrawn == np.asarray(state.present[::2])) < 0.7  # not the same draw
+    # Every episode attended (share 1), as in the paper, whatever the draw.
+    always = constant_presence(1.0)
+    np.testing.assert_array_equal(always.start(jax.random.key(2), 64).present, True)
+
+
+def test_intermittent_ends_at_its_switch_step():
+    presence = intermittent(1.0, switch_step=100)
+    state = presence.start(jax.random.key(0), 4)
+    np.testing.assert_array_equal(presence.per_env(state, jnp.int32(99)), 1.0)
+    np.testing.assert_array_equal(presence.per_env(state, jnp.int32(100)), 0.0)
+
+
+def test_readiness_leaves_at_the_first_update_the_average_reaches_the_threshold():
+    presence = readiness(1.0, window=3)
+    state = presence.start(jax.random.key(0), 2)
+    after = jax.jit(presence.after_update)
+    # Goals per episode at the updates ending at steps 100, 200, ...: the mean of the last
+    # three first reaches 1.0 at step 500 (0.6, 1.2, 1.2).
+    goals = [2.0, 0.0, 0.6, 1.2, 1.2, 0.0, 5.0]
+    left = []
+    for update, value in enumerate(goals):
+        state = after(state, jnp.int32(100 * (update + 1)), jnp.float32(value))
+        left.append(float(state.left_at))
+    # Not before three updates are seen (2.0 alone would pass), then never again.
+    assert left == [np.inf, np.inf, np.inf, np.inf, 500.0, 500.0, 500.0]
+    np.testing.assert_array_equal(presence.per_env(state, jnp.int32(499)), 1.0)
+    np.testing.assert_array_equal(presence.per_env(state, jnp.int32(500)), 0.0)
+
+
+def test_never_ready_is_always_present():
+    presence = readiness(math.inf)
+    state = presence.start(jax.random.key(0), 2)
+    for update in range(5):
+        state = presence.after_update(state, jnp.int32(update), jnp.float32(100.0))
+    assert float(state.left_at) == math.inf
+    np.testing.assert_array_equal(presence.per_env(state, jnp.int32(10**7)), 1.0)

@@ -167,17 +167,9 @@ class GoalsEnv(RegeneratingWorld):
             raise ValueError(
                 "give either n_blocks (random blocks) or layout (fixed walls), not both"
             )
-        max_blocks = self.interior**2 - 2
         if layout is None:
             n_blocks = 3 if n_blocks is None else n_blocks
-            if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)):
-                raise ValueError(f"n_blocks must be an integer, got {n_blocks!r}")
-            if not 0 <= n_blocks <= max_blocks:
-                raise ValueError(
-                    f"n_blocks={n_blocks} is impossible on a {self.size}x{self.size} grid: "
-                    f"the {self.interior**2} interior cells hold at most {max_blocks} blocks "
-                    "beside a goal and an agent"
-                )
+            self.check_blocks(n_blocks)
             fixed = np.zeros((self.size, self.size), dtype=bool)
         else:
             fixed = (
@@ -203,6 +195,18 @@ class GoalsEnv(RegeneratingWorld):
             forward_cost=jnp.float32(forward_cost),
             goal_reward=jnp.float32(goal_reward),
         )
+
+    def check_blocks(self, n_blocks: int) -> None:
+        """Raise ValueError unless `n_blocks` random blocks fit beside a goal and an agent."""
+        max_blocks = self.interior**2 - 2
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)):
+            raise ValueError(f"n_blocks must be an integer, got {n_blocks!r}")
+        if not 0 <= n_blocks <= max_blocks:
+            raise ValueError(
+                f"n_blocks={n_blocks} is impossible on a {self.size}x{self.size} grid: "
+                f"the {self.interior**2} interior cells hold at most {max_blocks} blocks "
+                "beside a goal and an agent"
+            )
 
     # ----------------------------------------------------------------------------- dynamics
 

@@ -23,9 +23,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from internalize import numerics
+from internalize.isr.train import ISR_PRESETS, ISRConfig
+from internalize.learners.ppo import PRESETS as PPO_PRESETS
+from internalize.learners.ppo import PPOConfig
 
 RESULTS_FILE = "results.json"
 LOCK_FILE = ".lock"
@@ -42,12 +45,24 @@ class ExperimentConfig:
     """Number of seeds (independent runs of the whole experiment)."""
     first_seed: int = 1234
     """Seeds are first_seed, first_seed + 1, ... (the original used 1234-1243)."""
+    ppo: PPOConfig | None = None
+    """The learner's PPO settings (`ppo.KEY`); unset: those of the preset."""
+    isr: ISRConfig | None = None
+    """How the ISR is trained (`isr.KEY`); unset: that of the preset."""
+
+    PPO_PRESETS: ClassVar[Mapping[str, PPOConfig]] = PPO_PRESETS
+    """The named defaults of `ppo` (an experiment may have its own)."""
+    ISR_PRESETS: ClassVar[Mapping[str, ISRConfig]] = ISR_PRESETS
+    """The named defaults of `isr`."""
 
     def __post_init__(self) -> None:
-        from internalize.learners.ppo import PRESETS
-
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
+        if self.preset not in self.PPO_PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(self.PPO_PRESETS)}")
+        # Presets are named defaults: what is not given comes from them.
+        if self.ppo is None:
+            object.__setattr__(self, "ppo", self.PPO_PRESETS[self.preset])
+        if self.isr is None:
+            object.__setattr__(self, "isr", self.ISR_PRESETS[self.preset])
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.first_seed < 0:

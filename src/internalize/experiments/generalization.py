@@ -44,8 +44,8 @@ from internalize.experiments.phases import (
     tile,
     train_isr,
 )
-from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import METRIC_NAMES, PPO, PRESETS, over_runs
+from internalize.isr.train import split_sizes
+from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
@@ -106,8 +106,8 @@ class GeneralizationConfig(ExperimentConfig):
             raise ValueError(f"unknown task(s) {unknown}; known: {list(known)}")
         if len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks repeat: {list(self.tasks)}")
-        GoalsEnv().make_params(n_blocks=self.socialize_blocks)  # checks the block counts
-        GoalsEnv().make_params(n_blocks=self.test_blocks)
+        GoalsEnv().check_blocks(self.socialize_blocks)
+        GoalsEnv().check_blocks(self.test_blocks)
 
 
 def _task_params(env: GoalsEnv, config: GeneralizationConfig):
@@ -125,7 +125,7 @@ def planned_steps(config: GeneralizationConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
     transfers = [config.transfer_steps] * 2 * len(config.tasks)  # oracle and isr on each task
     steps = (config.socialize_steps, config.frozen_steps, *transfers)
-    return phase_steps(PRESETS[config.preset], config.seeds, *steps)
+    return phase_steps(config.ppo, config.seeds, *steps)
 
 
 def run_generalization(
@@ -137,7 +137,7 @@ def run_generalization(
     also pool them, the task as a fixed effect.
     """
     started = time.perf_counter()
-    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    ppo_config, isr_config = config.ppo, config.isr
     env = GoalsEnv()
     ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.socialize_blocks))
     socialize_updates = ppo_config.num_updates(config.socialize_steps)

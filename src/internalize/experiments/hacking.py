@@ -38,8 +38,9 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.isr.maps import goals_reward_maps
-from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import PPO, PRESETS
+from internalize.isr.train import split_sizes
+from internalize.learners.ppo import PPO, Rollout
+from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import paired_test, summarize, welch_test
 
 CONDITIONS = ("isr_partial", "isr_full")
@@ -70,6 +71,8 @@ class HackingConfig(ExperimentConfig):
     """Internal reward above this on a step that reaches no goal counts as looping."""
     window_fraction: float = 0.1
     """Share of autonomy at its start (early) and at its end (late) that the tests compare."""
+    schedule: ScheduleConfig = ScheduleConfig()
+    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,15 +88,13 @@ class HackingConfig(ExperimentConfig):
 def planned_steps(config: HackingConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
     autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    return phase_steps(
-        PRESETS[config.preset], config.seeds, config.socialize_steps, *autonomy_steps
-    )
+    return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
 
 
 def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
-    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    ppo_config, isr_config = config.ppo, config.isr
     env = GoalsEnv()
     ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.n_blocks))
     socialize_updates = ppo_config.num_updates(config.socialize_steps)
@@ -140,7 +141,8 @@ def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
             both,
             autonomy_updates,
             bar,
-            loop_threshold=config.loop_threshold,
+            schedule=config.schedule,
+            extra_metrics=looping_metric(config.loop_threshold),
         )
     finally:
         bar.close()
@@ -161,7 +163,7 @@ def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
         *autonomy_rows(config.seed_list, social_metrics, metrics, CONDITIONS),
     )
 
-    social_curves = metric_curves(social_metrics, METRICS)
+    social_curves = metric_curves(social_metrics, [m for m in METRICS if m != "looping"])
     curves = {
         condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
         for c, condition in enumerate(CONDITIONS)
@@ -258,6 +260,18 @@ def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
     )
     run_dir.finish(results)
     return results
+
+
+def looping_metric(threshold: float):
+    """The metric `looping` of a rollout: the share of its steps on which the learner received
+    internal reward above `threshold` without reaching a goal (reward paid for nothing: an ISR
+    being hacked)."""
+
+    def looping(rollout: Rollout) -> dict:
+        paid_for_nothing = (rollout.internal_reward > threshold) & ~rollout.goal_reached
+        return {"looping": paid_for_nothing.mean()}
+
+    return looping
 
 
 def _first(tree):

@@ -22,12 +22,12 @@ from internalize.learners.ppo import (
     METRIC_NAMES,
     PPO,
     PPOConfig,
-    RewardSetting,
     Runner,
     UpdateMetrics,
     over_runs,
 )
-from internalize.social.caregiver import Presence, constant_presence, two_phase
+from internalize.social.caregiver import Presence, ScheduleConfig, constant_presence
+from internalize.social.rewards import ISRReward, LearnerReward, caregiver_present
 
 
 @dataclass
@@ -120,10 +120,6 @@ def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: i
     return (*outputs, Timing(steps=timing.steps, shared=True))
 
 
-def caregiver_present() -> RewardSetting:
-    return RewardSetting(presence=constant_presence(1.0), internal_weight=jnp.float32(0.0))
-
-
 def socialize(
     ppo: PPO, keys: jax.Array, num_updates: int, progress: Progress | None = None
 ) -> tuple[Runner, UpdateMetrics, ISRDataset, Timing]:
@@ -196,6 +192,8 @@ def train_isr(
 
 
 AUTONOMY_CONDITIONS = ("oracle", "none", "isr")
+PAPER_SCHEDULE = ScheduleConfig()
+"""The caregiver leaves at once (SPEC §1's two phases)."""
 
 
 def autonomy_settings(
@@ -204,13 +202,15 @@ def autonomy_settings(
     runs: int,
     isr_params: Any = None,
     isr_threshold: float | None = None,
-    loop_threshold: float = 0.1,
-) -> RewardSetting:
-    """Reward settings for `conditions` x `runs`, stacked condition-major: [C * runs].
+    isr_network: ISRNetwork | None = None,
+    schedule: ScheduleConfig = PAPER_SCHEDULE,
+) -> LearnerReward:
+    """Learner rewards for `conditions` x `runs`, stacked condition-major: [C * runs].
 
-    `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` and nothing
-    replaces it; `isr`: it leaves and the ISR (`isr_params`, leading run axis) supplies R_i,
-    paid only above `isr_threshold` if that is set. Without `isr` among the conditions,
+    `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` as `schedule`
+    says (at once by default) and nothing replaces it; `isr`: it leaves likewise and the ISR
+    (`isr_network`, default SPEC §4's, with `isr_params`, leading run axis) supplies R_i, paid
+    only above `isr_threshold` if that is set. Without `isr` among the conditions,
     `isr_params` is not needed (and not used).
     """
     unknown = [condition for condition in conditions if condition not in AUTONOMY_CONDITIONS]
@@ -221,22 +221,23 @@ def autonomy_settings(
     uses_isr = "isr" in conditions
     if uses_isr and isr_params is None:
         raise ValueError("the isr condition needs trained ISR parameters")
+    leaving = schedule.presence(switch_step)
+    staying = constant_presence(1.0).replace(ready_window=leaving.ready_window)
     presences: list[Presence] = [
-        constant_presence(1.0) if condition == "oracle" else two_phase(switch_step)
-        for condition in conditions
+        staying if condition == "oracle" else leaving for condition in conditions
     ]
     presence = jax.tree.map(lambda *levels: jnp.repeat(jnp.stack(levels), runs, axis=0), *presences)
     weights = jnp.repeat(
         jnp.asarray([condition == "isr" for condition in conditions], jnp.float32), runs
     )
-    tiled_isr = tile(isr_params, len(conditions)) if uses_isr else None
-    return RewardSetting(
-        presence=presence,
-        internal_weight=weights,
-        isr_params=tiled_isr,
-        isr_threshold=isr_threshold,
-        loop_threshold=loop_threshold,
-    )
+    internal = None
+    if uses_isr:
+        internal = ISRReward(
+            params=tile(isr_params, len(conditions)),
+            network=isr_network or ISRNetwork(),
+            threshold=isr_threshold,
+        )
+    return LearnerReward(presence=presence, internal_weight=weights, internal=internal)
 
 
 def autonomy(
@@ -248,7 +249,9 @@ def autonomy(
     progress: Progress | None = None,
     env_params: Any = None,
     isr_threshold: float | None = None,
-    loop_threshold: float = 0.1,
+    isr_network: ISRNetwork | None = None,
+    extra_metrics=None,
+    schedule: ScheduleConfig = PAPER_SCHEDULE,
 ) -> tuple[Runner, UpdateMetrics, Timing]:
     """Continue every socialized run under each condition.
 
@@ -257,12 +260,22 @@ def autonomy(
     in another (so that only its runs pay for the ISR's forward passes). `env_params`, with a
     leading run axis, gives each run its own task (default: `ppo.env_params` for all); the
     runners' environments must already be of that task (`PPO.move_to_task`). `isr_threshold`
-    and `loop_threshold` go to the `RewardSetting`. Returns runners
-    and metrics with leading axes [C, runs], in the order of `conditions`.
+    and `isr_network` make the ISR's reward and `schedule` how the caregiver leaves
+    (`autonomy_settings`); `extra_metrics` goes to `PPO.run`. Returns runners and metrics
+    with leading axes [C, runs], in the order of `conditions`.
     """
     runs = runners.step.shape[0]
     steps = len(conditions) * runs * num_updates * ppo.config.batch_size
-    inputs = (conditions, isr_params, num_updates, env_params, isr_threshold, loop_threshold)
+    inputs = (
+        conditions,
+        isr_params,
+        num_updates,
+        env_params,
+        isr_threshold,
+        isr_network,
+        extra_metrics,
+        schedule,
+    )
     return _once(
         "autonomy",
         (_fields(ppo), runners, *inputs),
@@ -280,7 +293,9 @@ def _autonomy(
     num_updates,
     env_params,
     isr_threshold,
-    loop_threshold,
+    isr_network,
+    extra_metrics,
+    schedule,
     progress,
     timing,
 ):
@@ -293,7 +308,7 @@ def _autonomy(
     def train(runners, settings, env_params):
         def one_run(runner, setting, params):
             task = dataclasses.replace(ppo, env_params=params)
-            return task.run(runner, setting, num_updates, False, advance)[:2]
+            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
 
         return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
 
@@ -304,7 +319,7 @@ def _autonomy(
     ]
     for group in filter(None, groups):
         settings = autonomy_settings(
-            group, switch_step, runs, isr_params, isr_threshold, loop_threshold
+            group, switch_step, runs, isr_params, isr_threshold, isr_network, schedule
         )
         stacked, params = (tile(tree, len(group)) for tree in (runners, env_params))
         index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
@@ -353,15 +368,24 @@ def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
 def metric_curves(metrics: UpdateMetrics, names) -> dict[str, np.ndarray]:
     """{"step": float[updates], name: float[runs, updates] for each of `names`} of metrics with
     leading axes [runs, updates]."""
-    curves = {name: np.asarray(getattr(metrics, name)) for name in names}
+    curves = {
+        name: np.asarray(metrics.extra[name] if name in metrics.extra else getattr(metrics, name))
+        for name in names
+    }
     curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
     return curves
 
 
+def metric_names(metrics: UpdateMetrics) -> list[str]:
+    """Column names of `metrics`: `METRIC_NAMES`, then the experiment's own (`extra`)."""
+    return [*METRIC_NAMES, *metrics.extra]
+
+
 def metric_rows(prefix: list, metrics: UpdateMetrics, index: Any) -> list[list]:
     """metrics.csv rows of one run, `metrics[index]` (float[updates] per field):
-    `prefix + [update] + METRIC_NAMES values` per update."""
-    values = np.stack([np.asarray(getattr(metrics, name))[index] for name in METRIC_NAMES], -1)
+    `prefix + [update] + metric_names(metrics) values` per update."""
+    columns = [getattr(metrics, name) for name in METRIC_NAMES] + list(metrics.extra.values())
+    values = np.stack([np.asarray(column)[index] for column in columns], -1)
     return [[*prefix, update, *row] for update, row in enumerate(values.tolist())]
 
 
@@ -372,14 +396,17 @@ def autonomy_rows(
     conditions: tuple[str, ...],
 ) -> tuple[list[str], list[list]]:
     """Columns and rows of metrics.csv for socialization metrics [seeds, updates] followed by
-    autonomy metrics [conditions, seeds, updates]."""
+    autonomy metrics [conditions, seeds, updates]. An experiment's own autonomy metrics that
+    socialization did not measure are left empty in its rows."""
     social, later = (jax.tree.map(np.asarray, m) for m in (social_metrics, autonomy_metrics))
+    unmeasured = [""] * (len(later.extra) - len(social.extra))
     rows = []
     for s, seed in enumerate(seeds):
-        rows += metric_rows([seed, "socialization", "socialization"], social, s)
+        social_rows = metric_rows([seed, "socialization", "socialization"], social, s)
+        rows += [row + unmeasured for row in social_rows]
         for c, condition in enumerate(conditions):
             rows += metric_rows([seed, "autonomy", condition], later, (c, s))
-    return ["seed", "phase", "condition", "update", *METRIC_NAMES], rows
+    return ["seed", "phase", "condition", "update", *metric_names(later)], rows
 
 
 def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:

@@ -13,8 +13,10 @@ the caregiver's true reward on one layout (`reward_map.png`, see `MAP_SITUATIONS
 import dataclasses
 import io
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import numpy as np
@@ -46,6 +48,7 @@ from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig, split_sizes
 from internalize.learners.ppo import PPO, PRESETS, PPOConfig
 from internalize.plots import phase_figure, reward_map_figure
+from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import summarize, welch_test
 
 PROSOCIAL_PRESETS: dict[str, PPOConfig] = {
@@ -97,12 +100,17 @@ from the goal itself, where the learner stands in the partner's way."""
 class ProsocialConfig(ExperimentConfig):
     """Settings of the prosocial experiment."""
 
+    PPO_PRESETS: ClassVar[Mapping[str, PPOConfig]] = PROSOCIAL_PRESETS
+    ISR_PRESETS: ClassVar[Mapping[str, ISRConfig]] = PROSOCIAL_ISR_PRESETS
+
     socialize_steps: int = 240_000
     """Environment steps with the caregiver present (rounded up to whole rollouts)."""
     autonomy_steps: int = 240_000
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
+    schedule: ScheduleConfig = ScheduleConfig()
+    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
     isr_threshold: float | None = 0.2
     """If set, the ISR pays only where its prediction exceeds this (as in experiment B; None
     pays every prediction)."""
@@ -187,19 +195,18 @@ def reward_maps(
 def planned_steps(config: ProsocialConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
     autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    ppo_config = PROSOCIAL_PRESETS[config.preset]
+    ppo_config = config.ppo
     return phase_steps(ppo_config, config.seeds, config.socialize_steps, *autonomy_steps)
 
 
 def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
-    ppo_config = PROSOCIAL_PRESETS[config.preset]
-    isr_config = PROSOCIAL_ISR_PRESETS[config.preset]
+    ppo_config, isr_config = config.ppo, config.isr
     env = BoulderEnv()
     env_params = env.make_params()
     isr_network = ISRNetwork(agent_cells=agent_cells)
-    ppo = PPO(ppo_config, env, env_params, isr_network)
+    ppo = PPO(ppo_config, env, env_params)
     socialize_updates = ppo_config.num_updates(config.socialize_steps)
     autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
     samples = socialize_updates * ppo_config.batch_size
@@ -242,7 +249,9 @@ def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> di
             isr.params,
             autonomy_updates,
             bar,
+            schedule=config.schedule,
             isr_threshold=config.isr_threshold,
+            isr_network=isr_network,
         )
     finally:
         bar.close()

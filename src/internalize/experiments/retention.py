@@ -36,9 +36,10 @@ from internalize.experiments.phases import (
     socialize,
     train_isr,
 )
-from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import PPO, PRESETS
+from internalize.isr.train import split_sizes
+from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure
+from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import summarize
 
 HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
@@ -58,6 +59,8 @@ class RetentionConfig(ExperimentConfig):
     """Random wall blocks per layout."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
+    schedule: ScheduleConfig = ScheduleConfig()
+    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,15 +72,13 @@ class RetentionConfig(ExperimentConfig):
 def planned_steps(config: RetentionConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
     autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    return phase_steps(
-        PRESETS[config.preset], config.seeds, config.socialize_steps, *autonomy_steps
-    )
+    return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
 
 
 def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
-    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    ppo_config, isr_config = config.ppo, config.isr
     env = GoalsEnv()
     env_params = env.make_params(n_blocks=config.n_blocks)
     ppo = PPO(ppo_config, env, env_params)
@@ -114,7 +115,7 @@ def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> di
         isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
         del dataset
         final, autonomy_metrics, autonomy_time = autonomy(
-            ppo, runners, CONDITIONS, isr.params, autonomy_updates, bar
+            ppo, runners, CONDITIONS, isr.params, autonomy_updates, bar, schedule=config.schedule
         )
     finally:
         bar.close()

@@ -24,8 +24,8 @@ from internalize.experiments.common import (
     versions,
 )
 from internalize.experiments.phases import phase_steps, seed_keys, socialize, train_isr
-from internalize.isr.train import ISR_PRESETS, split_sizes
-from internalize.learners.ppo import PPO, PRESETS
+from internalize.isr.train import split_sizes
+from internalize.learners.ppo import PPO
 from internalize.stats import paired_test, summarize
 
 PUBLISHED = {
@@ -54,11 +54,11 @@ class ScalingConfig(ExperimentConfig):
             raise ValueError(f"sample_counts needs at least two counts, got {self.sample_counts}")
         if list(self.sample_counts) != sorted(set(self.sample_counts)):
             raise ValueError(f"sample_counts must increase strictly, got {self.sample_counts}")
-        train_fraction = ISR_PRESETS[self.preset].train_fraction
+        train_fraction = self.isr.train_fraction
         for count in self.sample_counts:
             split_sizes(count, train_fraction)  # each count must split into train and test
-        samples = PRESETS[self.preset].num_updates(self.socialize_steps)
-        samples *= PRESETS[self.preset].batch_size
+        samples = self.ppo.num_updates(self.socialize_steps)
+        samples *= self.ppo.batch_size
         if self.sample_counts[-1] > samples:
             raise ValueError(
                 f"sample count {self.sample_counts[-1]} exceeds the {samples} samples that "
@@ -68,13 +68,13 @@ class ScalingConfig(ExperimentConfig):
 
 def planned_steps(config: ScalingConfig) -> int:
     """Environment steps the experiment takes (for progress bars)."""
-    return phase_steps(PRESETS[config.preset], config.seeds, config.socialize_steps)
+    return phase_steps(config.ppo, config.seeds, config.socialize_steps)
 
 
 def run_scaling(config: ScalingConfig, out: str | Path, progress=True) -> dict:
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
-    ppo_config, isr_config = PRESETS[config.preset], ISR_PRESETS[config.preset]
+    ppo_config, isr_config = config.ppo, config.isr
     env = GoalsEnv()
     ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.n_blocks))
     socialize_updates = ppo_config.num_updates(config.socialize_steps)

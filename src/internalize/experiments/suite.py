@@ -105,6 +105,42 @@ def make_config(name: str, **settings: Any) -> ExperimentConfig:
     return getattr(module, _MODULES[name][1])(**settings)
 
 
+def resolve_config(
+    name: str,
+    file: str | os.PathLike | None = None,
+    options: dict[str, Any] | None = None,
+    assignments: tuple[str, ...] | list[str] = (),
+) -> ExperimentConfig:
+    """The config of experiment `name`: its defaults, then the settings of `file` (TOML, or a
+    run's config.json to rerun it), then `options` (settings by name, as the command line's
+    own options give them), then `assignments` (`KEY=VALUE` texts, `--set`). The preset, from
+    whichever of these gives it last, sets the defaults of the PPO and ISR settings. A wrong
+    key, type or value raises ValueError naming it."""
+    from internalize import config as settings
+
+    layers = [
+        settings.load(file, type(make_config(name)), name) if file is not None else {},
+        dict(options or {}),
+        settings.parse_assignments(assignments),
+    ]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _merge(merged, layer)
+    base = make_config(name, preset=str(merged.pop("preset", "fast")))
+    return settings.update(base, merged)
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    """`base` with `changes` laid over it, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def planned_steps(name: str, config: ExperimentConfig) -> int:
     """Environment steps experiment `name` takes with `config`."""
     return _module(name).planned_steps(config)

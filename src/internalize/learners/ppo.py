@@ -1,13 +1,16 @@
 """PPO in JAX: rollout, GAE and the clipped-surrogate update, each a pure function.
 
-`PPO(config, env, env_params)` holds the static parts. `init(key)` gives a `Runner` (the whole
-loop state), `run(runner, rewards, num_updates)` trains for `num_updates` updates in one
-`lax.scan` and returns per-update `UpdateMetrics` (aggregated inside the loop, so memory does
-not grow with the step count) and, when asked, the socialization data for the ISR. Everything is
-jittable and vmappable over seeds and over reward settings.
+`PPO(config, env, env_params)` holds the static parts; `env` is any environment of the protocol
+(`internalize.envs.base`). `init(key)` gives a `Runner` (the whole loop state),
+`run(runner, rewards, num_updates)` trains for `num_updates` updates in one `lax.scan` and
+returns per-update `UpdateMetrics` (aggregated inside the loop, so memory does not grow with the
+step count) and, when asked, the socialization data for the ISR. Everything is jittable and
+vmappable over seeds and over reward settings.
 
-The learner's reward is `R_e + P * R_s + (1 - P) * R_i` (`internalize.social.caregiver`), with
-`P` from a `Presence` schedule of the run's step count and `R_i` from an ISR model, or zero.
+The learner is given its reward: `rewards`, a `LearnerReward` (`internalize.social.rewards`),
+composes `R_e + P * R_s + (1 - P) * R_i` from a presence schedule and an internal reward model;
+PPO only calls it, and tells the schedule each update's goals per episode (for readiness).
+Metrics of an experiment's own (hacking's `looping`) come from `run(..., extra_metrics=...)`.
 
 Fidelity to Stable-Baselines3's PPO, which the original used: episodes end only by truncation,
 and as in SB3 the value of the truncated episode's last observation is bootstrapped into the
@@ -27,10 +30,10 @@ import optax
 from flax import struct
 
 from internalize.envs.base import Environment, select, step_batch
-from internalize.isr.model import ISRNetwork
 from internalize.learners.networks import NETWORKS
 from internalize.settings import replace_settings
-from internalize.social.caregiver import Presence, learner_reward
+from internalize.social.caregiver import CaregiverState
+from internalize.social.rewards import LearnerReward
 
 
 @dataclass(frozen=True)
@@ -141,22 +144,8 @@ class Runner(struct.PyTreeNode):
     key: jax.Array
     step: jax.Array
     """int32 environment steps taken so far (all environments), the clock of `Presence`."""
-
-
-class RewardSetting(struct.PyTreeNode):
-    """Who rewards the learner: the caregiver's presence and, optionally, an ISR model."""
-
-    presence: Presence
-    internal_weight: jax.Array
-    """float32 multiplier of R_i (0: no internal reward)."""
-    isr_params: Any = None
-    """Parameters of the `ISRNetwork`, or None for no ISR (R_i = 0)."""
-    isr_threshold: float | None = struct.field(pytree_node=False, default=None)
-    """If set, the ISR pays only where its prediction exceeds this (else R_i = 0). The original
-    used 0.2 in the generalization experiment (SPEC §5 B); None pays every prediction."""
-    loop_threshold: float = struct.field(pytree_node=False, default=0.1)
-    """For the `looping` metric only: internal reward above this on a step that reaches no goal
-    counts as paid for nothing."""
+    caregiver: CaregiverState | None = None
+    """The presence schedule's state in this run (None until a `LearnerReward` starts it)."""
 
 
 class Rollout(struct.PyTreeNode):
@@ -193,9 +182,6 @@ class UpdateMetrics(struct.PyTreeNode):
     """True R_s per episode."""
     internal_reward: jax.Array
     """R_i received per episode."""
-    looping: jax.Array
-    """Share of steps on which the learner received internal reward above the setting's
-    `loop_threshold` without reaching a goal (reward paid for nothing: an ISR being hacked)."""
     true_return: jax.Array
     """R_e + R_s per episode: the return counted with the true caregiver reward."""
     learner_return: jax.Array
@@ -205,9 +191,11 @@ class UpdateMetrics(struct.PyTreeNode):
     value_loss: jax.Array
     entropy: jax.Array
     approx_kl: jax.Array
+    extra: dict = struct.field(default_factory=dict)
+    """An experiment's own metrics (`PPO.run`'s `extra_metrics`), by name."""
 
 
-METRIC_NAMES = tuple(field.name for field in fields(UpdateMetrics))
+METRIC_NAMES = tuple(field.name for field in fields(UpdateMetrics) if field.name != "extra")
 
 
 def over_runs(function: Callable, parallel: bool) -> Callable:
@@ -226,7 +214,6 @@ class PPO:
     env: Environment
     """Any environment of the protocol (`internalize.envs.base`)."""
     env_params: Any
-    isr_network: ISRNetwork = ISRNetwork()
 
     @property
     def network(self):
@@ -274,7 +261,7 @@ class PPO:
 
     # ------------------------------------------------------------------------------ rollout
 
-    def _env_step(self, runner: Runner, rewards: RewardSetting, key: jax.Array):
+    def _env_step(self, runner: Runner, rewards: LearnerReward, key: jax.Array):
         config, env = self.config, self.env
         key_action, key_step, key_reset = jax.random.split(key, 3)
         params = runner.train.params
@@ -284,19 +271,11 @@ class PPO:
         states, transition = step_batch(
             env, key_step, runner.env_states, action, self.env_params, auto_reset=False
         )
-        presence = rewards.presence(runner.step)
-        # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
-        partner_action = getattr(transition, "partner_action", None)
-        if rewards.isr_params is None:
-            internal = jnp.zeros_like(transition.env_reward)
-        else:
-            internal = self.isr_network.apply(
-                rewards.isr_params, runner.obs, action, partner_action
-            )
-            if rewards.isr_threshold is not None:
-                internal = jnp.where(internal > rewards.isr_threshold, internal, 0.0)
-            internal = rewards.internal_weight * internal
-        reward = learner_reward(transition.env_reward, transition.social_reward, internal, presence)
+        caregiver = runner.caregiver
+        reward, internal, presence = rewards(caregiver, runner.step, runner.obs, action, transition)
+        caregiver = rewards.presence.new_episodes(
+            caregiver, jax.random.fold_in(key, 1), transition.truncated
+        )
 
         # Episodes end only by truncation, at the same step in every environment. There, as
         # SB3 does, bootstrap the value of the last observation and start new episodes.
@@ -322,14 +301,25 @@ class PPO:
             goal_reached=transition.goal_reached,
             env_reward=transition.env_reward,
             social_reward=transition.social_reward,
-            internal_reward=(1.0 - presence) * internal,
-            presence=jnp.broadcast_to(presence, action.shape),
-            partner_action=partner_action,
+            internal_reward=internal,
+            presence=presence,
+            # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
+            partner_action=getattr(transition, "partner_action", None),
         )
-        runner = runner.replace(env_states=states, obs=obs, step=runner.step + config.num_envs)
+        runner = runner.replace(
+            env_states=states, obs=obs, step=runner.step + config.num_envs, caregiver=caregiver
+        )
         return runner, sample
 
-    def rollout(self, runner: Runner, rewards: RewardSetting) -> tuple[Runner, Rollout]:
+    def start_caregiver(self, runner: Runner, rewards: LearnerReward) -> Runner:
+        """`runner` with the schedule of `rewards` started afresh (from a key of its own, so
+        the runner's random numbers stay as they were)."""
+        key = jax.random.fold_in(runner.key, 1)
+        return runner.replace(caregiver=rewards.start(key, self.config.num_envs))
+
+    def rollout(self, runner: Runner, rewards: LearnerReward) -> tuple[Runner, Rollout]:
+        if runner.caregiver is None:
+            runner = self.start_caregiver(runner, rewards)
         key, key_steps = jax.random.split(runner.key)
         runner = runner.replace(key=key)
         keys = jax.random.split(key_steps, self.config.num_steps)
@@ -401,7 +391,10 @@ class PPO:
         return train, jax.tree.map(jnp.mean, parts)
 
     def update(
-        self, runner: Runner, rewards: RewardSetting
+        self,
+        runner: Runner,
+        rewards: LearnerReward,
+        extra_metrics: Callable[[Rollout], dict] | None = None,
     ) -> tuple[Runner, UpdateMetrics, Rollout]:
         """One rollout and its learning; returns the rollout too (for the ISR's data)."""
         runner, rollout = self.rollout(runner, rewards)
@@ -423,9 +416,6 @@ class PPO:
             env_reward=per_episode_sum(rollout.env_reward),
             social_reward=per_episode_sum(rollout.social_reward),
             internal_reward=per_episode_sum(rollout.internal_reward),
-            looping=(
-                (rollout.internal_reward > rewards.loop_threshold) & ~rollout.goal_reached
-            ).mean(),
             true_return=per_episode_sum(rollout.env_reward + rollout.social_reward),
             learner_return=per_episode_sum(
                 rollout.env_reward
@@ -437,8 +427,12 @@ class PPO:
             value_loss=value_loss,
             entropy=entropy,
             approx_kl=approx_kl,
+            extra=extra_metrics(rollout) if extra_metrics is not None else {},
         )
-        return runner, metrics, rollout
+        caregiver = rewards.presence.after_update(
+            runner.caregiver, runner.step, metrics.goals_per_episode
+        )
+        return runner.replace(caregiver=caregiver), metrics, rollout
 
     def move_to_task(self, runner: Runner, key: jax.Array) -> Runner:
         """`runner` with fresh environments of this PPO's task: a learner moved to a new task
@@ -479,19 +473,22 @@ class PPO:
     def run(
         self,
         runner: Runner,
-        rewards: RewardSetting,
+        rewards: LearnerReward,
         num_updates: int,
         collect: bool = False,
         progress: Callable[[jax.Array], None] | None = None,
+        extra_metrics: Callable[[Rollout], dict] | None = None,
     ) -> tuple[Runner, UpdateMetrics, Any]:
-        """`num_updates` updates in one scan. Returns the runner, `UpdateMetrics` with a leading
-        axis of `num_updates`, and, if `collect`, the ISR data (obs uint8[U, S, E, H, W, C],
-        action, social reward [U, S, E]); otherwise None. `progress`, if given, is called on
-        the host with the step count after every update. Two-agent tasks append the partner's
-        action int32[U, S, E] to the ISR data."""
+        """`num_updates` updates in one scan, rewarded by `rewards` (its schedule starts
+        afresh). Returns the runner, `UpdateMetrics` with a leading axis of `num_updates`, and,
+        if `collect`, the ISR data (obs uint8[U, S, E, H, W, C], action, social reward
+        [U, S, E]); otherwise None. `progress`, if given, is called on the host with the step
+        count after every update. `extra_metrics(rollout)`, if given, adds an experiment's own
+        float32 metrics per update (`UpdateMetrics.extra`). Two-agent tasks append the
+        partner's action int32[U, S, E] to the ISR data."""
 
         def one_update(runner: Runner, _):
-            runner, metrics, rollout = self.update(runner, rewards)
+            runner, metrics, rollout = self.update(runner, rewards, extra_metrics)
             if progress is not None:
                 jax.debug.callback(progress, runner.step)
             data = (rollout.obs, rollout.action, rollout.social_reward) if collect else None
@@ -499,5 +496,6 @@ class PPO:
                 data = (*data, rollout.partner_action)
             return runner, (metrics, data)
 
+        runner = self.start_caregiver(runner, rewards)
         runner, (metrics, data) = jax.lax.scan(one_update, runner, None, length=num_updates)
         return runner, metrics, data
