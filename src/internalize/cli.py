@@ -74,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one of the paper's experiments (SPEC §5) into a run directory.",
     )
     experiments = reproduce.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    for name, experiment in EXPERIMENTS.items():
-        _experiment_parser(experiments, name, experiment)
+    from internalize.experiments.registry import REGISTRY
+
+    for name, record in REGISTRY.items():
+        _experiment_parser(experiments, name, record)
     every = experiments.add_parser(
         "all",
         help="every experiment into one run directory (resumable)",
@@ -163,7 +165,7 @@ SHORTCUTS = ("preset", "seeds", "first_seed", "isr_threshold")
 """Settings with an option of their own (besides every `*_steps` setting)."""
 
 
-def _experiment_parser(experiments, name: str, experiment: dict) -> None:
+def _experiment_parser(experiments, name: str, record) -> None:
     """`reproduce NAME`: its options, and every setting of its config in the help."""
     from internalize.config import help_text
     from internalize.experiments.suite import make_config
@@ -171,8 +173,8 @@ def _experiment_parser(experiments, name: str, experiment: dict) -> None:
     defaults = make_config(name)
     sub = experiments.add_parser(
         name,
-        help=experiment["help"],
-        description=experiment["description"],
+        help=record.help,
+        description=record.description,
         epilog="settings (--set KEY=VALUE, or keys of a --config TOML file):\n"
         + help_text(defaults),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -228,65 +230,6 @@ def _threshold(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}")
     return value
 
-
-EXPERIMENTS = {
-    "retention": {
-        "help": "experiment A: retention vs unlearning when the caregiver leaves",
-        "description": (
-            "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
-            "ISR on that data, then continue under oracle, none and isr. Writes config.json, "
-            "versions.json, metrics.csv, retention.png and results.json (last) into --out."
-        ),
-    },
-    "ood": {
-        "help": "experiment B: generalization to 5 random blocks after socializing on 1",
-        "description": (
-            "Experiment B (SPEC §5 B): socialize on 1 random block; frozen trains on, then plays "
-            "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
-            "evaluated over 100 episodes. Writes config.json, versions.json, metrics.csv, ood.png "
-            "and results.json (last) into --out."
-        ),
-    },
-    "layouts": {
-        "help": "experiment B on the five hand-picked layouts, pooled with a layout effect",
-        "description": (
-            "Experiment B's protocol on each hand-picked layout (plus, x, U, T, four rooms) from "
-            "one socialization per seed, with a pooled comparison that has the layout as a "
-            "fixed effect. Writes config.json, versions.json, metrics.csv, layouts.png and "
-            "results.json (last) into --out."
-        ),
-    },
-    "scaling": {
-        "help": "experiment C: ISR test error against the socialization data it learns from",
-        "description": (
-            "Experiment C (SPEC §5 C): per seed, socialize once, then train one ISR on the first "
-            "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
-            "Writes config.json, versions.json, metrics.csv, scaling.png and results.json "
-            "(last) into --out."
-        ),
-    },
-    "hacking": {
-        "help": "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
-        "description": (
-            "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
-            "and one on its first 1/12, then run autonomy with each. Writes config.json, "
-            "versions.json, metrics.csv, hacking.png (internal reward, goals, looping), "
-            "reward_map.png and results.json (last) into --out."
-        ),
-    },
-    "prosocial": {
-        "help": "experiment E: does the learner go on helping the partner in the boulder world",
-        "description": (
-            "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
-            "caregiver present (it rewards the learner when the partner reaches its goal), train "
-            "the two-agent ISR on that data, then continue under oracle, none and isr. Writes "
-            "config.json, versions.json, metrics.csv, prosocial.png, episode.gif, episode.png, "
-            "reward_map.png and results.json (last) into --out."
-        ),
-    },
-}
-"""`internalize reproduce` subcommands: help and description (options and defaults come from
-each experiment's config)."""
 
 SHOWN = (
     "summary",

@@ -34,6 +34,7 @@ from internalize.experiments.common import (
     load_checkpoints,
     read_json_object,
 )
+from internalize.experiments.registry import REGISTRY
 
 RENDER_FOLDER = "render"
 """Default output folder, inside each experiment's directory."""
@@ -46,8 +47,8 @@ TEXT_HEIGHT = 16
 FRAME_MS = 200
 """Duration of one frame."""
 BACKGROUND, TEXT, FLASH = (255, 255, 255), (20, 20, 20), (0, 150, 0)
-EXPERIMENTS = ("retention", "hacking", "ood", "layouts", "prosocial")
-"""Experiments with policies to render (scaling saves none)."""
+EXPERIMENTS = tuple(name for name, record in REGISTRY.items() if record.renders)
+"""Experiments with policies to render (`internalize.experiments.registry`)."""
 
 
 def panel_width(grid_size: int, tile_size: int = TILE_SIZE) -> int:
@@ -257,6 +258,11 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
     from internalize.envs.goals import GoalsEnv
 
     env_config = config.get("env", {})
+    if env_config.get("world", "goals") != "goals":
+        raise ValueError(
+            f"the run is in the world {env_config['world']!r}; render draws only the goals and "
+            "boulder worlds"
+        )
     max_steps = env_config.get("max_steps")
     if experiment == "prosocial":
         env = BoulderEnv(egocentric=env_config.get("egocentric", True))
@@ -279,8 +285,8 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
 
 def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
-    from internalize.experiments.prosocial import PROSOCIAL_PRESETS
-    from internalize.learners.ppo import PPO, PRESETS
+    from internalize.experiments.suite import resolve_config
+    from internalize.learners.ppo import PPO
 
     config = _read_config(directory)
     experiment = config["experiment"]
@@ -289,15 +295,12 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     seed = _seed(config, seed_index, directory)
     path = directory / CHECKPOINTS_FILE
     checkpoints = load_checkpoints(directory)
-    preset = config.get("preset")
-    presets = PROSOCIAL_PRESETS if experiment == "prosocial" else PRESETS
-    if preset not in presets:
-        raise ValueError(f"{directory}/config.json names an unknown preset {preset!r}")
+    # The run's own settings (its PPO network, whatever preset or --set gave it).
+    ppo_config = resolve_config(experiment, directory / "config.json").ppo
     try:
         env, tasks = _tasks(experiment, config)
     except KeyError as error:
         raise ValueError(f"{directory}/config.json lacks the setting {error}") from None
-    ppo_config = presets[preset]
     template_ppo = PPO(ppo_config, env, next(iter(tasks.values())))
     template = jax.eval_shape(
         template_ppo.network.init,

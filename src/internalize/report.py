@@ -19,20 +19,15 @@ from typing import Any
 import numpy as np
 
 from internalize.experiments.common import RESULTS_FILE, atomic_write, read_json_object
+from internalize.experiments.registry import REGISTRY
 
 CONFIG_FILE, VERSIONS_FILE, REPORT_FILE = "config.json", "versions.json", "report.html"
-ALL_EXPERIMENTS = ("retention", "ood", "layouts", "scaling", "hacking", "prosocial")
+ALL_EXPERIMENTS = tuple(sorted(REGISTRY, key=lambda name: REGISTRY[name].title.split(".")[0]))
+"""In the order of the paper (A to E; the registry's order within a letter)."""
 IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
 IMAGE_SUBFOLDERS = ("render", "gifs")
 
-TITLES = {
-    "retention": "A. Retention vs unlearning",
-    "ood": "B. Out-of-distribution generalization (5 random blocks)",
-    "layouts": "B. Generalization to the five hand-picked layouts",
-    "scaling": "C. ISR data scaling",
-    "hacking": "D. Incomplete internalization (reward hacking)",
-    "prosocial": "E. Prosocial internalization",
-}
+TITLES = {name: record.title for name, record in REGISTRY.items()}
 
 FALLBACK_PUBLISHED = {
     "retention": {

@@ -173,3 +173,39 @@ class RegeneratingWorld:
 
         next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
         return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
+
+
+BUILT_IN = {
+    "goals": "internalize.envs.goals:GoalsEnv",
+    "boulder": "internalize.envs.boulder:BoulderEnv",
+}
+"""Environments known by name; anything else is given as `package.module:function`."""
+
+
+def load_env(spec: str) -> Environment:
+    """The environment named by `spec`: a name of `BUILT_IN`, or `package.module:make_env`, a
+    function (or class) that takes no arguments and returns an environment of the protocol.
+    ValueError names what is wrong with `spec` or with what it gives."""
+    from importlib import import_module
+
+    module_name, colon, attribute = BUILT_IN.get(spec, spec).partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(
+            f"environment {spec!r}: give one of {sorted(BUILT_IN)} or package.module:make_env"
+        )
+    try:
+        make = getattr(import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"environment {spec!r} cannot be loaded: {error}") from None
+    env = make()
+    if not isinstance(env, Environment):
+        missing = [
+            name
+            for name in ("obs_shape", "num_actions", "make_params", "reset", "step", "observe")
+            if not hasattr(env, name)
+        ]
+        raise ValueError(
+            f"environment {spec!r} gave {type(env).__name__}, which lacks {missing} of the "
+            "protocol (internalize.envs.base)"
+        )
+    return env

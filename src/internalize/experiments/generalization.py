@@ -365,3 +365,13 @@ def _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_met
     run_dir.write_csv(
         "metrics.csv", ["seed", "phase", "condition", "task", "update", *METRIC_NAMES], rows
     )
+
+
+def run_ood(config: GeneralizationConfig, out: str | Path, progress=True) -> dict:
+    """Experiment B on 5 random blocks (`run_generalization` named `ood`)."""
+    return run_generalization(config, out, "ood", progress)
+
+
+def run_layouts(config: GeneralizationConfig, out: str | Path, progress=True) -> dict:
+    """Experiment B on the hand-picked layouts (`run_generalization` named `layouts`)."""
+    return run_generalization(config, out, "layouts", progress)

@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from internalize.envs.goals import GoalsEnv
+from internalize.envs.base import load_env
 from internalize.experiments.common import (
     ExperimentConfig,
     RunDirectory,
@@ -55,8 +55,11 @@ class RetentionConfig(ExperimentConfig):
     """Environment steps with the caregiver present (rounded up to whole rollouts)."""
     autonomy_steps: int = 120_000
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
+    world: str = "goals"
+    """The environment: `goals` (SPEC §2's world) or `package.module:make_env`, a function that
+    returns an environment of the protocol (`internalize.envs.base`; examples/hazard_world.py)."""
     n_blocks: int = 3
-    """Random wall blocks per layout."""
+    """Random wall blocks per layout (the goals world)."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
     schedule: ScheduleConfig = ScheduleConfig()
@@ -79,8 +82,9 @@ def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> di
     """Run the experiment into the new directory `out`; returns what `results.json` holds."""
     started = time.perf_counter()
     ppo_config, isr_config = config.ppo, config.isr
-    env = GoalsEnv()
-    env_params = env.make_params(n_blocks=config.n_blocks)
+    env = load_env(config.world)
+    goals = config.world == "goals"
+    env_params = env.make_params(n_blocks=config.n_blocks) if goals else env.make_params()
     ppo = PPO(ppo_config, env, env_params)
     socialize_updates = ppo_config.num_updates(config.socialize_steps)
     autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
@@ -97,8 +101,10 @@ def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> di
         "ppo": dataclasses.asdict(ppo_config),
         "isr": dataclasses.asdict(isr_config),
         "env": {
-            "size": env.size,
-            "n_blocks": config.n_blocks,
+            "world": config.world,
+            **({"size": env.size, "n_blocks": config.n_blocks} if goals else {}),
+            "obs_shape": list(env.obs_shape),
+            "num_actions": env.num_actions,
             "max_steps": int(env_params.max_steps),
         },
     }

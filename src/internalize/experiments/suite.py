@@ -39,10 +39,10 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from internalize.experiments import registry
 from internalize.experiments.common import (
     RESULTS_FILE,
     ExperimentConfig,
@@ -56,19 +56,15 @@ from internalize.experiments.common import (
     versions,
     write_json,
 )
+from internalize.experiments.registry import REGISTRY
 from internalize.numerics import make_deterministic
 
-_MODULES = {
-    "retention": ("retention", "RetentionConfig"),
-    "ood": ("generalization", "GeneralizationConfig"),
-    "layouts": ("generalization", "GeneralizationConfig"),
-    "scaling": ("scaling", "ScalingConfig"),
-    "hacking": ("hacking", "HackingConfig"),
-    "prosocial": ("prosocial", "ProsocialConfig"),
-}
-EXPERIMENTS = ("retention", "hacking", "scaling", "ood", "layouts", "prosocial")
-"""In the order `reproduce all` runs them."""
-GROUPS = (("retention", "hacking", "scaling", "ood", "layouts"), ("prosocial",))
+EXPERIMENTS = tuple(REGISTRY)
+"""In the order `reproduce all` runs them (`internalize.experiments.registry`)."""
+GROUPS = tuple(
+    tuple(name for name, record in REGISTRY.items() if record.group == group)
+    for group in sorted({record.group for record in REGISTRY.values()})
+)
 """Experiments that run in one worker, in order (the first group shares its phases)."""
 
 QUICK = {
@@ -81,28 +77,21 @@ QUICK = {
 """`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes."""
 
 
-def _module(name: str):
-    if name not in _MODULES:
-        raise ValueError(f"unknown experiment {name!r}; known: {list(EXPERIMENTS)}")
-    return import_module(f"internalize.experiments.{_MODULES[name][0]}")
-
-
 def _settings_of(name: str) -> set[str]:
     """The setting names of experiment `name`'s config."""
-    return {field.name for field in dataclasses.fields(getattr(_module(name), _MODULES[name][1]))}
+    return {field.name for field in dataclasses.fields(registry.get(name).config_class())}
 
 
 def make_config(name: str, **settings: Any) -> ExperimentConfig:
     """The config of experiment `name` from settings (preset, seeds, first_seed, step counts,
     isr_threshold, ...); settings that the experiment does not have are an error."""
-    module = _module(name)
-    if name in ("ood", "layouts"):
-        settings["tasks"] = (module.RANDOM_TASK,) if name == "ood" else module.LAYOUT_TASKS
+    record = registry.get(name)
+    settings = {**record.settings, **settings}
     known = _settings_of(name)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"{name} has no setting(s) {unknown}; known: {sorted(known)}")
-    return getattr(module, _MODULES[name][1])(**settings)
+    return record.config_class()(**settings)
 
 
 def resolve_config(
@@ -143,15 +132,12 @@ def _merge(base: dict, changes: dict) -> dict:
 
 def planned_steps(name: str, config: ExperimentConfig) -> int:
     """Environment steps experiment `name` takes with `config`."""
-    return _module(name).planned_steps(config)
+    return registry.get(name).load().planned_steps(config)
 
 
 def run_experiment(name: str, config: ExperimentConfig, out: str | os.PathLike, progress=True):
     """Run experiment `name` into the new directory `out`; returns its results."""
-    module = _module(name)
-    if name in ("ood", "layouts"):
-        return module.run_generalization(config, out, name, progress)
-    return getattr(module, f"run_{name}")(config, out, progress)
+    return registry.get(name).run_function()(config, out, progress)
 
 
 @dataclass(frozen=True)

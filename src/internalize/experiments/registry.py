@@ -1,0 +1,136 @@
+"""Every experiment, registered once: what `reproduce`, `reproduce all`, `report` and `render`
+know of an experiment comes from its record here.
+
+A record names the module that holds the experiment's config class and run function, its title
+and help, the settings that set it apart from a sibling sharing the module (ood and layouts),
+the worker group it runs in under `reproduce all` (experiments of one group run one after
+another in one process and share identical phases) and whether it saves policies to render.
+Adding an experiment is one module (config, protocol, analysis) and one line here.
+"""
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from internalize.envs.layouts import NAMED_LAYOUTS
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment's record."""
+
+    name: str
+    module: str
+    """Module under `internalize.experiments` with the config class and the run function."""
+    config: str
+    """Name of its config class (a frozen dataclass, subclass of `ExperimentConfig`)."""
+    title: str
+    """Heading in reports."""
+    help: str
+    """One line for `internalize reproduce --help`."""
+    description: str
+    """What `internalize reproduce NAME --help` says of it."""
+    group: int = 0
+    """Worker of `reproduce all` it runs in (0: the goals-world group, which shares phases)."""
+    renders: bool = True
+    """Saves policies that `internalize render` can play."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Settings that differ from the config class's defaults (a sibling sharing the module)."""
+
+    def load(self) -> ModuleType:
+        return import_module(f"internalize.experiments.{self.module}")
+
+    def config_class(self) -> type:
+        return getattr(self.load(), self.config)
+
+    def run_function(self):
+        """`run_NAME(config, out, progress) -> results` of its module."""
+        return getattr(self.load(), f"run_{self.name}")
+
+
+def _writes(figures: str) -> str:
+    return (
+        f"Writes config.json, versions.json, metrics.csv, {figures} and results.json (last) "
+        "into --out."
+    )
+
+
+REGISTRY: dict[str, Experiment] = {
+    experiment.name: experiment
+    for experiment in (
+        Experiment(
+            "retention",
+            "retention",
+            "RetentionConfig",
+            "A. Retention vs unlearning",
+            "experiment A: retention vs unlearning when the caregiver leaves",
+            "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
+            "ISR on that data, then continue under oracle, none and isr. "
+            + _writes("retention.png"),
+        ),
+        Experiment(
+            "hacking",
+            "hacking",
+            "HackingConfig",
+            "D. Incomplete internalization (reward hacking)",
+            "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
+            "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
+            "and one on its first 1/12, then run autonomy with each. "
+            + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
+        ),
+        Experiment(
+            "scaling",
+            "scaling",
+            "ScalingConfig",
+            "C. ISR data scaling",
+            "experiment C: ISR test error against the socialization data it learns from",
+            "Experiment C (SPEC §5 C): per seed, socialize once, then train one ISR on the first "
+            "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
+            + _writes("scaling.png"),
+            renders=False,
+        ),
+        Experiment(
+            "ood",
+            "generalization",
+            "GeneralizationConfig",
+            "B. Out-of-distribution generalization (5 random blocks)",
+            "experiment B: generalization to 5 random blocks after socializing on 1",
+            "Experiment B (SPEC §5 B): socialize on 1 random block; frozen trains on, then plays "
+            "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
+            "evaluated over 100 episodes. " + _writes("ood.png"),
+            settings={"tasks": ("random",)},
+        ),
+        Experiment(
+            "layouts",
+            "generalization",
+            "GeneralizationConfig",
+            "B. Generalization to the five hand-picked layouts",
+            "experiment B on the five hand-picked layouts, pooled with a layout effect",
+            "Experiment B's protocol on each hand-picked layout (plus, x, U, T, four rooms) from "
+            "one socialization per seed, with a pooled comparison that has the layout as a "
+            "fixed effect. " + _writes("layouts.png"),
+            settings={"tasks": tuple(NAMED_LAYOUTS)},
+        ),
+        Experiment(
+            "prosocial",
+            "prosocial",
+            "ProsocialConfig",
+            "E. Prosocial internalization",
+            "experiment E: does the learner go on helping the partner in the boulder world",
+            "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
+            "caregiver present (it rewards the learner when the partner reaches its goal), train "
+            "the two-agent ISR on that data, then continue under oracle, none and isr. "
+            + _writes("prosocial.png, episode.gif, episode.png, reward_map.png"),
+            group=1,
+        ),
+    )
+}
+"""Every experiment, in the order `reproduce all` runs them."""
+
+
+def get(name: str) -> Experiment:
+    """The record of experiment `name`; ValueError naming the known ones if there is none."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; known: {list(REGISTRY)}")
+    return REGISTRY[name]
