@@ -1,0 +1,170 @@
+"""A hazard world: a template for bringing your own environment to `internalize`.
+
+Copy this file, change the rules, and pass `--env your_module:make_env` (or hand `make_env()` to
+`PPO`). It follows the protocol of `internalize.envs.base` directly, with nothing else from our
+code but `Transition`: a frozen dataclass of static settings (`size` fixes the array shapes),
+checked params from `make_params`, and pure `reset`, `step`, `observe`. Batching and auto-reset
+come from `internalize.envs.base.step_batch`.
+
+Description
+    An open `size` x `size` grid (default 5) with the agent, a goal cell and a hazard cell, all
+    distinct. Reaching the goal draws a new goal and hazard (the agent stays) and the episode
+    goes on, so several goals fit in one episode.
+
+Actions (`Move`)
+    0 up, 1 down, 2 left, 3 right; a move off the grid leaves the agent where it is.
+
+Observation, uint8[size, size, 3]
+    One channel per `Channel` (agent, goal, hazard), 1 on that object's cell, else 0; indexed
+    [row, column, channel]. Values are 0/1, so train with `obs_scale=1.0`.
+
+Rewards
+    `env_reward` (R_e): `goal_reward` (default 1) on reaching the goal, else 0.
+    `social_reward` (R_s): the caregiver cares about *how* the agent moves, not the goal:
+    `-hazard_penalty` (default 1) for every step that ends next to or on the hazard (Chebyshev
+    distance <= 1), else 0. R_e alone is maximised by the shortest path, which often brushes
+    past the hazard; R_e + R_s by a detour around it.
+
+Episode end
+    No terminal state: `truncated` is set on the step that reaches `max_steps` (default 25).
+    `step` never resets by itself.
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from internalize.envs.base import Transition
+
+
+class Move(IntEnum):
+    UP = 0
+    DOWN = 1
+    LEFT = 2
+    RIGHT = 3
+
+
+MOVE_DELTAS = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int32)
+"""(row, column) change of each `Move`."""
+
+
+class Channel(IntEnum):
+    AGENT = 0
+    GOAL = 1
+    HAZARD = 2
+
+
+@struct.dataclass
+class HazardParams:
+    """Settings that may differ between vmapped environments (0-d arrays)."""
+
+    max_steps: jax.Array
+    """int32: episode length; `truncated` is set on the step that reaches it."""
+    goal_reward: jax.Array
+    """float32: R_e for reaching the goal."""
+    hazard_penalty: jax.Array
+    """float32: R_s is minus this on a step that ends next to or on the hazard."""
+
+
+@struct.dataclass
+class HazardState:
+    agent: jax.Array
+    """int32[2]: (row, column) of the agent."""
+    goal: jax.Array
+    """int32[2]: (row, column) of the goal."""
+    hazard: jax.Array
+    """int32[2]: (row, column) of the hazard."""
+    time: jax.Array
+    """int32: steps taken in this episode."""
+
+
+@dataclass(frozen=True)
+class HazardWorld:
+    size: int = 5
+    """Side of the grid (static: it fixes the observation shape); at least 3."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 3:
+            raise ValueError(f"size must be an integer of at least 3, got {self.size!r}")
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, len(Channel))
+
+    @property
+    def num_actions(self) -> int:
+        return len(Move)
+
+    def make_params(
+        self, max_steps: int = 25, goal_reward: float = 1.0, hazard_penalty: float = 1.0
+    ) -> HazardParams:
+        """Checked params; a ValueError names a bad setting."""
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
+            raise ValueError(f"max_steps must be an integer, got {max_steps!r}")
+        if max_steps <= 0:
+            raise ValueError(f"max_steps must be positive, got {max_steps}")
+        for name, value in (("goal_reward", goal_reward), ("hazard_penalty", hazard_penalty)):
+            if not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        return HazardParams(
+            jnp.int32(max_steps), jnp.float32(goal_reward), jnp.float32(hazard_penalty)
+        )
+
+    def reset(self, key: jax.Array, params: HazardParams) -> HazardState:
+        """The agent on a random cell, then a goal and a hazard (`place_goal_and_hazard`)."""
+        key_agent, key_rest = jax.random.split(key)
+        agent = self.cell(jax.random.randint(key_agent, (), 0, self.size**2))
+        return HazardState(agent, *self.place_goal_and_hazard(key_rest, agent), jnp.int32(0))
+
+    def place_goal_and_hazard(self, key: jax.Array, agent: jax.Array) -> tuple[jax.Array, ...]:
+        """A goal on a random cell other than the agent's, and a hazard on a random cell other
+        than the agent's at Manhattan distance >= 2 from the goal (so that a careful agent can
+        always reach the goal without stepping next to the hazard)."""
+        key_goal, key_hazard = jax.random.split(key)
+        cells = jnp.stack(jnp.divmod(jnp.arange(self.size**2), self.size), axis=-1)
+        free = (cells != agent).any(-1)
+        goal = self.cell(jax.random.choice(key_goal, self.size**2, p=free / free.sum()))
+        allowed = free & (jnp.abs(cells - goal).sum(-1) >= 2)
+        hazard = self.cell(jax.random.choice(key_hazard, self.size**2, p=allowed / allowed.sum()))
+        return goal, hazard
+
+    def cell(self, index: jax.Array) -> jax.Array:
+        """int32[2] (row, column) of a flat cell index."""
+        return jnp.stack(jnp.divmod(index, self.size)).astype(jnp.int32)
+
+    def step(
+        self, key: jax.Array, state: HazardState, action: jax.Array, params: HazardParams
+    ) -> tuple[HazardState, Transition]:
+        agent = jnp.clip(state.agent + jnp.asarray(MOVE_DELTAS)[action], 0, self.size - 1)
+        goal_reached = (agent == state.goal).all()
+        near_hazard = jnp.abs(agent - state.hazard).sum() <= 1
+        fresh_goal, fresh_hazard = self.place_goal_and_hazard(key, agent)
+        time = state.time + 1
+        next_state = HazardState(
+            agent=agent,
+            goal=jnp.where(goal_reached, fresh_goal, state.goal),
+            hazard=jnp.where(goal_reached, fresh_hazard, state.hazard),
+            time=time,
+        )
+        return next_state, Transition(
+            obs=self.observe(next_state),
+            env_reward=jnp.where(goal_reached, params.goal_reward, 0.0),
+            social_reward=jnp.where(near_hazard, -params.hazard_penalty, 0.0),
+            goal_reached=goal_reached,
+            truncated=time >= params.max_steps,
+        )
+
+    def observe(self, state: HazardState) -> jax.Array:
+        grid = jnp.zeros(self.obs_shape, jnp.uint8)
+        for channel, (row, column) in zip(Channel, (state.agent, state.goal, state.hazard)):
+            grid = grid.at[row, column, channel].set(1)
+        return grid
+
+
+def make_env() -> HazardWorld:
+    """The environment a user names on the command line (`examples.hazard_world:make_env`)."""
+    return HazardWorld()
