@@ -1,29 +1,30 @@
-"""A hazard world: a template for bringing your own environment to `internalize`.
+"""A hazard world: the template for bringing your own environment to `internalize`.
 
-Copy this file, change the rules, and pass `--env your_module:make_env` (or hand `make_env()` to
-`PPO`). It follows the protocol of `internalize.envs.base` directly, with nothing else from our
-code but `Transition`: a frozen dataclass of static settings (`size` fixes the array shapes),
-checked params from `make_params`, and pure `reset`, `step`, `observe`. Batching and auto-reset
-come from `internalize.envs.base.step_batch`.
+Copy this file, change the rules, and hand `make_env()` to `PPO` (or name it on the command
+line as `your_module:make_env`). It follows the protocol of `internalize.envs.base` directly,
+using nothing of ours but `Transition`: a frozen dataclass of static settings (`size` fixes the
+array shapes), checked params from `make_params` (a pytree you can vmap over), and pure
+`reset`, `step` and `observe`. Batching and auto-reset come from `envs.base.step_batch`.
 
 Description
-    An open `size` x `size` grid (default 5) with the agent, a goal cell and a hazard cell, all
-    distinct. Reaching the goal draws a new goal and hazard (the agent stays) and the episode
-    goes on, so several goals fit in one episode.
+    An open `size` x `size` grid (default 5) holding the agent, a goal and a hazard. The goal is
+    on a cell other than the agent's, the hazard on another at Manhattan distance >= 2 from the
+    goal, so a careful agent can always reach the goal without passing next to the hazard.
+    Reaching the goal draws a new goal and hazard (the agent stays) and the episode goes on.
 
 Actions (`Move`)
     0 up, 1 down, 2 left, 3 right; a move off the grid leaves the agent where it is.
 
 Observation, uint8[size, size, 3]
-    One channel per `Channel` (agent, goal, hazard), 1 on that object's cell, else 0; indexed
+    One channel per `Channel` (agent, goal, hazard): 1 on that object's cell, else 0, indexed
     [row, column, channel]. Values are 0/1, so train with `obs_scale=1.0`.
 
 Rewards
     `env_reward` (R_e): `goal_reward` (default 1) on reaching the goal, else 0.
-    `social_reward` (R_s): the caregiver cares about *how* the agent moves, not the goal:
-    `-hazard_penalty` (default 1) for every step that ends next to or on the hazard (Chebyshev
-    distance <= 1), else 0. R_e alone is maximised by the shortest path, which often brushes
-    past the hazard; R_e + R_s by a detour around it.
+    `social_reward` (R_s): the caregiver cares about *how* the agent moves, not about goals:
+    `-hazard_penalty` (default 1) for every step that ends on the hazard or next to it
+    (Manhattan distance <= 1), else 0. R_e alone is maximised by shortest paths, which often
+    pass next to the hazard; R_e + R_s by detours around it, which cost a step or two.
 
 Episode end
     No terminal state: `truncated` is set on the step that reaches `max_steps` (default 25).
@@ -115,25 +116,22 @@ class HazardWorld:
         )
 
     def reset(self, key: jax.Array, params: HazardParams) -> HazardState:
-        """The agent on a random cell, then a goal and a hazard (`place_goal_and_hazard`)."""
         key_agent, key_rest = jax.random.split(key)
-        agent = self.cell(jax.random.randint(key_agent, (), 0, self.size**2))
+        agent = self.random_cell(key_agent, jnp.ones(self.size**2, bool))
         return HazardState(agent, *self.place_goal_and_hazard(key_rest, agent), jnp.int32(0))
 
     def place_goal_and_hazard(self, key: jax.Array, agent: jax.Array) -> tuple[jax.Array, ...]:
-        """A goal on a random cell other than the agent's, and a hazard on a random cell other
-        than the agent's at Manhattan distance >= 2 from the goal (so that a careful agent can
-        always reach the goal without stepping next to the hazard)."""
+        """A goal off the agent's cell, a hazard off it at Manhattan distance >= 2 from the goal."""
         key_goal, key_hazard = jax.random.split(key)
-        cells = jnp.stack(jnp.divmod(jnp.arange(self.size**2), self.size), axis=-1)
+        cells = np.stack(np.divmod(np.arange(self.size**2), self.size), axis=-1)
         free = (cells != agent).any(-1)
-        goal = self.cell(jax.random.choice(key_goal, self.size**2, p=free / free.sum()))
-        allowed = free & (jnp.abs(cells - goal).sum(-1) >= 2)
-        hazard = self.cell(jax.random.choice(key_hazard, self.size**2, p=allowed / allowed.sum()))
+        goal = self.random_cell(key_goal, free)
+        hazard = self.random_cell(key_hazard, free & (jnp.abs(cells - goal).sum(-1) >= 2))
         return goal, hazard
 
-    def cell(self, index: jax.Array) -> jax.Array:
-        """int32[2] (row, column) of a flat cell index."""
+    def random_cell(self, key: jax.Array, allowed: jax.Array) -> jax.Array:
+        """int32[2]: (row, column) of a cell drawn uniformly where `allowed` (bool[size**2])."""
+        index = jax.random.choice(key, self.size**2, p=allowed / allowed.sum())
         return jnp.stack(jnp.divmod(index, self.size)).astype(jnp.int32)
 
     def step(
@@ -159,10 +157,9 @@ class HazardWorld:
         )
 
     def observe(self, state: HazardState) -> jax.Array:
+        cells = jnp.stack([state.agent, state.goal, state.hazard])  # [Channel, (row, column)]
         grid = jnp.zeros(self.obs_shape, jnp.uint8)
-        for channel, (row, column) in zip(Channel, (state.agent, state.goal, state.hazard)):
-            grid = grid.at[row, column, channel].set(1)
-        return grid
+        return grid.at[cells[:, 0], cells[:, 1], jnp.arange(len(Channel))].set(1)
 
 
 def make_env() -> HazardWorld:
