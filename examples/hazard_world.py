@@ -20,11 +20,13 @@ Observation, uint8[size, size, 3]
     [row, column, channel]. Values are 0/1, so train with `obs_scale=1.0`.
 
 Rewards
-    `env_reward` (R_e): `goal_reward` (default 1) on reaching the goal, else 0.
+    `env_reward` (R_e): `goal_reward` (default 0.5) on reaching the goal, else 0.
     `social_reward` (R_s): the caregiver cares about *how* the agent moves, not about goals:
-    `-hazard_penalty` (default 1) for every step that ends on the hazard or next to it
-    (Manhattan distance <= 1), else 0. R_e alone is maximised by shortest paths, which often
-    pass next to the hazard; R_e + R_s by detours around it, which cost a step or two.
+    `safe_reward` (default 0.5) for every step that ends at Manhattan distance >= 2 from the
+    hazard, 0 for a step that ends on it or next to it. R_e alone is maximised by shortest
+    paths, which often pass next to the hazard; R_e + R_s by detours around it, which cost a
+    step or two. (Approval rather than a penalty: the two have the same optimum in episodes of
+    fixed length, and the ISR of `internalize.isr` learns `max(R_s, 0)`, so it sees approval.)
 
 Episode end
     No terminal state: `truncated` is set on the step that reaches `max_steps` (default 25).
@@ -67,8 +69,8 @@ class HazardParams:
     """int32: episode length; `truncated` is set on the step that reaches it."""
     goal_reward: jax.Array
     """float32: R_e for reaching the goal."""
-    hazard_penalty: jax.Array
-    """float32: R_s is minus this on a step that ends next to or on the hazard."""
+    safe_reward: jax.Array
+    """float32: R_s of a step that ends at distance >= 2 from the hazard."""
 
 
 @struct.dataclass
@@ -101,18 +103,18 @@ class HazardWorld:
         return len(Move)
 
     def make_params(
-        self, max_steps: int = 25, goal_reward: float = 1.0, hazard_penalty: float = 1.0
+        self, max_steps: int = 25, goal_reward: float = 0.5, safe_reward: float = 0.5
     ) -> HazardParams:
         """Checked params; a ValueError names a bad setting."""
         if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
             raise ValueError(f"max_steps must be an integer, got {max_steps!r}")
         if max_steps <= 0:
             raise ValueError(f"max_steps must be positive, got {max_steps}")
-        for name, value in (("goal_reward", goal_reward), ("hazard_penalty", hazard_penalty)):
+        for name, value in (("goal_reward", goal_reward), ("safe_reward", safe_reward)):
             if not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
         return HazardParams(
-            jnp.int32(max_steps), jnp.float32(goal_reward), jnp.float32(hazard_penalty)
+            jnp.int32(max_steps), jnp.float32(goal_reward), jnp.float32(safe_reward)
         )
 
     def reset(self, key: jax.Array, params: HazardParams) -> HazardState:
@@ -139,7 +141,7 @@ class HazardWorld:
     ) -> tuple[HazardState, Transition]:
         agent = jnp.clip(state.agent + jnp.asarray(MOVE_DELTAS)[action], 0, self.size - 1)
         goal_reached = (agent == state.goal).all()
-        near_hazard = jnp.abs(agent - state.hazard).sum() <= 1
+        safe = jnp.abs(agent - state.hazard).sum() >= 2
         fresh_goal, fresh_hazard = self.place_goal_and_hazard(key, agent)
         time = state.time + 1
         next_state = HazardState(
@@ -151,7 +153,7 @@ class HazardWorld:
         return next_state, Transition(
             obs=self.observe(next_state),
             env_reward=jnp.where(goal_reached, params.goal_reward, 0.0),
-            social_reward=jnp.where(near_hazard, -params.hazard_penalty, 0.0),
+            social_reward=jnp.where(safe, params.safe_reward, 0.0),
             goal_reached=goal_reached,
             truncated=time >= params.max_steps,
         )

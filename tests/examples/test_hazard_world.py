@@ -75,20 +75,29 @@ def test_placement_keeps_the_goal_reachable_without_passing_the_hazard():
 
 
 def test_rewards_by_hand():
+    params = ENV.make_params(goal_reward=1.0, safe_reward=2.0)
     start = state(agent=(2, 2), goal=(2, 4), hazard=(0, 3))
-    moved, transition = STEP(jax.random.key(3), start, jnp.int32(Move.RIGHT), PARAMS)
-    assert moved.agent.tolist() == [2, 3] and float(transition.social_reward) == 0.0
-    reached, transition = STEP(jax.random.key(4), moved, jnp.int32(Move.RIGHT), PARAMS)
-    assert bool(transition.goal_reached) and float(transition.env_reward) == 1.0
+    moved, transition = STEP(jax.random.key(3), start, jnp.int32(Move.RIGHT), params)
+    assert moved.agent.tolist() == [2, 3]  # at distance 2 from the hazard: approved
+    assert (float(transition.env_reward), float(transition.social_reward)) == (0.0, 2.0)
+    reached, transition = STEP(jax.random.key(4), moved, jnp.int32(Move.RIGHT), params)
+    assert bool(transition.goal_reached)
+    assert (float(transition.env_reward), float(transition.social_reward)) == (1.0, 2.0)
     assert reached.agent.tolist() == [2, 4] and reached.time == 2
     assert reached.goal.tolist() != [2, 4]  # a new goal and hazard were drawn
     assert abs(np.subtract(reached.goal, reached.hazard)).sum() >= 2
-    # Next to the hazard (distance 1) and onto it (0) cost hazard_penalty; the corner stays.
-    near = state(agent=(1, 2), goal=(4, 4), hazard=(0, 3))
-    for action, social in ((Move.UP, -1.0), (Move.RIGHT, -1.0), (Move.DOWN, 0.0)):
-        _, transition = STEP(jax.random.key(5), near, jnp.int32(action), PARAMS)
+    # Ending next to the hazard (distance 1) or on it (0) is not approved; away from it is.
+    hazard = (0, 3)
+    for agent, action, social in [
+        ((1, 2), Move.UP, 0.0),  # ends at (0, 2), next to the hazard
+        ((1, 2), Move.RIGHT, 0.0),  # (1, 3), next to it
+        ((1, 3), Move.UP, 0.0),  # onto it
+        ((1, 2), Move.DOWN, 2.0),  # (2, 2), at distance 3
+    ]:
+        start = state(agent, goal=(4, 4), hazard=hazard)
+        _, transition = STEP(jax.random.key(5), start, jnp.int32(action), params)
         assert float(transition.social_reward) == social and float(transition.env_reward) == 0.0
-    corner, _ = STEP(jax.random.key(6), state((0, 0), (4, 4), (2, 2)), jnp.int32(Move.UP), PARAMS)
+    corner, _ = STEP(jax.random.key(6), state((0, 0), (4, 4), (2, 2)), jnp.int32(Move.UP), params)
     assert corner.agent.tolist() == [0, 0]
 
 
@@ -108,7 +117,7 @@ def test_truncates_at_max_steps_and_never_resets_by_itself():
         ({"max_steps": 0}, "max_steps"),
         ({"max_steps": 2.5}, "max_steps"),
         ({"goal_reward": float("nan")}, "goal_reward"),
-        ({"hazard_penalty": "high"}, "hazard_penalty"),
+        ({"safe_reward": "high"}, "safe_reward"),
     ],
 )
 def test_bad_settings_are_named(settings, name):
@@ -140,12 +149,13 @@ def test_with_the_caregiver_present_the_learner_keeps_away_from_the_hazard():
     """PPO with P = 1 learns both to reach goals and to keep away from the hazard.
 
     1000 updates of 16 x 50 steps (0.8 M steps) per seed, 3 seeds in one call: about 25 s on
-    two cores, 10 s of it compiling. Measured over 15 seeds (keys 0-4, split in 3), mean of the
-    last 100 updates per seed: social reward per episode -0.97 to -1.24 (about one step per
-    episode next to the hazard), 6.5 to 7.0 goals per episode; the untrained policy's first
-    update -3.0 to -5.4. A learner trained alike without the caregiver (P = 0, 3 seeds) reaches
-    as many goals (7.2) but ends 2.7 to 2.8 steps per episode next to the hazard (-2.73 to
-    -2.82). Hence the bounds: social > -1.6 at the end, < -2 at first, goals > 6.
+    two cores, 10 s of it compiling. Steps per episode that end next to (or on) the hazard are
+    `max_steps - R_s / safe_reward` per episode. Measured over 15 seeds (keys 0-4, each split in
+    3), mean of the last 100 updates per seed: 1.04 to 1.38 such steps, 6.9 to 7.1 goals per
+    episode; in the untrained policy's first update, 3.0 to 5.4 such steps. A learner trained
+    alike without the caregiver (P = 0, 3 seeds) reaches as many goals (7.2) but ends 2.7 to
+    2.9 steps per episode next to the hazard. Hence the bounds: < 1.9 such steps at the end,
+    > 2.5 at first, > 6.5 goals.
     """
     config = PRESETS["fast"].replace(
         num_envs=16, num_steps=50, minibatch_size=200, obs_scale=1.0, ent_coef=0.02
@@ -157,8 +167,10 @@ def test_with_the_caregiver_present_the_learner_keeps_away_from_the_hazard():
         return ppo.run(ppo.init(key), rewards, 1000)[1]
 
     metrics = jax.jit(over_runs(train, parallel=False))(jax.random.split(jax.random.key(0), 3))
-    social = np.asarray(metrics.social_reward)
+    near_hazard = int(PARAMS.max_steps) - np.asarray(metrics.social_reward) / float(
+        PARAMS.safe_reward
+    )
     goals = np.asarray(metrics.goals_per_episode)[:, -100:].mean(1)
-    assert (social[:, -100:].mean(1) > -1.6).all(), social[:, -100:].mean(1)
-    assert (social[:, 0] < -2.0).all(), social[:, 0]
-    assert (goals > 6.0).all(), goals
+    assert (near_hazard[:, -100:].mean(1) < 1.9).all(), near_hazard[:, -100:].mean(1)
+    assert (near_hazard[:, 0] > 2.5).all(), near_hazard[:, 0]
+    assert (goals > 6.5).all(), goals
