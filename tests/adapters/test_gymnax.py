@@ -13,6 +13,7 @@ from gymnax.environments import spaces
 
 from internalize.adapters.gymnax import GymnaxViewState, from_gymnax, to_gymnax
 from internalize.envs import base
+from internalize.envs.boulder import BoulderEnv
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.phases import caregiver_present
 from internalize.learners.ppo import PPO, PRESETS
@@ -93,6 +94,24 @@ def test_to_gymnax_steps_as_the_environment_does_for_the_same_keys(caregiver):
     np.testing.assert_array_equal(truncated, transitions.truncated)
     assert truncated.sum() == 3 and not terminated.any()
     np.testing.assert_array_equal(obs, direct_obs)
+
+
+def test_to_gymnax_takes_the_two_agent_world_too():
+    """The boulder world (its transitions carry extras) steps as it does directly."""
+    boulder = BoulderEnv()
+    params = boulder.make_params(max_steps=12)
+    view = to_gymnax(boulder, params)
+    steps = 30
+    keys = jax.random.split(jax.random.key(6), steps)
+    actions = jax.random.randint(jax.random.key(7), (steps,), 0, boulder.num_actions)
+    transitions, direct_obs = jax.jit(play_direct, static_argnums=0)(boulder, params, keys, actions)
+    obs, reward, _, truncated, _ = jax.jit(play_gymnax, static_argnums=0)(
+        view, params, keys, actions
+    )
+    np.testing.assert_array_equal(reward, transitions.env_reward + transitions.social_reward)
+    np.testing.assert_array_equal(truncated, transitions.truncated)
+    np.testing.assert_array_equal(obs, direct_obs)
+    assert truncated.sum() == 2 and transitions.env_reward.any()
 
 
 def test_to_gymnax_runs_under_vmap_and_jit_with_auto_reset():

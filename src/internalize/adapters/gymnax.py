@@ -139,6 +139,8 @@ Caregiver = Callable[[Any, jax.Array, Any, jax.Array, jax.Array], jax.Array]
 
 @struct.dataclass
 class GymnaxParams:
+    """Params of a `GymnaxWorld`: the gymnax env's own and our episode length."""
+
     gymnax: Any
     """The gymnax environment's params."""
     max_steps: jax.Array
@@ -147,6 +149,8 @@ class GymnaxParams:
 
 @struct.dataclass
 class GymnaxWorldState:
+    """State of a `GymnaxWorld`."""
+
     gymnax: Any
     """The gymnax environment's state (of its current episode)."""
     obs: jax.Array
@@ -157,6 +161,8 @@ class GymnaxWorldState:
 
 @struct.dataclass
 class GymnaxTransition(Transition):
+    """`Transition` with one extra field."""
+
     terminated: jax.Array
     """bool: the gymnax episode ended naturally (not by gymnax's own time limit)."""
 
@@ -236,6 +242,8 @@ def from_gymnax(
             f"only discrete actions are supported; {gymnax_env.name} has {action_space}"
         )
     obs = jax.eval_shape(gymnax_env.reset_env, jax.random.key(0), gymnax_params)[0]
+    if len(obs.shape) > 3:
+        raise ValueError(f"observations of at most 3 axes are supported, got shape {obs.shape}")
     shape = (1,) * (3 - len(obs.shape)) + tuple(obs.shape)
     world = GymnaxWorld(gymnax_env, gymnax_params, caregiver, int(max_steps), shape)
     params = world.make_params()
