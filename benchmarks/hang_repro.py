@@ -57,7 +57,7 @@ def worker(network: str, runs: int, updates: int, parallel: bool) -> None:
     from internalize.envs.goals import GoalsEnv
     from internalize.experiments.phases import seed_keys, socialize, train_isr
     from internalize.isr.train import ISR_PRESETS
-    from internalize.learners.ppo import PRESETS, PPO
+    from internalize.learners.ppo import PPO, PRESETS
 
     preset = "fast" if network == "mlp" else "paper"
     config = PRESETS[preset].replace(parallel_runs=parallel)
@@ -130,7 +130,12 @@ def one_try(mode: str, args) -> dict:
     wall = time.perf_counter() - started
     if process.returncode != 0:
         return {"mode": mode, "outcome": "error", "stderr": err.decode()[-2000:], "wall_s": wall}
-    return {"mode": mode, "outcome": "ok", "wall_s": wall, **json.loads(out.decode().splitlines()[-1])}
+    return {
+        "mode": mode,
+        "outcome": "ok",
+        "wall_s": wall,
+        **json.loads(out.decode().splitlines()[-1]),
+    }
 
 
 def main() -> None:
@@ -141,9 +146,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6, help="runs vmapped side by side")
     parser.add_argument("--updates", type=int, default=4, help="PPO updates per run")
     parser.add_argument("--tries", type=int, default=50, help="tries per mode")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES))
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated, of: " + ", ".join(MODES)
+    )
     parser.add_argument("--stall", type=float, default=10.0, help="seconds without CPU use: a hang")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a try is killed")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds before a try is killed"
+    )
     parser.add_argument("--out", type=Path, default=Path("hang_repro.jsonl"))
     args = parser.parse_args()
     if args.worker:

@@ -64,7 +64,7 @@ def test_bad_settings_are_named(assignments, message):
 
 def test_toml_file_then_options_then_set(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('seeds = 4\n[ppo]\nlearning_rate = 2e-3\nhead_widths = [8]\n')
+    path.write_text("seeds = 4\n[ppo]\nlearning_rate = 2e-3\nhead_widths = [8]\n")
     config = resolve_config("retention", path, {"seeds": 5}, ["ppo.num_epochs=2"])
     assert config.seeds == 5 and config.ppo.num_epochs == 2
     assert config.ppo.learning_rate == 2e-3 and config.ppo.head_widths == (8,)

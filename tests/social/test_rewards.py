@@ -59,9 +59,7 @@ class MeanOfModels:
 
 def test_any_model_with_the_isr_interface_drops_in():
     network = ISRNetwork()
-    params = [
-        network.init(jax.random.key(k), jnp.zeros((9, 9, 4), jnp.uint8), 0) for k in (1, 2)
-    ]
+    params = [network.init(jax.random.key(k), jnp.zeros((9, 9, 4), jnp.uint8), 0) for k in (1, 2)]
     model = MeanOfModels(ISRReward(params[0]), ISRReward(params[1]))
     rewards = LearnerReward(constant_presence(0.0), jnp.float32(1.0), model)
     _, rollout = jax.jit(PPO_SMALL.rollout)(PPO_SMALL.init(jax.random.key(3)), rewards)

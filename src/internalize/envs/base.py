@@ -4,8 +4,10 @@ An environment is a frozen dataclass of static settings (those that fix array sh
 methods are pure, jittable functions; everything that may differ between vmapped environments
 lives in a params pytree (`make_params`). It has:
 
-- `obs_shape` (uint8 observations of this shape) and `num_actions` (discrete actions 0..A-1);
-- `make_params(**settings)`: checked params, a pytree of arrays (a ValueError names a bad one);
+- `obs_shape`, (height, width, channels): observations are uint8 (or float32) arrays of this
+  shape, which learners scale by `obs_scale`; `num_actions`: discrete actions 0..A-1;
+- `make_params(**settings)`: checked params, a pytree of arrays (a ValueError names a bad one)
+  with at least `max_steps`, the episode length;
 - `reset(key, params) -> state` and `observe(state) -> uint8[obs_shape]`;
 - `step(key, state, action, params) -> (state, transition)`, where the transition has at least
   the fields of `Transition`, and may carry more (extras such as the boulder world's
@@ -92,12 +94,22 @@ def step_batch(
     )
     if not auto_reset:
         return states, transitions
-    fresh = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key_reset, num_envs), params)
-    states = jax.vmap(select)(transitions.truncated, fresh, states)
-    obs = jnp.where(
-        transitions.truncated.reshape((-1,) + (1,) * (transitions.obs.ndim - 1)),
-        jax.vmap(env.observe)(states),
-        transitions.obs,
+
+    def restart(states):
+        fresh = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(key_reset, num_envs), params
+        )
+        states = jax.vmap(select)(transitions.truncated, fresh, states)
+        obs = jnp.where(
+            transitions.truncated.reshape((-1,) + (1,) * (transitions.obs.ndim - 1)),
+            jax.vmap(env.observe)(states),
+            transitions.obs,
+        )
+        return states, obs
+
+    # Resetting costs a layout draw per environment: only on steps where an episode ended.
+    states, obs = jax.lax.cond(
+        transitions.truncated.any(), restart, lambda s: (s, transitions.obs), states
     )
     return states, transitions.replace(obs=obs)
 
@@ -186,8 +198,12 @@ def load_env(spec: str) -> Environment:
     """The environment named by `spec`: a name of `BUILT_IN`, or `package.module:make_env`, a
     function (or class) that takes no arguments and returns an environment of the protocol.
     ValueError names what is wrong with `spec` or with what it gives."""
+    import os
+    import sys
     from importlib import import_module
 
+    if spec not in BUILT_IN and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a module of the user's own, beside where they work
     module_name, colon, attribute = BUILT_IN.get(spec, spec).partition(":")
     if not colon or not module_name or not attribute:
         raise ValueError(
