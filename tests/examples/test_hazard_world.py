@@ -174,3 +174,31 @@ def test_with_the_caregiver_present_the_learner_keeps_away_from_the_hazard():
     assert (near_hazard[:, -100:].mean(1) < 1.9).all(), near_hazard[:, -100:].mean(1)
     assert (near_hazard[:, 0] > 2.5).all(), near_hazard[:, 0]
     assert (goals > 6.5).all(), goals
+
+
+def test_retention_runs_in_the_users_world_by_import_path(tmp_path):
+    """The installed command, started where the user works, runs retention in the example world
+    given as `package.module:make_env`, and records the world in config.json."""
+    import json
+    import shutil
+    import subprocess
+
+    out = tmp_path / "run"
+    command = [
+        shutil.which("internalize") or "internalize",
+        *("reproduce", "retention", "--quiet", "--seeds", "1"),
+        *("--socialize-steps", "4096", "--autonomy-steps", "2048", "--out", str(out)),
+        *("--set", "world=examples.hazard_world:make_env", "--set", "ppo.obs_scale=1.0"),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["world"] == "examples.hazard_world:make_env"
+    assert config["env"]["obs_shape"] == list(ENV.obs_shape)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["conditions"]) == {"oracle", "none", "isr"}
+    # Elsewhere the module is not found, and the error says what was looked for.
+    command[command.index(str(out))] = str(tmp_path / "elsewhere")
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "cannot be loaded: No module named 'examples'" in done.stderr
