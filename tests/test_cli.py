@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from internalize.cli import EXPERIMENTS, INTERRUPTED, build_parser, main
+from internalize.cli import INTERRUPTED, SHORTCUTS, build_parser, main
 from internalize.experiments.common import LOCK_FILE
-from internalize.experiments.suite import SuiteConfig, make_config
+from internalize.experiments.registry import REGISTRY
+from internalize.experiments.suite import SuiteConfig, make_config, resolve_config
 
 
 def test_rollout_reports_the_random_policy(capsys, tmp_path):
@@ -60,16 +61,16 @@ def test_console_script_runs():
     assert json.loads(result.stdout)["envs"] == 4
 
 
-@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_reproduce_defaults_are_the_experiment_defaults(name):
-    """`reproduce NAME` with no options and `reproduce all` run an experiment alike: every
-    default the CLI sets is the default of the experiment's config."""
+    """`reproduce NAME` with no options and `reproduce all` run an experiment alike: the
+    command line adds nothing to the experiment's config (defaults come from it alone)."""
     args = build_parser().parse_args(["reproduce", name])
-    settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
-    settings.update({option: getattr(args, option) for option in EXPERIMENTS[name]["steps"]})
-    if "isr_threshold" in EXPERIMENTS[name]:
-        settings["isr_threshold"] = args.isr_threshold
-    assert make_config(name, **settings) == SuiteConfig().experiment_config(name)
+    options = {key: value for key, value in vars(args).items() if key in SHORTCUTS}
+    options.update({key: value for key, value in vars(args).items() if key.endswith("_steps")})
+    assert options == {}
+    config = resolve_config(name, args.config, options, args.assignments)
+    assert config == SuiteConfig().experiment_config(name) == make_config(name)
 
 
 @pytest.mark.parametrize("experiment", ["retention", "all"])
