@@ -175,9 +175,8 @@ def train_isr(
     """One ISR per run, trained on that run's socialization data (`network`: the ISR network,
     SPEC §4's single-agent one by default).
 
-    Runs are trained one after another inside one call (`lax.map`): vmapping this training over
-    four to six runs hung for good in our runs (see `PPOConfig.parallel_runs`), and at these
-    batch sizes vmapping gains little.
+    Runs are trained one after another inside one call (`lax.map`): at these batch sizes
+    vmapping gains little (it once hung, see `PPOConfig.parallel_runs`).
     """
 
     def compute():

@@ -74,10 +74,11 @@ class PPOConfig:
     """Hidden tanh layers of the policy and of the value head."""
     parallel_runs: bool = False
     """Train runs (seeds, conditions) side by side with `vmap` (True) or one after another
-    inside the same jitted call with `lax.map` (False, the default). vmapping is up to ~20%
-    faster for the fast network, slower for the paper's, and with jax 0.10.2 on a CPU it
-    sometimes hung for good (every XLA thread waiting, nothing computed) with 3 to 10 runs,
-    for both networks and for the ISR; one run at a time never did in our runs."""
+    inside the same jitted call with `lax.map` (False, the default). vmapping was up to ~20%
+    faster for the fast network at 10 seeds, slower for the paper's. It used to hang for good
+    on a CPU: the batched QR of vmapped orthogonal initialisation waited on XLA's thread pool
+    from inside it; `learners.networks.orthogonal` now draws a batch of keys one by one
+    (benchmarks/RESULTS.md, "Vmapped runs that hung"). The two give other digits."""
 
     def __post_init__(self) -> None:
         if self.network not in NETWORKS:
