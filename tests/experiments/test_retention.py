@@ -111,7 +111,14 @@ def test_config_and_versions(tiny_run):
     assert config["socialize_updates"] == UPDATES and config["autonomy_updates"] == UPDATES
     assert config["conditions"] == list(CONDITIONS)
     assert config["ppo"]["network"] == "mlp" and config["ppo"]["num_envs"] == 32
-    assert config["env"] == {"size": 7, "n_blocks": 3, "max_steps": 20}
+    assert config["env"] == {
+        "world": "goals",
+        "size": 7,
+        "n_blocks": 3,
+        "obs_shape": [9, 9, 4],
+        "num_actions": 3,
+        "max_steps": 20,
+    }
     versions = read_json(out / "versions.json")
     for package in ("python", "internalize", "jax", "jaxlib", "flax", "optax", "numpy"):
         assert versions[package], package
