@@ -109,15 +109,17 @@ class Presence:
         return jax.random.uniform(key, (count,)) < self.episode_share
 
 
-def _presence(
-    before: float,
-    after: float,
-    switch_step: float,
-    fade_steps: float,
+def make_presence(
+    before: float = 1.0,
+    after: float = 0.0,
+    switch_step: float = math.inf,
+    fade_steps: float = 0.0,
     episode_share: float = 1.0,
     ready_goals: float = math.inf,
     ready_window: int = 4,
 ) -> Presence:
+    """A checked `Presence` (see its fields); the named schedules below are made with it, and
+    so is a schedule of your own. ValueError names an impossible value."""
     values = (before, after, switch_step, fade_steps, episode_share, ready_goals)
     _check(*values, ready_window)
     return Presence(*(jnp.float32(value) for value in values), ready_window=ready_window)
@@ -150,30 +152,30 @@ def _check(
 
 def constant_presence(level: float) -> Presence:
     """The caregiver at `level` throughout (1: always there, 0: never)."""
-    return _presence(level, level, 0.0, 0.0)
+    return make_presence(level, level, 0.0, 0.0)
 
 
 def two_phase(switch_step: float) -> Presence:
     """Present (P = 1) until `switch_step`, absent (P = 0) from then on: SPEC §1's phases."""
-    return _presence(1.0, 0.0, switch_step, 0.0)
+    return make_presence(1.0, 0.0, switch_step, 0.0)
 
 
 def fading(switch_step: float, fade_steps: float) -> Presence:
     """Present until `switch_step`, then fading linearly to absent over `fade_steps`."""
-    return _presence(1.0, 0.0, switch_step, fade_steps)
+    return make_presence(1.0, 0.0, switch_step, fade_steps)
 
 
 def intermittent(episode_share: float, switch_step: float = math.inf) -> Presence:
     """Present on a random `episode_share` of episodes (each environment's episodes drawn
     apart) until `switch_step`, absent from then on."""
-    return _presence(1.0, 0.0, switch_step, 0.0, episode_share=episode_share)
+    return make_presence(1.0, 0.0, switch_step, 0.0, episode_share=episode_share)
 
 
 def readiness(ready_goals: float, window: int = 4, switch_step: float = math.inf) -> Presence:
     """Present until the first update at which the learner's goals per episode, averaged over
     its last `window` updates, reach `ready_goals` (or until `switch_step`, if sooner), absent
     from then on: the caregiver leaves when the learner is ready."""
-    return _presence(1.0, 0.0, switch_step, 0.0, ready_goals=ready_goals, ready_window=window)
+    return make_presence(1.0, 0.0, switch_step, 0.0, ready_goals=ready_goals, ready_window=window)
 
 
 def learner_reward(
