@@ -12,14 +12,12 @@ import html
 import json
 import math
 import reprlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from internalize.experiments.common import RESULTS_FILE, atomic_write, read_json_object
-from internalize.experiments.registry import REGISTRY
+from internalize.experiments.registry import REGISTRY, Pick
 
 CONFIG_FILE, VERSIONS_FILE, REPORT_FILE = "config.json", "versions.json", "report.html"
 ALL_EXPERIMENTS = tuple(sorted(REGISTRY, key=lambda name: REGISTRY[name].title.split(".")[0]))
@@ -29,85 +27,16 @@ IMAGE_SUBFOLDERS = ("render", "gifs")
 
 TITLES = {name: record.title for name, record in REGISTRY.items()}
 
-FALLBACK_PUBLISHED = {
-    "retention": {
-        "source": "SPEC §5 A (qualitative, read off the paper's curves; 10 seeds)",
-        "finding": (
-            "none falls to about zero goals soon after the caregiver leaves; isr keeps reaching "
-            "goals at the same rate as oracle, with no measurable loss; curves reach about 2 "
-            "goals per episode"
-        ),
-        "goals_ratio_to_oracle": {"none/oracle": "≈ 0", "isr/oracle": "≈ 1"},
-        "goals_per_episode": {"oracle": "≈ 2"},
-    },
-}
-"""Published numbers of experiments whose results.json has no `published` key (SPEC §5)."""
+
+def _report_rows(name: str) -> tuple:
+    """The registry's headline rows of experiment `name` (none for an unknown one)."""
+    return REGISTRY[name].report_rows if name in REGISTRY else ()
 
 
-def _published_slope(published: Mapping) -> float:
-    """Slope of log10 test MSE against log10 training samples, fitted to the published means."""
-    x, y = np.log10(published["train_samples"]), np.log10(published["test_mse"])
-    return float(np.polyfit(x, y, 1)[0])
+def _fallback_published(name: str) -> dict:
+    """The registry's published numbers of `name`, for a results.json without them."""
+    return REGISTRY[name].published if name in REGISTRY else {}
 
-
-Pick = tuple | Callable | str | None
-"""Where a headline number comes from: a key path into the dict, a function of the dict, a
-literal text, or None (nothing to show)."""
-
-HEADLINES: dict[str, tuple[tuple[str, Pick, Pick], ...]] = {
-    "retention": (
-        *(
-            (f"goals {ratio}", ("goals_ratio_to_oracle", ratio), ("goals_ratio_to_oracle", ratio))
-            for ratio in ("none/oracle", "isr/oracle")
-        ),
-        (
-            "oracle goals per episode",
-            ("summary", "oracle", "goals_per_episode", "mean"),
-            ("goals_per_episode", "oracle"),
-        ),
-    ),
-    "ood": tuple(
-        (f"return {c}", ("summary", c, "return", "mean"), ("return", c, "mean"))
-        for c in ("frozen", "isr", "oracle")
-    )
-    + tuple(
-        (f"p {t}", ("tests", t, "p_value"), ("tests", t, "p_value"))
-        for t in ("isr vs frozen", "isr vs oracle")
-    ),
-    "layouts": tuple(
-        (f"pooled p {t}", ("pooled", "tests", t, "p_value"), ("tests", t, "p_value"))
-        for t in ("isr vs frozen", "isr vs oracle")
-    ),
-    "scaling": (
-        (
-            "log-log slope of test MSE (published: fit to the means)",
-            ("tests", "log-log slope", "summary", "mean"),
-            _published_slope,
-        ),
-        ("p slope < 0", ("tests", "log-log slope", "slope below 0", "p_value"), None),
-        (
-            "train/test MSE gap (largest ratio of means, either way)",
-            ("tests", "max test/train ratio of a count mean"),
-            "no gap",
-        ),
-    ),
-    "hacking": tuple(
-        (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
-        for name in (
-            "isr_partial: internal reward rises",
-            "isr_partial: goals fall",
-            "isr_partial: looping grows",
-            "isr_full: goals do not fall",
-            "isr_full: looping does not grow",
-        )
-    ),
-    "prosocial": (
-        ("helps none/oracle", ("helps_ratio_to_oracle", "none/oracle"), "stops helping"),
-        ("helps isr/oracle", ("helps_ratio_to_oracle", "isr/oracle"), "goes on helping"),
-    ),
-}
-"""Per experiment, the headline rows: (label, where ours is in results.json, where the published
-number is in its `published` dict)."""
 
 _ONE_SIDED = {"greater": "(one-sided, >)", "less": "(one-sided, <)"}
 """How a test's one-sided alternative is shown (two-sided, the usual, is not named)."""
@@ -316,9 +245,9 @@ def _headline_rows(experiment: dict) -> list[list[Any]]:
     """[label, ours, published] rows of one finished experiment (ours and published right-aligned,
     numbers or not, so that they line up)."""
     results = experiment["results"]
-    published = results.get("published") or FALLBACK_PUBLISHED.get(experiment["name"], {})
+    published = results.get("published") or _fallback_published(experiment["name"])
     rows = []
-    for label, ours, theirs in HEADLINES.get(experiment["name"], ()):
+    for label, ours, theirs in _report_rows(experiment["name"]):
         p_value = isinstance(ours, tuple) and ours[-1] == "p_value"
         rows.append(
             [
@@ -460,7 +389,7 @@ def _section(experiment: dict) -> str:
     parts = [f'<h2 id="{html.escape(name)}">{title} {_status(experiment)}</h2>']
     parts.append(f'<p class="muted">{html.escape(str(experiment["dir"]))}</p>')
     if results is not None:
-        published = results.get("published") or FALLBACK_PUBLISHED.get(name, {})
+        published = results.get("published") or _fallback_published(name)
         notes = [published.get(key) for key in ("source", "finding", "note")]
         parts.append("<h3>Ours vs published</h3>")
         parts.append(_table(["finding", "ours", "published"], _headline_rows(experiment)))

@@ -8,12 +8,19 @@ another in one process and share identical phases) and whether it saves policies
 Adding an experiment is one module (config, protocol, analysis) and one line here.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from internalize.envs.layouts import NAMED_LAYOUTS
+
+Pick = tuple | Callable | str | None
+"""Where a headline number comes from: a key path into the dict, a function of the dict, a
+literal text, or None (nothing to show)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,11 @@ class Experiment:
     """Saves policies that `internalize render` can play."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Settings that differ from the config class's defaults (a sibling sharing the module)."""
+    report_rows: tuple[tuple[str, "Pick", "Pick"], ...] = ()
+    """The report's headline rows: (label, where ours is in results.json, where the published
+    number is in the `published` dict)."""
+    published: dict[str, Any] = field(default_factory=dict)
+    """Published numbers for the report where results.json has no `published` key (SPEC §5)."""
 
     def load(self) -> ModuleType:
         return import_module(f"internalize.experiments.{self.module}")
@@ -47,6 +59,17 @@ class Experiment:
     def run_function(self):
         """`run_NAME(config, out, progress) -> results` of its module."""
         return getattr(self.load(), f"run_{self.name}")
+
+
+def _published_slope(published: Mapping) -> float:
+    """Slope of log10 test MSE against log10 training samples, fitted to the published means."""
+    x, y = np.log10(published["train_samples"]), np.log10(published["test_mse"])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def _p_values(path: tuple, tests: tuple[str, ...], label: str = "p") -> tuple:
+    """Report rows of the p-values of `tests` found under `path` (ours) and under `tests`."""
+    return tuple((f"{label} {t}", (*path, t, "p_value"), ("tests", t, "p_value")) for t in tests)
 
 
 def _writes(figures: str) -> str:
@@ -68,6 +91,27 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
             "ISR on that data, then continue under oracle, none and isr. "
             + _writes("retention.png"),
+            report_rows=(
+                *(
+                    (f"goals {r}", ("goals_ratio_to_oracle", r), ("goals_ratio_to_oracle", r))
+                    for r in ("none/oracle", "isr/oracle")
+                ),
+                (
+                    "oracle goals per episode",
+                    ("summary", "oracle", "goals_per_episode", "mean"),
+                    ("goals_per_episode", "oracle"),
+                ),
+            ),
+            published={
+                "source": "SPEC §5 A (qualitative, read off the paper's curves; 10 seeds)",
+                "finding": (
+                    "none falls to about zero goals soon after the caregiver leaves; isr keeps "
+                    "reaching goals at the same rate as oracle, with no measurable loss; curves "
+                    "reach about 2 goals per episode"
+                ),
+                "goals_ratio_to_oracle": {"none/oracle": "≈ 0", "isr/oracle": "≈ 1"},
+                "goals_per_episode": {"oracle": "≈ 2"},
+            },
         ),
         Experiment(
             "hacking",
@@ -78,6 +122,16 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
             "and one on its first 1/12, then run autonomy with each. "
             + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
+            report_rows=tuple(
+                (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
+                for name in (
+                    "isr_partial: internal reward rises",
+                    "isr_partial: goals fall",
+                    "isr_partial: looping grows",
+                    "isr_full: goals do not fall",
+                    "isr_full: looping does not grow",
+                )
+            ),
         ),
         Experiment(
             "scaling",
@@ -89,6 +143,19 @@ REGISTRY: dict[str, Experiment] = {
             "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
             + _writes("scaling.png"),
             renders=False,
+            report_rows=(
+                (
+                    "log-log slope of test MSE (published: fit to the means)",
+                    ("tests", "log-log slope", "summary", "mean"),
+                    _published_slope,
+                ),
+                ("p slope < 0", ("tests", "log-log slope", "slope below 0", "p_value"), None),
+                (
+                    "train/test MSE gap (largest ratio of means, either way)",
+                    ("tests", "max test/train ratio of a count mean"),
+                    "no gap",
+                ),
+            ),
         ),
         Experiment(
             "ood",
@@ -100,6 +167,11 @@ REGISTRY: dict[str, Experiment] = {
             "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
             "evaluated over 100 episodes. " + _writes("ood.png"),
             settings={"tasks": ("random",)},
+            report_rows=tuple(
+                (f"return {c}", ("summary", c, "return", "mean"), ("return", c, "mean"))
+                for c in ("frozen", "isr", "oracle")
+            )
+            + _p_values(("tests",), ("isr vs frozen", "isr vs oracle")),
         ),
         Experiment(
             "layouts",
@@ -111,6 +183,9 @@ REGISTRY: dict[str, Experiment] = {
             "one socialization per seed, with a pooled comparison that has the layout as a "
             "fixed effect. " + _writes("layouts.png"),
             settings={"tasks": tuple(NAMED_LAYOUTS)},
+            report_rows=_p_values(
+                ("pooled", "tests"), ("isr vs frozen", "isr vs oracle"), "pooled p"
+            ),
         ),
         Experiment(
             "prosocial",
@@ -123,6 +198,10 @@ REGISTRY: dict[str, Experiment] = {
             "the two-agent ISR on that data, then continue under oracle, none and isr. "
             + _writes("prosocial.png, episode.gif, episode.png, reward_map.png"),
             group=1,
+            report_rows=(
+                ("helps none/oracle", ("helps_ratio_to_oracle", "none/oracle"), "stops helping"),
+                ("helps isr/oracle", ("helps_ratio_to_oracle", "isr/oracle"), "goes on helping"),
+            ),
         ),
     )
 }
