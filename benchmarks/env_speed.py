@@ -37,7 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState, GoalsTransition
+from internalize.envs.base import Transition
+from internalize.envs.goals import GoalsEnv, GoalsParams, GoalsState
 from internalize.envs.rollout import make_random_rollout
 from internalize.reference.minigrid_goals import MiniGridGoals
 
@@ -55,7 +56,7 @@ class ObservedGoalsEnv(GoalsEnv):
     cannot prove it and has to compute the observations that the rollout otherwise discards.
     """
 
-    def step_batch(self, *args: Any, **kwargs: Any) -> tuple[GoalsState, GoalsTransition]:
+    def step_batch(self, *args: Any, **kwargs: Any) -> tuple[GoalsState, Transition]:
         states, transitions = super().step_batch(*args, **kwargs)
         seen = transitions.obs.sum(axis=(1, 2, 3), dtype=jnp.int32) > 0
         return states, transitions.replace(goal_reached=transitions.goal_reached & seen)
