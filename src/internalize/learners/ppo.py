@@ -274,24 +274,27 @@ class PPO:
         )
         caregiver = runner.caregiver
         reward, internal, presence = rewards(caregiver, runner.step, runner.obs, action, transition)
-        caregiver = rewards.presence.new_episodes(
-            caregiver, jax.random.fold_in(key, 1), transition.truncated
-        )
 
         # Episodes end only by truncation, at the same step in every environment. There, as
-        # SB3 does, bootstrap the value of the last observation and start new episodes.
+        # SB3 does, bootstrap the value of the last observation and start new episodes (whose
+        # caregiver attendance the schedule draws afresh).
         def restart(states):
             _, last_value = self.policy(params, transition.obs)
             fresh, fresh_obs = self.fresh_envs(key_reset, config.num_envs)
             truncated = transition.truncated
             states = jax.vmap(select)(truncated, fresh, states)
             obs = jnp.where(truncated[:, None, None, None], fresh_obs, transition.obs)
-            return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0)
+            attending = rewards.presence.new_episodes(
+                caregiver, jax.random.fold_in(key, 1), truncated
+            )
+            return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0), attending
 
         def carry_on(states):
-            return states, transition.obs, jnp.zeros_like(reward)
+            return states, transition.obs, jnp.zeros_like(reward), caregiver
 
-        states, obs, bootstrap = jax.lax.cond(transition.truncated.any(), restart, carry_on, states)
+        states, obs, bootstrap, caregiver = jax.lax.cond(
+            transition.truncated.any(), restart, carry_on, states
+        )
         sample = Rollout(
             obs=runner.obs,
             action=action,
