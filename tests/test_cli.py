@@ -112,7 +112,7 @@ def test_a_full_disk_exits_2_naming_the_file_and_leaves_nothing_that_looks_finis
         (["render", "RUN"], "internalize.render.render_run", INTERRUPTED["render"]),
         (
             ["reproduce", "retention", "--out", "RUN", "--seeds", "1"],
-            "internalize.experiments.suite.run_experiment",
+            "internalize.experiments.runner.run_experiment",
             "interrupted: nothing was marked finished in RUN; remove it or run again with a "
             "new --out",
         ),

@@ -272,7 +272,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
         from internalize.numerics import make_deterministic
 
         make_deterministic()
-    from internalize.experiments.suite import resolve_config, run_experiment
+    from internalize.experiments.runner import run_experiment
+    from internalize.experiments.suite import resolve_config
 
     options = {
         name: value

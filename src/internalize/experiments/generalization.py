@@ -15,9 +15,7 @@ One socialization feeds every task and condition.
 """
 
 import dataclasses
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,13 +23,7 @@ import numpy as np
 
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import NAMED_LAYOUTS
-from internalize.experiments.common import (
-    ExperimentConfig,
-    RunDirectory,
-    open_progress,
-    save_checkpoints,
-    versions,
-)
+from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     Timing,
     autonomy,
@@ -39,13 +31,14 @@ from internalize.experiments.phases import (
     metric_curves,
     metric_rows,
     phase_steps,
-    seed_keys,
     socialize,
     tile,
     train_isr,
 )
+from internalize.experiments.runner import Protocol, Run
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
+from internalize.plots import generalization_figure
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
@@ -121,66 +114,54 @@ def _task_params(env: GoalsEnv, config: GeneralizationConfig):
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *params)
 
 
-def planned_steps(config: GeneralizationConfig) -> int:
-    """Environment steps the experiment takes (for progress bars)."""
-    transfers = [config.transfer_steps] * 2 * len(config.tasks)  # oracle and isr on each task
-    steps = (config.socialize_steps, config.frozen_steps, *transfers)
-    return phase_steps(config.ppo, config.seeds, *steps)
+class Generalization(Protocol):
+    """Socialize on the training task, train the ISR and the `frozen` learner, move every seed
+    to every test task and learn there under `oracle` and `isr`; evaluate all three. With
+    several tasks the results also pool them, the task as a fixed effect."""
 
+    def __init__(self, name: str, config: GeneralizationConfig) -> None:
+        super().__init__(name, config)
+        self.env = GoalsEnv()
+        ppo_config = config.ppo
+        self.ppo = PPO(ppo_config, self.env, self.env.make_params(n_blocks=config.socialize_blocks))
+        self.updates = {
+            "socialize": ppo_config.num_updates(config.socialize_steps),
+            "frozen": ppo_config.num_updates(config.frozen_steps),
+            "transfer": ppo_config.num_updates(config.transfer_steps),
+        }
+        samples = self.updates["socialize"] * ppo_config.batch_size
+        split_sizes(samples, config.isr.train_fraction)  # fails early if too few to split
 
-def run_generalization(
-    config: GeneralizationConfig, out: str | Path, experiment: str, progress=True
-) -> dict:
-    """Run the experiment into the new directory `out`; returns what `results.json` holds.
+    def describe(self) -> dict:
+        return {
+            "conditions": list(CONDITIONS),
+            "updates": self.updates,
+            "env": {"size": self.env.size, "max_steps": int(self.ppo.env_params.max_steps)},
+        }
 
-    `experiment` names it in the results (`ood` or `layouts`); with several tasks the results
-    also pool them, the task as a fixed effect.
-    """
-    started = time.perf_counter()
-    ppo_config, isr_config = config.ppo, config.isr
-    env = GoalsEnv()
-    ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.socialize_blocks))
-    socialize_updates = ppo_config.num_updates(config.socialize_steps)
-    frozen_updates = ppo_config.num_updates(config.frozen_steps)
-    transfer_updates = ppo_config.num_updates(config.transfer_steps)
-    samples = socialize_updates * ppo_config.batch_size
-    split_sizes(samples, isr_config.train_fraction)  # fails early if too few to split
-    run_dir = RunDirectory(out)
-    resolved = {
-        "experiment": experiment,
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        "conditions": list(CONDITIONS),
-        "updates": {
-            "socialize": socialize_updates,
-            "frozen": frozen_updates,
-            "transfer": transfer_updates,
-        },
-        "ppo": dataclasses.asdict(ppo_config),
-        "isr": dataclasses.asdict(isr_config),
-        "env": {"size": env.size, "max_steps": int(ppo.env_params.max_steps)},
-    }
-    run_dir.write_json("config.json", resolved)
-    run_dir.write_json("versions.json", versions())
+    def planned_steps(self) -> int:
+        config = self.config
+        transfers = [config.transfer_steps] * 2 * len(config.tasks)  # oracle and isr on each
+        steps = (config.socialize_steps, config.frozen_steps, *transfers)
+        return phase_steps(config.ppo, config.seeds, *steps)
 
-    seeds, tasks = config.seeds, len(config.tasks)
-    key_runs, key_isr = seed_keys(config.seed_list)
-    bar = open_progress(progress, planned_steps(config))
-    try:
-        runners, social_metrics, dataset, social_time = socialize(
-            ppo, key_runs, socialize_updates, bar
+    def phases(self, run: Run):
+        config, ppo, bar = self.config, self.ppo, run.progress
+        seeds, tasks = config.seeds, len(config.tasks)
+        runners, social_metrics, dataset = run.timed(
+            "socialization", socialize(ppo, run.key_runs, self.updates["socialize"], bar)
         )
-        isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
+        isr = run.timed("isr", train_isr(config.isr, run.key_isr, dataset, bar))
         del dataset
-        frozen, frozen_metrics, frozen_time = autonomy(
-            ppo, runners, ("oracle",), None, frozen_updates, bar
+        frozen, frozen_metrics = run.timed(
+            "frozen", autonomy(ppo, runners, ("oracle",), None, self.updates["frozen"], bar)
         )
         # Every seed meets every task: runs are task-major, [tasks * seeds].
         task_params = jax.tree.map(
-            lambda x: jnp.repeat(x, seeds, axis=0), _task_params(env, config)
+            lambda x: jnp.repeat(x, seeds, axis=0), _task_params(self.env, config)
         )
         task_index = jnp.repeat(jnp.arange(tasks), seeds)
-        move_keys = jax.vmap(jax.random.fold_in)(tile(key_runs, tasks), task_index)
+        move_keys = jax.vmap(jax.random.fold_in)(tile(run.key_runs, tasks), task_index)
         moved = jax.jit(
             jax.vmap(
                 lambda runner, params, key: dataclasses.replace(
@@ -188,119 +169,109 @@ def run_generalization(
                 ).move_to_task(runner, key)
             )
         )(tile(runners, tasks), task_params, move_keys)
-        transferred, transfer_metrics, transfer_time = autonomy(
-            ppo,
-            moved,
-            ("oracle", "isr"),
-            tile(isr.params, tasks),
-            transfer_updates,
-            bar,
-            env_params=task_params,
-            isr_threshold=config.isr_threshold,
+        transferred, transfer_metrics = run.timed(
+            "transfer",
+            autonomy(
+                ppo,
+                moved,
+                ("oracle", "isr"),
+                tile(isr.params, tasks),
+                self.updates["transfer"],
+                bar,
+                env_params=task_params,
+                isr_threshold=config.isr_threshold,
+            ),
         )
-    finally:
-        bar.close()
-
-    save_checkpoints(
-        run_dir,
-        {
+        policies = {
             "socialized": runners.train.params,
             "frozen": jax.tree.map(lambda x: x[0], frozen.train.params),
             "transfer": transferred.train.params,
-        },
-        {"isr": isr.params},
-    )
-    # Evaluation: [conditions * tasks * seeds] runs, the same keys for every condition.
-    policies = jax.tree.map(
-        lambda frozen_params, learnt: jnp.concatenate(
-            [jnp.concatenate([frozen_params[0]] * tasks), learnt[0], learnt[1]]
-        ),
-        frozen.train.params,
-        transferred.train.params,
-    )
-    eval_keys = jax.vmap(jax.random.fold_in)(tile(key_isr, tasks), task_index)
-    steps = int(ppo.env_params.max_steps)
-
-    def evaluate(params, key, env_params):
-        task = dataclasses.replace(ppo, env_params=env_params)
-        returns, goals = task.evaluate(params, key, config.eval_episodes, steps, config.greedy)
-        return returns.mean(), goals.mean()
-
-    eval_time = Timing(steps=len(CONDITIONS) * tasks * seeds * config.eval_episodes * steps)
-    returns, goals = compiled_call(
-        over_runs(evaluate, parallel=False),
-        policies,
-        tile(jax.random.key_data(eval_keys), len(CONDITIONS)),
-        tile(task_params, len(CONDITIONS)),
-        timing=eval_time,
-        name="evaluation",
-    )
-    shape = (len(CONDITIONS), tasks, seeds)
-    returns, goals = np.asarray(returns).reshape(shape), np.asarray(goals).reshape(shape)
-
-    social_curves = metric_curves(social_metrics, CURVES)
-    by_task = jax.tree.map(lambda x: x.reshape(2, tasks, seeds, -1), transfer_metrics)
-    labels = tuple(
-        f"{config.test_blocks} random blocks" if task == RANDOM_TASK else task
-        for task in config.tasks
-    )
-    transfer = {
-        condition: {
-            label: metric_curves(jax.tree.map(lambda x, c=c, t=t: x[c, t], by_task), CURVES)
-            for t, label in enumerate(labels)
         }
-        for c, condition in enumerate(("oracle", "isr"))
-    }
-    _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_metrics)
-    per_task = {
-        task: _task_results(returns[:, t], goals[:, t]) for t, task in enumerate(config.tasks)
-    }
-    results = {
-        "experiment": experiment,
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        "tasks": list(config.tasks),
-    }
-    if tasks == 1:
-        results.update(per_task[config.tasks[0]])
-    else:
-        results["per_task"] = per_task
-        results["pooled"] = _pooled_results(returns, config.tasks)
-    results["published"] = PUBLISHED.get(experiment)
-    results["socialization"] = {
-        "return": np.asarray(social_curves["true_return"][:, -1]).tolist(),
-        "goals_per_episode": np.asarray(social_curves["goals_per_episode"][:, -1]).tolist(),
-    }
-    results["isr_model"] = {
-        "train_mse": np.asarray(isr.train_mse).tolist(),
-        "test_mse": np.asarray(isr.test_mse).tolist(),
-    }
-    results["config"] = resolved
-    results["versions"] = versions()
-    results["timings"] = {
-        "socialization": social_time.as_dict(),
-        "isr": isr_time.as_dict(),
-        "frozen": frozen_time.as_dict(),
-        "transfer": transfer_time.as_dict(),
-        "evaluation": eval_time.as_dict(),
-        "total_s": time.perf_counter() - started,
-    }
+        eval_keys = jax.vmap(jax.random.fold_in)(tile(run.key_isr, tasks), task_index)
+        returns, goals = run.timed("evaluation", self.evaluate(policies, eval_keys, task_params))
+        metrics = (social_metrics, frozen_metrics, transfer_metrics)
+        return policies, isr, metrics, returns, goals
 
-    from internalize.plots import generalization_figure
+    def evaluate(self, policies: dict, keys: jax.Array, task_params):
+        """Each condition's mean return and goals per episode over `eval_episodes` episodes
+        without learning, the same keys for every condition; float[conditions, tasks, seeds]
+        each, and the Timing."""
+        config, ppo = self.config, self.ppo
+        seeds, tasks = config.seeds, len(config.tasks)
+        # [conditions * tasks * seeds] runs
+        learnt = policies["transfer"]
+        every = jax.tree.map(
+            lambda frozen, learnt: jnp.concatenate([*[frozen] * tasks, learnt[0], learnt[1]]),
+            policies["frozen"],
+            learnt,
+        )
+        steps = int(ppo.env_params.max_steps)
 
-    run_dir.save_figure(
-        f"{experiment}.png",
-        generalization_figure(
-            returns,
-            labels,
-            CONDITIONS,
-            transfer,
-            published=PUBLISHED.get(experiment, {}).get("return"),
-            title=f"{experiment} ({config.preset} preset, {seeds} seeds, mean ± SE)",
-        ),
-    )
-    run_dir.finish(results)
-    return results
+        def evaluate(params, key, env_params):
+            task = dataclasses.replace(ppo, env_params=env_params)
+            returns, goals = task.evaluate(params, key, config.eval_episodes, steps, config.greedy)
+            return returns.mean(), goals.mean()
+
+        timing = Timing(steps=len(CONDITIONS) * tasks * seeds * config.eval_episodes * steps)
+        returns, goals = compiled_call(
+            over_runs(evaluate, parallel=False),
+            every,
+            tile(jax.random.key_data(keys), len(CONDITIONS)),
+            tile(task_params, len(CONDITIONS)),
+            timing=timing,
+            name="evaluation",
+        )
+        shape = (len(CONDITIONS), tasks, seeds)
+        return np.asarray(returns).reshape(shape), np.asarray(goals).reshape(shape), timing
+
+    def analyse(self, outcome, run: Run) -> dict:
+        config, name = self.config, self.name
+        policies, isr, metrics, returns, goals = outcome
+        run.save_checkpoints(policies, {"isr": isr.params})
+        _write_metrics(run, config, *metrics)
+        numbers = {"tasks": list(config.tasks)}
+        per_task = {
+            task: _task_results(returns[:, t], goals[:, t]) for t, task in enumerate(config.tasks)
+        }
+        if len(config.tasks) == 1:
+            numbers.update(per_task[config.tasks[0]])
+        else:
+            numbers["per_task"] = per_task
+            numbers["pooled"] = _pooled_results(returns, config.tasks)
+        social_curves = metric_curves(metrics[0], CURVES)
+        numbers["published"] = PUBLISHED.get(name)
+        numbers["socialization"] = {
+            "return": np.asarray(social_curves["true_return"][:, -1]).tolist(),
+            "goals_per_episode": np.asarray(social_curves["goals_per_episode"][:, -1]).tolist(),
+        }
+        numbers["isr_model"] = {
+            "train_mse": np.asarray(isr.train_mse).tolist(),
+            "test_mse": np.asarray(isr.test_mse).tolist(),
+        }
+        labels = tuple(
+            f"{config.test_blocks} random blocks" if task == RANDOM_TASK else task
+            for task in config.tasks
+        )
+        by_task = jax.tree.map(lambda x: x.reshape(2, len(labels), config.seeds, -1), metrics[2])
+        transfer = {
+            condition: {
+                label: metric_curves(jax.tree.map(lambda x, c=c, t=t: x[c, t], by_task), CURVES)
+                for t, label in enumerate(labels)
+            }
+            for c, condition in enumerate(("oracle", "isr"))
+        }
+        run.save_figure(
+            f"{name}.png",
+            generalization_figure(
+                returns,
+                labels,
+                CONDITIONS,
+                transfer,
+                published=PUBLISHED.get(name, {}).get("return"),
+                title=f"{name} ({config.preset} preset, {config.seeds} seeds, mean ± SE)",
+            ),
+        )
+        return numbers
 
 
 def _task_results(returns: np.ndarray, goals: np.ndarray) -> dict:
@@ -349,7 +320,7 @@ def _pooled_results(returns: np.ndarray, tasks: tuple[str, ...]) -> dict:
     }
 
 
-def _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_metrics) -> None:
+def _write_metrics(run: Run, config, social_metrics, frozen_metrics, transfer_metrics) -> None:
     """metrics.csv: one row per seed, phase, condition, task and update."""
     social, frozen, transfer = (
         jax.tree.map(np.asarray, m) for m in (social_metrics, frozen_metrics, transfer_metrics)
@@ -360,18 +331,8 @@ def _write_metrics(run_dir, config, social_metrics, frozen_metrics, transfer_met
         rows += metric_rows([seed, "frozen", "frozen", "train"], frozen, (0, s))
         for t, task in enumerate(config.tasks):
             for c, condition in enumerate(("oracle", "isr")):
-                run = t * config.seeds + s
-                rows += metric_rows([seed, "transfer", condition, task], transfer, (c, run))
-    run_dir.write_csv(
+                index = (c, t * config.seeds + s)
+                rows += metric_rows([seed, "transfer", condition, task], transfer, index)
+    run.write_csv(
         "metrics.csv", ["seed", "phase", "condition", "task", "update", *METRIC_NAMES], rows
     )
-
-
-def run_ood(config: GeneralizationConfig, out: str | Path, progress=True) -> dict:
-    """Experiment B on 5 random blocks (`run_generalization` named `ood`)."""
-    return run_generalization(config, out, "ood", progress)
-
-
-def run_layouts(config: GeneralizationConfig, out: str | Path, progress=True) -> dict:
-    """Experiment B on the hand-picked layouts (`run_generalization` named `layouts`)."""
-    return run_generalization(config, out, "layouts", progress)

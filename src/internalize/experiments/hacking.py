@@ -9,10 +9,7 @@ reached. Early and late windows of autonomy are compared per seed (paired t-test
 reward map of one fixed layout shows what each ISR pays beside the true social reward.
 """
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -20,26 +17,21 @@ import numpy as np
 from internalize.envs.constants import Action
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.common import (
-    ExperimentConfig,
-    RunDirectory,
-    open_progress,
-    save_checkpoints,
-    versions,
-)
+from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
     metric_curves,
     phase_steps,
-    seed_keys,
     socialize,
     tile,
     train_isr,
 )
+from internalize.experiments.runner import Protocol, Run
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO, Rollout
+from internalize.plots import phase_figure, reward_map_figure
 from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import paired_test, summarize, welch_test
 
@@ -85,181 +77,162 @@ class HackingConfig(ExperimentConfig):
             raise ValueError(f"loop_threshold must be finite, got {self.loop_threshold}")
 
 
-def planned_steps(config: HackingConfig) -> int:
-    """Environment steps the experiment takes (for progress bars)."""
-    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
+class Hacking(Protocol):
+    """Socialize, train `isr_partial` and `isr_full`, run autonomy with each; compare early and
+    late windows of autonomy."""
 
+    def __init__(self, name: str, config: HackingConfig) -> None:
+        super().__init__(name, config)
+        self.env = GoalsEnv()
+        self.ppo = PPO(config.ppo, self.env, self.env.make_params(n_blocks=config.n_blocks))
+        self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
+        self.autonomy_updates = config.ppo.num_updates(config.autonomy_steps)
+        self.samples = self.socialize_updates * config.ppo.batch_size
+        self.partial_samples = int(self.samples * config.data_fraction)
+        split_sizes(self.partial_samples, config.isr.train_fraction)  # fails early if too few
 
-def run_hacking(config: HackingConfig, out: str | Path, progress=True) -> dict:
-    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
-    started = time.perf_counter()
-    ppo_config, isr_config = config.ppo, config.isr
-    env = GoalsEnv()
-    ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.n_blocks))
-    socialize_updates = ppo_config.num_updates(config.socialize_steps)
-    autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
-    samples = socialize_updates * ppo_config.batch_size
-    partial_samples = int(samples * config.data_fraction)
-    split_sizes(partial_samples, isr_config.train_fraction)  # fails early if too few to split
-    run_dir = RunDirectory(out)
-    resolved = {
-        "experiment": "hacking",
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        "conditions": list(CONDITIONS),
-        "socialize_updates": socialize_updates,
-        "autonomy_updates": autonomy_updates,
-        "isr_samples": {"isr_partial": partial_samples, "isr_full": samples},
-        "ppo": dataclasses.asdict(ppo_config),
-        "isr": dataclasses.asdict(isr_config),
-        "env": {"size": env.size, "n_blocks": config.n_blocks},
-    }
-    run_dir.write_json("config.json", resolved)
-    run_dir.write_json("versions.json", versions())
+    def describe(self) -> dict:
+        return {
+            "conditions": list(CONDITIONS),
+            "socialize_updates": self.socialize_updates,
+            "autonomy_updates": self.autonomy_updates,
+            "isr_samples": {"isr_partial": self.partial_samples, "isr_full": self.samples},
+            "env": {"size": self.env.size, "n_blocks": self.config.n_blocks},
+        }
 
-    seeds = config.seeds
-    key_runs, key_isr = seed_keys(config.seed_list)
-    bar = open_progress(progress, planned_steps(config))
-    try:
-        runners, social_metrics, dataset, social_time = socialize(
-            ppo, key_runs, socialize_updates, bar
+    def planned_steps(self) -> int:
+        config = self.config
+        autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
+        return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
+
+    def phases(self, run: Run):
+        config, bar, seeds = self.config, run.progress, self.config.seeds
+        runners, social_metrics, dataset = run.timed(
+            "socialization", socialize(self.ppo, run.key_runs, self.socialize_updates, bar)
         )
-        partial = jax.tree.map(lambda x: x[:, :partial_samples], dataset)
-        isr_partial, partial_time = train_isr(isr_config, key_isr, partial, bar)
-        isr_full, full_time = train_isr(isr_config, key_isr, dataset, bar)
+        partial = jax.tree.map(lambda x: x[:, : self.partial_samples], dataset)
+        isr_partial = run.timed("isr_partial", train_isr(config.isr, run.key_isr, partial, bar))
+        isr_full = run.timed("isr_full", train_isr(config.isr, run.key_isr, dataset, bar))
         del dataset, partial
         # Both ISRs in one call: runs [partial seeds..., full seeds...], the same random
         # numbers for a seed under either ISR.
         both = jax.tree.map(
             lambda a, b: np.concatenate([a, b]), isr_partial.params, isr_full.params
         )
-        final, metrics, autonomy_time = autonomy(
-            ppo,
-            tile(runners, 2),
-            ("isr",),
-            both,
-            autonomy_updates,
-            bar,
-            schedule=config.schedule,
-            extra_metrics=looping_metric(config.loop_threshold),
-        )
-    finally:
-        bar.close()
-    metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
-    save_checkpoints(
-        run_dir,
-        {
-            "socialized": runners.train.params,
-            "autonomy": jax.tree.map(
-                lambda x: x[0].reshape(2, seeds, *x.shape[2:]), final.train.params
+        final, metrics = run.timed(
+            "autonomy",
+            autonomy(
+                self.ppo,
+                tile(runners, 2),
+                ("isr",),
+                both,
+                self.autonomy_updates,
+                bar,
+                schedule=config.schedule,
+                extra_metrics=looping_metric(config.loop_threshold),
             ),
-        },
-        {"isr_partial": isr_partial.params, "isr_full": isr_full.params},
-    )
+        )
+        metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
+        final = jax.tree.map(lambda x: x[0].reshape(2, seeds, *x.shape[2:]), final.train.params)
+        isrs = {"isr_partial": isr_partial, "isr_full": isr_full}
+        return runners, social_metrics, isrs, final, metrics
 
-    run_dir.write_csv(
-        "metrics.csv",
-        *autonomy_rows(config.seed_list, social_metrics, metrics, CONDITIONS),
-    )
-
-    social_curves = metric_curves(social_metrics, [m for m in METRICS if m != "looping"])
-    curves = {
-        condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
-        for c, condition in enumerate(CONDITIONS)
-    }
-    window = max(1, int(np.ceil(autonomy_updates * config.window_fraction)))
-    per_seed = {
-        condition: {
-            f"{metric}_{when}": values.tolist()
-            for metric in METRICS
-            for when, values in (
-                ("early", curves[condition][metric][:, :window].mean(1)),
-                ("late", curves[condition][metric][:, -window:].mean(1)),
-            )
+    def analyse(self, outcome, run: Run) -> dict:
+        config = self.config
+        runners, social_metrics, isrs, final, metrics = outcome
+        run.save_checkpoints(
+            {"socialized": runners.train.params, "autonomy": final},
+            {name: isr.params for name, isr in isrs.items()},
+        )
+        run.write_csv("metrics.csv", *autonomy_rows(run.seeds, social_metrics, metrics, CONDITIONS))
+        curves = {
+            condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
+            for c, condition in enumerate(CONDITIONS)
         }
-        for condition in CONDITIONS
-    }
-    summary = {
-        condition: {name: summarize(values).as_dict() for name, values in entries.items()}
-        for condition, entries in per_seed.items()
-    }
-    tests, findings = _tests(per_seed, seeds)
-
-    maps = goals_reward_maps(
-        env,
-        ppo.env_params,
-        {
-            f"isr_full (seed {config.first_seed})": _first(isr_full.params),
-            f"isr_partial (seed {config.first_seed})": _first(isr_partial.params),
-        },
-        MAP_WALLS,
-        MAP_GOAL,
-    )
-    map_gap = {
-        name: float(np.nanmax(np.abs(values - maps["true"])))
-        for name, values in maps.items()
-        if name != "true"
-    }
-    results = {
-        "experiment": "hacking",
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        "conditions": per_seed,
-        "summary": summary,
-        "tests": tests,
-        "findings": findings,
-        "published": PUBLISHED,
-        "isr_model": {
+        window = max(1, int(np.ceil(self.autonomy_updates * config.window_fraction)))
+        per_seed = {
             condition: {
-                "samples": n,
-                "train_mse": np.asarray(isr.train_mse).tolist(),
-                "test_mse": np.asarray(isr.test_mse).tolist(),
+                f"{metric}_{when}": values.tolist()
+                for metric in METRICS
+                for when, values in (
+                    ("early", curves[condition][metric][:, :window].mean(1)),
+                    ("late", curves[condition][metric][:, -window:].mean(1)),
+                )
             }
-            for condition, n, isr in (
-                ("isr_partial", partial_samples, isr_partial),
-                ("isr_full", samples, isr_full),
-            )
-        },
-        "reward_map": {"walls": MAP_WALLS, "goal": MAP_GOAL, "max_abs_error": map_gap},
-        "config": resolved,
-        "versions": versions(),
-        "timings": {
-            "socialization": social_time.as_dict(),
-            "isr_partial": partial_time.as_dict(),
-            "isr_full": full_time.as_dict(),
-            "autonomy": autonomy_time.as_dict(),
-            "total_s": time.perf_counter() - started,
-        },
-    }
-    from internalize.plots import phase_figure, reward_map_figure
-
-    run_dir.save_figure(
-        "hacking.png",
-        phase_figure(
-            social_curves,
-            curves,
-            {
-                "internal_reward": "internal reward collected per episode",
-                "goals_per_episode": "goals per episode (true)",
-                "looping": f"share of steps paid > {config.loop_threshold} without a goal",
+            for condition in CONDITIONS
+        }
+        tests, findings = _tests(per_seed, config.seeds)
+        samples = {"isr_partial": self.partial_samples, "isr_full": self.samples}
+        numbers = {
+            "conditions": per_seed,
+            "summary": {
+                condition: {name: summarize(values).as_dict() for name, values in entries.items()}
+                for condition, entries in per_seed.items()
             },
-            switch_step=float(samples),
-            title=f"Reward hacking ({config.preset} preset, {seeds} seeds, mean ± SE)",
-        ),
-    )
-    run_dir.save_figure(
-        "reward_map.png",
-        reward_map_figure(
-            maps,
-            walls_mask(MAP_WALLS, env.size) | border_mask(env.size),
+            "tests": tests,
+            "findings": findings,
+            "published": PUBLISHED,
+            "isr_model": {
+                condition: {
+                    "samples": samples[condition],
+                    "train_mse": np.asarray(isr.train_mse).tolist(),
+                    "test_mse": np.asarray(isr.test_mse).tolist(),
+                }
+                for condition, isr in isrs.items()
+            },
+            "reward_map": {
+                "walls": MAP_WALLS,
+                "goal": MAP_GOAL,
+                "max_abs_error": self.save_reward_maps(isrs, run),
+            },
+        }
+        social_curves = metric_curves(social_metrics, [m for m in METRICS if m != "looping"])
+        run.save_figure(
+            "hacking.png",
+            phase_figure(
+                social_curves,
+                curves,
+                {
+                    "internal_reward": "internal reward collected per episode",
+                    "goals_per_episode": "goals per episode (true)",
+                    "looping": f"share of steps paid > {config.loop_threshold} without a goal",
+                },
+                switch_step=float(self.samples),
+                title=f"Reward hacking ({config.preset} preset, {config.seeds} seeds, mean ± SE)",
+            ),
+        )
+        return numbers
+
+    def save_reward_maps(self, isrs: dict, run: Run) -> dict[str, float]:
+        """`reward_map.png` of the first seed's ISRs beside the true reward; returns, per ISR,
+        the largest gap between its reward and the true one."""
+        seed = run.seeds[0]
+        maps = goals_reward_maps(
+            self.env,
+            self.ppo.env_params,
+            {
+                f"{name} (seed {seed})": jax.tree.map(lambda x: x[0], isrs[name].params)
+                for name in ("isr_full", "isr_partial")
+            },
+            MAP_WALLS,
             MAP_GOAL,
-            tuple(action.name.lower() for action in Action),
-            title="Reward for each agent cell, heading (triangle) and action: true R_s vs ISRs",
-        ),
-    )
-    run_dir.finish(results)
-    return results
+        )
+        size = self.env.size
+        run.save_figure(
+            "reward_map.png",
+            reward_map_figure(
+                maps,
+                walls_mask(MAP_WALLS, size) | border_mask(size),
+                MAP_GOAL,
+                tuple(action.name.lower() for action in Action),
+                title="Reward for each agent cell, heading (triangle) and action: true R_s vs ISRs",
+            ),
+        )
+        return {
+            name: float(np.nanmax(np.abs(values - maps["true"])))
+            for name, values in maps.items()
+            if name != "true"
+        }
 
 
 def looping_metric(threshold: float):
@@ -272,10 +245,6 @@ def looping_metric(threshold: float):
         return {"looping": paid_for_nothing.mean()}
 
     return looping
-
-
-def _first(tree):
-    return jax.tree.map(lambda x: x[0], tree)
 
 
 def _tests(per_seed: dict, seeds: int) -> tuple[dict, dict]:

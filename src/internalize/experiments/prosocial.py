@@ -10,12 +10,9 @@ first seed is rendered (`episode.gif`, `episode.png`), and the first seed's ISR 
 the caregiver's true reward on one layout (`reward_map.png`, see `MAP_SITUATIONS`).
 """
 
-import dataclasses
 import io
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import jax
@@ -24,32 +21,17 @@ import numpy as np
 from internalize.envs.boulder import BoulderAction, BoulderEnv, agent_cells
 from internalize.envs.layouts import border_mask, walls_mask
 from internalize.envs.render import render_boulder
-from internalize.experiments.common import (
-    ExperimentConfig,
-    RunDirectory,
-    atomic_write,
-    open_progress,
-    save_checkpoints,
-    versions,
-)
+from internalize.experiments.common import ExperimentConfig, RunDirectory, atomic_write
 from internalize.experiments.phases import AUTONOMY_CONDITIONS as CONDITIONS
-from internalize.experiments.phases import (
-    autonomy,
-    autonomy_rows,
-    final_mean,
-    metric_curves,
-    phase_steps,
-    seed_keys,
-    socialize,
-    train_isr,
-)
+from internalize.experiments.retention import Retention
+from internalize.experiments.runner import Run
 from internalize.isr.maps import boulder_reward_maps
 from internalize.isr.model import ISRNetwork
-from internalize.isr.train import ISRConfig, split_sizes
+from internalize.isr.train import ISRConfig
 from internalize.learners.ppo import PPO, PRESETS, PPOConfig
-from internalize.plots import phase_figure, reward_map_figure
+from internalize.plots import reward_map_figure
 from internalize.social.caregiver import ScheduleConfig
-from internalize.stats import summarize, welch_test
+from internalize.stats import welch_test
 
 PROSOCIAL_PRESETS: dict[str, PPOConfig] = {
     "paper": PRESETS["paper"],
@@ -192,195 +174,86 @@ def reward_maps(
     return maps, marks
 
 
-def planned_steps(config: ProsocialConfig) -> int:
-    """Environment steps the experiment takes (for progress bars)."""
-    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    ppo_config = config.ppo
-    return phase_steps(ppo_config, config.seeds, config.socialize_steps, *autonomy_steps)
+class Prosocial(Retention):
+    """Retention's protocol in the boulder world, with the two-agent ISR; the analysis adds
+    tests between conditions, an example episode and the reward maps."""
 
-
-def run_prosocial(config: ProsocialConfig, out: str | Path, progress=True) -> dict:
-    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
-    started = time.perf_counter()
-    ppo_config, isr_config = config.ppo, config.isr
-    env = BoulderEnv()
-    env_params = env.make_params()
+    HEADLINE = HEADLINE
+    ALSO_REPORTED = ALSO_REPORTED
+    RATIO = "helps_ratio_to_oracle"
+    LABELS = {
+        "goals_per_episode": "partner reaches its goal, per episode",
+        "true_return": "return (true reward)",
+    }
     isr_network = ISRNetwork(agent_cells=agent_cells)
-    ppo = PPO(ppo_config, env, env_params)
-    socialize_updates = ppo_config.num_updates(config.socialize_steps)
-    autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
-    samples = socialize_updates * ppo_config.batch_size
-    split_sizes(samples, isr_config.train_fraction)  # fails early if too few to split
-    run_dir = RunDirectory(out)
-    resolved = {
-        "experiment": "prosocial",
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        "conditions": list(CONDITIONS),
-        "socialize_updates": socialize_updates,
-        "autonomy_updates": autonomy_updates,
-        "ppo": dataclasses.asdict(ppo_config),
-        "isr": dataclasses.asdict(isr_config),
-        "env": {
+
+    def make_env(self):
+        env = BoulderEnv()
+        return env, env.make_params()
+
+    def describe_env(self) -> dict:
+        env, params = self.env, self.env_params
+        return {
             "task": "boulder",
             "size": env.size,
             "egocentric": env.egocentric,
-            "max_steps": int(env_params.max_steps),
-            "forward_cost": float(env_params.forward_cost),
-            "goal_reward": float(env_params.goal_reward),
-        },
-    }
-    run_dir.write_json("config.json", resolved)
-    run_dir.write_json("versions.json", versions())
-
-    seeds = config.seeds
-    key_runs, key_isr = seed_keys(config.seed_list)
-    bar = open_progress(progress, planned_steps(config))
-    try:
-        runners, social_metrics, dataset, social_time = socialize(
-            ppo, key_runs, socialize_updates, bar
-        )
-        isr, isr_time = train_isr(isr_config, key_isr, dataset, bar, network=isr_network)
-        del dataset
-        final, autonomy_metrics, autonomy_time = autonomy(
-            ppo,
-            runners,
-            CONDITIONS,
-            isr.params,
-            autonomy_updates,
-            bar,
-            schedule=config.schedule,
-            isr_threshold=config.isr_threshold,
-            isr_network=isr_network,
-        )
-    finally:
-        bar.close()
-
-    save_checkpoints(
-        run_dir,
-        {"socialized": runners.train.params, "autonomy": final.train.params},
-        {"isr": isr.params},
-    )
-    names = list(HEADLINE.values()) + list(ALSO_REPORTED)
-    social_curves = metric_curves(social_metrics, names)
-    autonomy_curves = {
-        condition: metric_curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
-        for i, condition in enumerate(CONDITIONS)
-    }
-    run_dir.write_csv(
-        "metrics.csv",
-        *autonomy_rows(config.seed_list, social_metrics, autonomy_metrics, CONDITIONS),
-    )
-    figure = phase_figure(
-        social_curves,
-        autonomy_curves,
-        {
-            "goals_per_episode": "partner reaches its goal, per episode",
-            "true_return": "return (true reward)",
-        },
-        switch_step=float(socialize_updates * ppo_config.batch_size),
-        title=f"Prosocial ({config.preset} preset, {seeds} seeds, mean ± SE)",
-    )
-    run_dir.save_figure("prosocial.png", figure)
-
-    isr_index = CONDITIONS.index("isr")
-    first_isr_params = jax.tree.map(lambda x: x[isr_index, 0], final.train.params)
-    frames, helped = example_episode(ppo, first_isr_params, jax.random.key(config.first_seed))
-    write_episode(run_dir, frames, helped)
-
-    first_isr = jax.tree.map(lambda x: x[0], isr.params)
-    maps, marks = reward_maps(env, env_params, first_isr, config.first_seed)
-    map_gap = {
-        situation: float(
-            np.nanmax(
-                np.abs(
-                    maps[f"{situation}:\nISR (seed {config.first_seed})"]
-                    - maps[f"{situation}:\ntrue"]
-                )
-            )
-        )
-        for situation in MAP_SITUATIONS
-    }
-    run_dir.save_figure(
-        "reward_map.png",
-        reward_map_figure(
-            maps,
-            walls_mask(MAP_WALLS, env.size) | border_mask(env.size),
-            MAP_GOAL,
-            tuple(action.name.lower() for action in BoulderAction),
-            title="Reward for each learner cell, heading (triangle) and action, the partner "
-            "moving as scripted: true R_s vs the ISR",
-            marks=marks,
-        ),
-    )
-
-    fraction = config.final_fraction
-    per_seed = {
-        condition: {
-            name: final_mean(autonomy_curves[condition][field], fraction).tolist()
-            for name, field in {**HEADLINE, **{n: n for n in ALSO_REPORTED}}.items()
+            "max_steps": int(params.max_steps),
+            "forward_cost": float(params.forward_cost),
+            "goal_reward": float(params.goal_reward),
         }
-        for condition in CONDITIONS
-    }
-    summary = {
-        condition: {name: summarize(values[name]).as_dict() for name in HEADLINE}
-        for condition, values in per_seed.items()
-    }
-    tests = {}
-    if seeds >= 2:
-        helps = {c: per_seed[c]["helps_per_episode"] for c in CONDITIONS}
-        for a, b in (("none", "oracle"), ("isr", "oracle"), ("isr", "none")):
-            tests[f"{a} vs {b}"] = welch_test(helps[a], helps[b]).as_dict()
-    oracle_helps = summary["oracle"]["helps_per_episode"]["mean"]
-    ratios = {
-        f"{condition}/oracle": (
-            summary[condition]["helps_per_episode"]["mean"] / oracle_helps
-            if oracle_helps > 0
-            else None
+
+    def analyse(self, outcome, run: Run) -> dict:
+        config = self.config
+        numbers = super().analyse(outcome, run)
+        _, _, isr, final, _ = outcome
+        isr_index = CONDITIONS.index("isr")
+        first_isr_policy = jax.tree.map(lambda x: x[isr_index, 0], final.train.params)
+        frames, helped = example_episode(self.ppo, first_isr_policy, jax.random.key(run.seeds[0]))
+        write_episode(run.directory, frames, helped)
+        map_gap = self.save_reward_maps(jax.tree.map(lambda x: x[0], isr.params), run)
+        tests = {}
+        if config.seeds >= 2:
+            helps = {c: numbers["conditions"][c]["helps_per_episode"] for c in CONDITIONS}
+            for a, b in (("none", "oracle"), ("isr", "oracle"), ("isr", "none")):
+                tests[f"{a} vs {b}"] = welch_test(helps[a], helps[b]).as_dict()
+        return {
+            **numbers,
+            "tests": tests,
+            "published": PUBLISHED,
+            "reward_map": {
+                "walls": MAP_WALLS,
+                "goal": MAP_GOAL,
+                "situations": MAP_SITUATIONS,
+                "max_abs_error": map_gap,
+            },
+            "example_episode": {
+                "condition": "isr",
+                "seed": run.seeds[0],
+                "steps": EPISODE_FRAMES,
+                "helped_at_steps": helped,
+            },
+        }
+
+    def save_reward_maps(self, isr_params, run: Run) -> dict[str, float]:
+        """`reward_map.png` of the first seed's ISR; returns, per situation, the largest gap
+        between the ISR's reward and the true one."""
+        seed = run.seeds[0]
+        maps, marks = reward_maps(self.env, self.env_params, isr_params, seed)
+        gaps = {
+            situation: float(np.nanmax(np.abs(maps[f"{situation}:\n{kind}"] - true)))
+            for situation in MAP_SITUATIONS
+            for kind, true in [(f"ISR (seed {seed})", maps[f"{situation}:\ntrue"])]
+        }
+        run.save_figure(
+            "reward_map.png",
+            reward_map_figure(
+                maps,
+                walls_mask(MAP_WALLS, self.env.size) | border_mask(self.env.size),
+                MAP_GOAL,
+                tuple(action.name.lower() for action in BoulderAction),
+                title="Reward for each learner cell, heading (triangle) and action, the partner "
+                "moving as scripted: true R_s vs the ISR",
+                marks=marks,
+            ),
         )
-        for condition in ("none", "isr")
-    }
-    num_train, num_test = split_sizes(samples, isr_config.train_fraction)
-    results = {
-        "experiment": "prosocial",
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        "conditions": per_seed,
-        "summary": summary,
-        "helps_ratio_to_oracle": ratios,
-        "tests": tests,
-        "published": PUBLISHED,
-        "socialization": {
-            name: final_mean(social_curves[field], fraction).tolist()
-            for name, field in HEADLINE.items()
-        },
-        "isr_model": {
-            "train_samples": num_train,
-            "test_samples": num_test,
-            "train_mse": np.asarray(isr.train_mse).tolist(),
-            "test_mse": np.asarray(isr.test_mse).tolist(),
-            "test_mse_curve": np.asarray(isr.test_curve).tolist(),
-        },
-        "reward_map": {
-            "walls": MAP_WALLS,
-            "goal": MAP_GOAL,
-            "situations": MAP_SITUATIONS,
-            "max_abs_error": map_gap,
-        },
-        "example_episode": {
-            "condition": "isr",
-            "seed": config.first_seed,
-            "steps": EPISODE_FRAMES,
-            "helped_at_steps": helped,
-        },
-        "config": resolved,
-        "versions": versions(),
-        "timings": {
-            "socialization": social_time.as_dict(),
-            "isr": isr_time.as_dict(),
-            "autonomy": autonomy_time.as_dict(),
-            "total_s": time.perf_counter() - started,
-        },
-    }
-    run_dir.finish(results)
-    return results
+        return gaps

@@ -1,7 +1,8 @@
 """Every experiment, registered once: what `reproduce`, `reproduce all`, `report` and `render`
 know of an experiment comes from its record here.
 
-A record names the module that holds the experiment's config class and run function, its title
+A record names the module that holds the experiment's config class and protocol (a
+`runner.Protocol`, which `runner.run_experiment` runs), its title
 and help, the settings that set it apart from a sibling sharing the module (ood and layouts),
 the worker group it runs in under `reproduce all` (experiments of one group run one after
 another in one process and share identical phases) and whether it saves policies to render.
@@ -29,9 +30,13 @@ class Experiment:
 
     name: str
     module: str
-    """Module under `internalize.experiments` with the config class and the run function."""
-    config: str
-    """Name of its config class (a frozen dataclass, subclass of `ExperimentConfig`)."""
+    """Module with the config class and the protocol: a name under `internalize.experiments`,
+    or a full import path (`mypackage.my_experiment`)."""
+    config: str | type
+    """Its config class (a frozen dataclass, subclass of `ExperimentConfig`), or its name in
+    the module."""
+    protocol: str | type
+    """Its protocol class (a subclass of `runner.Protocol`), or its name in the module."""
     title: str
     """Heading in reports."""
     help: str
@@ -51,14 +56,18 @@ class Experiment:
     """Published numbers for the report where results.json has no `published` key (SPEC §5)."""
 
     def load(self) -> ModuleType:
+        if "." in self.module:
+            return import_module(self.module)
         return import_module(f"internalize.experiments.{self.module}")
 
     def config_class(self) -> type:
-        return getattr(self.load(), self.config)
+        return self._class(self.config)
 
-    def run_function(self):
-        """`run_NAME(config, out, progress) -> results` of its module."""
-        return getattr(self.load(), f"run_{self.name}")
+    def protocol_class(self) -> type:
+        return self._class(self.protocol)
+
+    def _class(self, given: str | type) -> type:
+        return given if isinstance(given, type) else getattr(self.load(), given)
 
 
 def _published_slope(published: Mapping) -> float:
@@ -86,6 +95,7 @@ REGISTRY: dict[str, Experiment] = {
             "retention",
             "retention",
             "RetentionConfig",
+            "Retention",
             "A. Retention vs unlearning",
             "experiment A: retention vs unlearning when the caregiver leaves",
             "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
@@ -117,6 +127,7 @@ REGISTRY: dict[str, Experiment] = {
             "hacking",
             "hacking",
             "HackingConfig",
+            "Hacking",
             "D. Incomplete internalization (reward hacking)",
             "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
             "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
@@ -137,6 +148,7 @@ REGISTRY: dict[str, Experiment] = {
             "scaling",
             "scaling",
             "ScalingConfig",
+            "Scaling",
             "C. ISR data scaling",
             "experiment C: ISR test error against the socialization data it learns from",
             "Experiment C (SPEC §5 C): per seed, socialize once, then train one ISR on the first "
@@ -161,6 +173,7 @@ REGISTRY: dict[str, Experiment] = {
             "ood",
             "generalization",
             "GeneralizationConfig",
+            "Generalization",
             "B. Out-of-distribution generalization (5 random blocks)",
             "experiment B: generalization to 5 random blocks after socializing on 1",
             "Experiment B (SPEC §5 B): socialize on 1 random block; frozen trains on, then plays "
@@ -177,6 +190,7 @@ REGISTRY: dict[str, Experiment] = {
             "layouts",
             "generalization",
             "GeneralizationConfig",
+            "Generalization",
             "B. Generalization to the five hand-picked layouts",
             "experiment B on the five hand-picked layouts, pooled with a layout effect",
             "Experiment B's protocol on each hand-picked layout (plus, x, U, T, four rooms) from "
@@ -191,6 +205,7 @@ REGISTRY: dict[str, Experiment] = {
             "prosocial",
             "prosocial",
             "ProsocialConfig",
+            "Prosocial",
             "E. Prosocial internalization",
             "experiment E: does the learner go on helping the partner in the boulder world",
             "Experiment E (SPEC §5 E): in the boulder world, per seed, socialize with the "
@@ -206,6 +221,13 @@ REGISTRY: dict[str, Experiment] = {
     )
 }
 """Every experiment, in the order `reproduce all` runs them."""
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add `experiment` to the registry (for one written outside this package: a notebook's,
+    a script's), or replace the record of the same name."""
+    REGISTRY[experiment.name] = experiment
+    return experiment
 
 
 def get(name: str) -> Experiment:

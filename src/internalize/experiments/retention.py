@@ -4,25 +4,17 @@ For each seed, one socialization run with the caregiver present, an ISR trained 
 every autonomy condition from the same socialized parameters: `oracle` (the caregiver stays),
 `none` (it leaves, nothing replaces it) and `isr` (it leaves, the ISR rewards instead). Per seed
 and condition, the headline numbers are means over the last 10% of the autonomy phase of goals per
-episode and of the return counted with the true caregiver reward.
+episode and of the return counted with the true caregiver reward. Experiment E (`prosocial`) is
+this protocol in the boulder world.
 """
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import numpy as np
 
 from internalize.envs.base import load_env
-from internalize.experiments.common import (
-    ExperimentConfig,
-    RunDirectory,
-    open_progress,
-    save_checkpoints,
-    versions,
-)
+from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
@@ -32,10 +24,11 @@ from internalize.experiments.phases import (
     final_mean,
     metric_curves,
     phase_steps,
-    seed_keys,
     socialize,
     train_isr,
 )
+from internalize.experiments.runner import Protocol, Run
+from internalize.isr.model import ISRNetwork
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure
@@ -64,140 +57,154 @@ class RetentionConfig(ExperimentConfig):
     """Share of the autonomy phase, at its end, that the headline numbers average."""
     schedule: ScheduleConfig = ScheduleConfig()
     """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
+    isr_threshold: float | None = None
+    """If set, the ISR pays only where its prediction exceeds this (None: every prediction)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_positive("socialize_steps", "autonomy_steps")
         if not 0.0 < self.final_fraction <= 1.0:
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
+        if self.isr_threshold is not None and not np.isfinite(self.isr_threshold):
+            raise ValueError(f"isr_threshold must be finite or None, got {self.isr_threshold}")
 
 
-def planned_steps(config: RetentionConfig) -> int:
-    """Environment steps the experiment takes (for progress bars)."""
-    autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
-    return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
+class Retention(Protocol):
+    """Socialize, train the ISR, continue under each of `CONDITIONS`; the headline numbers are
+    means over the end of autonomy. Prosocial (experiment E) is this protocol in the boulder
+    world, with what a subclass changes: the world, the ISR, the names and the extra figures."""
 
+    HEADLINE = HEADLINE
+    ALSO_REPORTED = ALSO_REPORTED
+    RATIO = "goals_ratio_to_oracle"
+    """The results.json name of each condition's headline (the first) over oracle's."""
+    LABELS = {"goals_per_episode": "goals per episode", "true_return": "return (true reward)"}
+    """The curves of the figure and their labels."""
+    isr_network: ISRNetwork | None = None
+    """The ISR's network (None: SPEC §4's single-agent one)."""
 
-def run_retention(config: RetentionConfig, out: str | Path, progress=True) -> dict:
-    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
-    started = time.perf_counter()
-    ppo_config, isr_config = config.ppo, config.isr
-    env = load_env(config.world)
-    goals = config.world == "goals"
-    env_params = env.make_params(n_blocks=config.n_blocks) if goals else env.make_params()
-    ppo = PPO(ppo_config, env, env_params)
-    socialize_updates = ppo_config.num_updates(config.socialize_steps)
-    autonomy_updates = ppo_config.num_updates(config.autonomy_steps)
-    samples = socialize_updates * ppo_config.batch_size
-    split_sizes(samples, isr_config.train_fraction)  # fails early if too few to split
-    run_dir = RunDirectory(out)
-    resolved = {
-        "experiment": "retention",
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        "conditions": list(CONDITIONS),
-        "socialize_updates": socialize_updates,
-        "autonomy_updates": autonomy_updates,
-        "ppo": dataclasses.asdict(ppo_config),
-        "isr": dataclasses.asdict(isr_config),
-        "env": {
+    def __init__(self, name: str, config: RetentionConfig) -> None:
+        super().__init__(name, config)
+        self.env, self.env_params = self.make_env()
+        self.ppo = PPO(config.ppo, self.env, self.env_params)
+        self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
+        self.autonomy_updates = config.ppo.num_updates(config.autonomy_steps)
+        self.samples = self.socialize_updates * config.ppo.batch_size
+        split_sizes(self.samples, config.isr.train_fraction)  # fails early if too few to split
+
+    def make_env(self):
+        """The environment and its parameters."""
+        env = load_env(self.config.world)
+        goals = self.config.world == "goals"
+        return env, env.make_params(n_blocks=self.config.n_blocks) if goals else env.make_params()
+
+    def describe(self) -> dict:
+        return {
+            "conditions": list(CONDITIONS),
+            "socialize_updates": self.socialize_updates,
+            "autonomy_updates": self.autonomy_updates,
+            "env": self.describe_env(),
+        }
+
+    def describe_env(self) -> dict:
+        """The environment, as `config.json` records it."""
+        config, env = self.config, self.env
+        goals = config.world == "goals"
+        return {
             "world": config.world,
             **({"size": env.size, "n_blocks": config.n_blocks} if goals else {}),
             "obs_shape": list(env.obs_shape),
             "num_actions": env.num_actions,
-            "max_steps": int(env_params.max_steps),
-        },
-    }
-    run_dir.write_json("config.json", resolved)
-    run_dir.write_json("versions.json", versions())
-
-    seeds = config.seeds
-    key_runs, key_isr = seed_keys(config.seed_list)
-    bar = open_progress(progress, planned_steps(config))
-    try:
-        runners, social_metrics, dataset, social_time = socialize(
-            ppo, key_runs, socialize_updates, bar
-        )
-        isr, isr_time = train_isr(isr_config, key_isr, dataset, bar)
-        del dataset
-        final, autonomy_metrics, autonomy_time = autonomy(
-            ppo, runners, CONDITIONS, isr.params, autonomy_updates, bar, schedule=config.schedule
-        )
-    finally:
-        bar.close()
-
-    save_checkpoints(
-        run_dir,
-        {"socialized": runners.train.params, "autonomy": final.train.params},
-        {"isr": isr.params},
-    )
-    names = list(HEADLINE.values()) + list(ALSO_REPORTED)
-    social_curves = metric_curves(social_metrics, names)
-    autonomy_curves = {
-        condition: metric_curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
-        for i, condition in enumerate(CONDITIONS)
-    }
-    run_dir.write_csv(
-        "metrics.csv",
-        *autonomy_rows(config.seed_list, social_metrics, autonomy_metrics, CONDITIONS),
-    )
-    figure = phase_figure(
-        social_curves,
-        autonomy_curves,
-        {"goals_per_episode": "goals per episode", "true_return": "return (true reward)"},
-        switch_step=float(socialize_updates * ppo_config.batch_size),
-        title=f"Retention ({config.preset} preset, {seeds} seeds, mean ± SE)",
-    )
-    run_dir.save_figure("retention.png", figure)
-
-    fraction = config.final_fraction
-    per_seed = {
-        condition: {
-            name: final_mean(autonomy_curves[condition][field], fraction).tolist()
-            for name, field in {**HEADLINE, **{n: n for n in ALSO_REPORTED}}.items()
+            "max_steps": int(self.env_params.max_steps),
         }
-        for condition in CONDITIONS
-    }
-    summary = {
-        condition: {name: summarize(values[name]).as_dict() for name in HEADLINE}
-        for condition, values in per_seed.items()
-    }
-    oracle_goals = summary["oracle"]["goals_per_episode"]["mean"]
-    ratios = {
-        f"{condition}/oracle": (
-            summary[condition]["goals_per_episode"]["mean"] / oracle_goals
-            if oracle_goals > 0
-            else None
+
+    def planned_steps(self) -> int:
+        config = self.config
+        autonomy_steps = [config.autonomy_steps] * len(CONDITIONS)
+        return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
+
+    def phases(self, run: Run):
+        config, ppo, bar = self.config, self.ppo, run.progress
+        runners, social_metrics, dataset = run.timed(
+            "socialization", socialize(ppo, run.key_runs, self.socialize_updates, bar)
         )
-        for condition in ("none", "isr")
-    }
-    num_train, num_test = split_sizes(samples, isr_config.train_fraction)
-    results = {
-        "experiment": "retention",
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        "conditions": per_seed,
-        "summary": summary,
-        "goals_ratio_to_oracle": ratios,
-        "socialization": {
-            name: final_mean(social_curves[field], fraction).tolist()
-            for name, field in HEADLINE.items()
-        },
-        "isr_model": {
-            "train_samples": num_train,
-            "test_samples": num_test,
-            "train_mse": np.asarray(isr.train_mse).tolist(),
-            "test_mse": np.asarray(isr.test_mse).tolist(),
-            "test_mse_curve": np.asarray(isr.test_curve).tolist(),
-        },
-        "config": resolved,
-        "versions": versions(),
-        "timings": {
-            "socialization": social_time.as_dict(),
-            "isr": isr_time.as_dict(),
-            "autonomy": autonomy_time.as_dict(),
-            "total_s": time.perf_counter() - started,
-        },
-    }
-    run_dir.finish(results)
-    return results
+        isr = run.timed(
+            "isr", train_isr(config.isr, run.key_isr, dataset, bar, network=self.isr_network)
+        )
+        del dataset
+        final, autonomy_metrics = run.timed(
+            "autonomy",
+            autonomy(
+                ppo,
+                runners,
+                CONDITIONS,
+                isr.params,
+                self.autonomy_updates,
+                bar,
+                schedule=config.schedule,
+                isr_threshold=config.isr_threshold,
+                isr_network=self.isr_network,
+            ),
+        )
+        return runners, social_metrics, isr, final, autonomy_metrics
+
+    def analyse(self, outcome, run: Run) -> dict:
+        config = self.config
+        runners, social_metrics, isr, final, autonomy_metrics = outcome
+        run.save_checkpoints(
+            {"socialized": runners.train.params, "autonomy": final.train.params},
+            {"isr": isr.params},
+        )
+        names = list(self.HEADLINE.values()) + list(self.ALSO_REPORTED)
+        social_curves = metric_curves(social_metrics, names)
+        autonomy_curves = {
+            condition: metric_curves(jax.tree.map(lambda x, i=i: x[i], autonomy_metrics), names)
+            for i, condition in enumerate(CONDITIONS)
+        }
+        run.write_csv(
+            "metrics.csv", *autonomy_rows(run.seeds, social_metrics, autonomy_metrics, CONDITIONS)
+        )
+        figure = phase_figure(
+            social_curves,
+            autonomy_curves,
+            self.LABELS,
+            switch_step=float(self.samples),
+            title=f"{self.name.capitalize()} ({config.preset} preset, {config.seeds} seeds, "
+            "mean ± SE)",
+        )
+        run.save_figure(f"{self.name}.png", figure)
+        fraction = config.final_fraction
+        reported = {**self.HEADLINE, **{name: name for name in self.ALSO_REPORTED}}
+        per_seed = {
+            condition: {
+                name: final_mean(autonomy_curves[condition][field], fraction).tolist()
+                for name, field in reported.items()
+            }
+            for condition in CONDITIONS
+        }
+        summary = {
+            condition: {name: summarize(values[name]).as_dict() for name in self.HEADLINE}
+            for condition, values in per_seed.items()
+        }
+        headline = next(iter(self.HEADLINE))
+        oracle = summary["oracle"][headline]["mean"]
+        num_train, num_test = split_sizes(self.samples, config.isr.train_fraction)
+        return {
+            "conditions": per_seed,
+            "summary": summary,
+            self.RATIO: {
+                f"{c}/oracle": summary[c][headline]["mean"] / oracle if oracle > 0 else None
+                for c in ("none", "isr")
+            },
+            "socialization": {
+                name: final_mean(social_curves[field], fraction).tolist()
+                for name, field in self.HEADLINE.items()
+            },
+            "isr_model": {
+                "train_samples": num_train,
+                "test_samples": num_test,
+                "train_mse": np.asarray(isr.train_mse).tolist(),
+                "test_mse": np.asarray(isr.test_mse).tolist(),
+                "test_mse_curve": np.asarray(isr.test_curve).tolist(),
+            },
+        }

@@ -7,25 +7,18 @@ and seed: the training and test MSE. The published counts are training samples, 
 15, 20, 40 and 59 rollouts of 2048 steps; the defaults here are those same socialization counts.
 """
 
-import dataclasses
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import numpy as np
 
 from internalize.envs.goals import GoalsEnv
-from internalize.experiments.common import (
-    ExperimentConfig,
-    RunDirectory,
-    open_progress,
-    save_checkpoints,
-    versions,
-)
-from internalize.experiments.phases import phase_steps, seed_keys, socialize, train_isr
+from internalize.experiments.common import ExperimentConfig
+from internalize.experiments.phases import phase_steps, socialize, train_isr
+from internalize.experiments.runner import Protocol, Run
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
+from internalize.plots import scaling_figure
 from internalize.stats import paired_test, summarize
 
 PUBLISHED = {
@@ -66,122 +59,108 @@ class ScalingConfig(ExperimentConfig):
             )
 
 
-def planned_steps(config: ScalingConfig) -> int:
-    """Environment steps the experiment takes (for progress bars)."""
-    return phase_steps(config.ppo, config.seeds, config.socialize_steps)
+class Scaling(Protocol):
+    """Socialize once per seed, then train one ISR on each count of the first samples."""
 
+    def __init__(self, name: str, config: ScalingConfig) -> None:
+        super().__init__(name, config)
+        self.env = GoalsEnv()
+        self.ppo = PPO(config.ppo, self.env, self.env.make_params(n_blocks=config.n_blocks))
+        self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
 
-def run_scaling(config: ScalingConfig, out: str | Path, progress=True) -> dict:
-    """Run the experiment into the new directory `out`; returns what `results.json` holds."""
-    started = time.perf_counter()
-    ppo_config, isr_config = config.ppo, config.isr
-    env = GoalsEnv()
-    ppo = PPO(ppo_config, env, env.make_params(n_blocks=config.n_blocks))
-    socialize_updates = ppo_config.num_updates(config.socialize_steps)
-    run_dir = RunDirectory(out)
-    resolved = {
-        "experiment": "scaling",
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        "socialize_updates": socialize_updates,
-        "ppo": dataclasses.asdict(ppo_config),
-        "isr": dataclasses.asdict(isr_config),
-        "env": {"size": env.size, "n_blocks": config.n_blocks},
-    }
-    run_dir.write_json("config.json", resolved)
-    run_dir.write_json("versions.json", versions())
+    def describe(self) -> dict:
+        return {
+            "socialize_updates": self.socialize_updates,
+            "env": {"size": self.env.size, "n_blocks": self.config.n_blocks},
+        }
 
-    key_runs, key_isr = seed_keys(config.seed_list)
-    bar = open_progress(progress, planned_steps(config))
-    timings = {}
-    train_mse, test_mse = [], []
-    try:
-        runners, _, dataset, timing = socialize(ppo, key_runs, socialize_updates, bar)
-        timings["socialization"] = timing.as_dict()
+    def planned_steps(self) -> int:
+        return phase_steps(self.config.ppo, self.config.seeds, self.config.socialize_steps)
+
+    def phases(self, run: Run):
+        config, bar = self.config, run.progress
+        runners, _, dataset = run.timed(
+            "socialization", socialize(self.ppo, run.key_runs, self.socialize_updates, bar)
+        )
         isrs = {}
         for count in config.sample_counts:
             subset = jax.tree.map(lambda x, n=count: x[:, :n], dataset)
-            isr, timing = train_isr(isr_config, key_isr, subset, bar)
-            timings[f"isr_{count}"] = timing.as_dict()
-            isrs[f"isr_{count}"] = isr.params
-            train_mse.append(np.asarray(isr.train_mse, np.float64))
-            test_mse.append(np.asarray(isr.test_mse, np.float64))
-    finally:
-        bar.close()
-    train_mse, test_mse = np.stack(train_mse), np.stack(test_mse)  # [counts, seeds]
-    save_checkpoints(run_dir, {"socialized": runners.train.params}, isrs)
+            isrs[count] = run.timed(f"isr_{count}", train_isr(config.isr, run.key_isr, subset, bar))
+        return runners, isrs
 
-    counts = list(config.sample_counts)
-    train_samples = [split_sizes(n, isr_config.train_fraction)[0] for n in counts]
-    rows = [
-        [seed, count, train_samples[i], train_mse[i, s], test_mse[i, s]]
-        for s, seed in enumerate(config.seed_list)
-        for i, count in enumerate(counts)
-    ]
-    run_dir.write_csv(
-        "metrics.csv", ["seed", "samples", "train_samples", "train_mse", "test_mse"], rows
-    )
-
-    # The slope of log10 test MSE against log10 training samples, one per seed.
-    log_samples = np.log10(train_samples)
-    slopes = np.polyfit(log_samples, np.log10(test_mse), 1)[0]
-    ratio = test_mse / train_mse
-    results = {
-        "experiment": "scaling",
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        "sample_counts": counts,
-        "train_samples": train_samples,
-        "per_seed": {"train_mse": train_mse.T.tolist(), "test_mse": test_mse.T.tolist()},
-        "summary": {
-            str(count): {
-                "train_mse": summarize(train_mse[i]).as_dict(),
-                "test_mse": summarize(test_mse[i]).as_dict(),
-                "test_over_train": summarize(ratio[i]).as_dict(),
-            }
+    def analyse(self, outcome, run: Run) -> dict:
+        config = self.config
+        runners, isrs = outcome
+        run.save_checkpoints(
+            {"socialized": runners.train.params},
+            {f"isr_{count}": isr.params for count, isr in isrs.items()},
+        )
+        # [counts, seeds]
+        train_mse = np.stack([np.asarray(isr.train_mse, np.float64) for isr in isrs.values()])
+        test_mse = np.stack([np.asarray(isr.test_mse, np.float64) for isr in isrs.values()])
+        counts = list(config.sample_counts)
+        train_samples = [split_sizes(n, config.isr.train_fraction)[0] for n in counts]
+        rows = [
+            [seed, count, train_samples[i], train_mse[i, s], test_mse[i, s]]
+            for s, seed in enumerate(run.seeds)
             for i, count in enumerate(counts)
-        },
-        "tests": {
-            "log-log slope": {
-                "per_seed": slopes.tolist(),
-                "summary": summarize(slopes).as_dict(),
-                "slope below 0": (
-                    paired_test(slopes, np.zeros_like(slopes), alternative="less").as_dict()
-                    if config.seeds >= 2
-                    else None
-                ),
+        ]
+        run.write_csv(
+            "metrics.csv", ["seed", "samples", "train_samples", "train_mse", "test_mse"], rows
+        )
+        numbers = {
+            "sample_counts": counts,
+            "train_samples": train_samples,
+            "per_seed": {"train_mse": train_mse.T.tolist(), "test_mse": test_mse.T.tolist()},
+            "summary": {
+                str(count): {
+                    "train_mse": summarize(train_mse[i]).as_dict(),
+                    "test_mse": summarize(test_mse[i]).as_dict(),
+                    "test_over_train": summarize(test_mse[i] / train_mse[i]).as_dict(),
+                }
+                for i, count in enumerate(counts)
             },
-            "smallest vs largest count": (
-                paired_test(
-                    np.log10(test_mse[0]), np.log10(test_mse[-1]), alternative="greater"
-                ).as_dict()
-                if config.seeds >= 2
+            "tests": _tests(np.asarray(train_samples), train_mse, test_mse),
+            "published": PUBLISHED,
+        }
+        run.save_figure(
+            "scaling.png",
+            scaling_figure(
+                np.asarray(train_samples),
+                train_mse,
+                test_mse,
+                PUBLISHED,
+                title=f"ISR data scaling ({config.preset} preset, {config.seeds} seeds, mean ± SE)",
+            ),
+        )
+        return numbers
+
+
+def _tests(train_samples: np.ndarray, train_mse: np.ndarray, test_mse: np.ndarray) -> dict:
+    """Does the test error fall with the data (the slope of log10 test MSE against log10
+    training samples, one per seed), and is there a gap between training and test error?
+    Float[counts, seeds] errors."""
+    slopes = np.polyfit(np.log10(train_samples), np.log10(test_mse), 1)[0]
+    several = test_mse.shape[1] >= 2
+    train_means, test_means = train_mse.mean(1), test_mse.mean(1)
+    return {
+        "log-log slope": {
+            "per_seed": slopes.tolist(),
+            "summary": summarize(slopes).as_dict(),
+            "slope below 0": (
+                paired_test(slopes, np.zeros_like(slopes), alternative="less").as_dict()
+                if several
                 else None
             ),
-            "max test/train ratio of a count mean": float(
-                np.max(
-                    np.maximum(
-                        test_mse.mean(1) / train_mse.mean(1), train_mse.mean(1) / test_mse.mean(1)
-                    )
-                )
-            ),
         },
-        "published": PUBLISHED,
-        "config": resolved,
-        "versions": versions(),
-        "timings": {**timings, "total_s": time.perf_counter() - started},
-    }
-    from internalize.plots import scaling_figure
-
-    run_dir.save_figure(
-        "scaling.png",
-        scaling_figure(
-            np.asarray(train_samples),
-            train_mse,
-            test_mse,
-            PUBLISHED,
-            title=f"ISR data scaling ({config.preset} preset, {config.seeds} seeds, mean ± SE)",
+        "smallest vs largest count": (
+            paired_test(
+                np.log10(test_mse[0]), np.log10(test_mse[-1]), alternative="greater"
+            ).as_dict()
+            if several
+            else None
         ),
-    )
-    run_dir.finish(results)
-    return results
+        "max test/train ratio of a count mean": float(
+            np.max(np.maximum(test_means / train_means, train_means / test_means))
+        ),
+    }

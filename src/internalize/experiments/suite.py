@@ -57,6 +57,7 @@ from internalize.experiments.common import (
     write_json,
 )
 from internalize.experiments.registry import REGISTRY
+from internalize.experiments.runner import planned_steps, run_experiment
 from internalize.numerics import make_deterministic
 
 EXPERIMENTS = tuple(REGISTRY)
@@ -128,16 +129,6 @@ def _merge(base: dict, changes: dict) -> dict:
         else:
             merged[key] = value
     return merged
-
-
-def planned_steps(name: str, config: ExperimentConfig) -> int:
-    """Environment steps experiment `name` takes with `config`."""
-    return registry.get(name).load().planned_steps(config)
-
-
-def run_experiment(name: str, config: ExperimentConfig, out: str | os.PathLike, progress=True):
-    """Run experiment `name` into the new directory `out`; returns its results."""
-    return registry.get(name).run_function()(config, out, progress)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""One runner for every experiment.
+
+An experiment is three things: a frozen config (`ExperimentConfig`), a protocol (phases that
+produce arrays) and an analysis (numbers and figures from those arrays). It is written as a
+`Protocol` subclass in a module of its own and registered once (`registry.py`). The runner does
+everything else: it checks the settings before anything is written, holds the run directory,
+writes `config.json` and `versions.json`, keys every seed, shows one progress bar, times every
+phase, and writes `results.json` last, with the config, versions and timings.
+
+    class Retention(Protocol):
+        def __init__(self, name, config): ...          # build and check; nothing written yet
+        def describe(self) -> dict: ...                # what config.json adds to the settings
+        def planned_steps(self) -> int: ...            # environment steps, for the bar
+        def phases(self, run: Run): ...                # the compiled phases, timed by `run`
+        def analyse(self, outcome, run: Run) -> dict:  # metrics.csv, figures, the numbers
+
+`run_experiment(name, config, out)` runs one into a new directory; `reproduce NAME`, `reproduce
+all`, `report` and `render` all go through the registry and this runner.
+"""
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from internalize.experiments import registry
+from internalize.experiments.common import (
+    ExperimentConfig,
+    Progress,
+    RunDirectory,
+    SharedProgress,
+    open_progress,
+    save_checkpoints,
+    versions,
+)
+from internalize.experiments.phases import Timing, seed_keys
+
+
+@dataclass
+class Run:
+    """What a protocol's phases and its analysis are given: the run directory, the progress bar,
+    the seeds' keys, and the timings of the phases so far."""
+
+    directory: RunDirectory
+    progress: "Progress | SharedProgress"
+    seeds: list[int]
+    key_runs: jax.Array
+    """Per seed, the key of its training runs."""
+    key_isr: jax.Array
+    """Per seed, the key of its ISR (and of evaluations)."""
+    timings: dict[str, dict] = field(default_factory=dict)
+
+    def timed(self, name: str, outcome: tuple) -> Any:
+        """The outputs of a phase that returned `(*outputs, Timing)`, its timing recorded
+        under `name`; one output is returned as itself."""
+        *outputs, timing = outcome
+        if not isinstance(timing, Timing):
+            raise TypeError(f"phase {name!r} returned no Timing last")
+        self.timings[name] = timing.as_dict()
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def save_checkpoints(self, policies: dict, isrs: dict) -> None:
+        save_checkpoints(self.directory, policies, isrs)
+
+    def write_csv(self, name: str, columns, rows) -> Path:
+        return self.directory.write_csv(name, columns, rows)
+
+    def save_figure(self, name: str, figure) -> Path:
+        return self.directory.save_figure(name, figure)
+
+
+class Protocol:
+    """An experiment's phases and analysis (see the module's docstring). `name` is the name it
+    runs under (one protocol may serve several registered experiments: ood and layouts)."""
+
+    def __init__(self, name: str, config: ExperimentConfig) -> None:
+        self.name, self.config = name, config
+
+    def describe(self) -> dict:
+        """What `config.json` holds beside the settings (update counts, the environment)."""
+        return {}
+
+    def planned_steps(self) -> int:
+        raise NotImplementedError
+
+    def phases(self, run: Run) -> Any:
+        raise NotImplementedError
+
+    def analyse(self, outcome: Any, run: Run) -> dict:
+        raise NotImplementedError
+
+
+def protocol(name: str, config: ExperimentConfig) -> Protocol:
+    """Experiment `name`'s protocol with `config`, checked (ValueError) and ready to run."""
+    return registry.get(name).protocol_class()(name, config)
+
+
+def planned_steps(name: str, config: ExperimentConfig) -> int:
+    """Environment steps experiment `name` takes with `config`."""
+    return protocol(name, config).planned_steps()
+
+
+def run_experiment(
+    name: str, config: ExperimentConfig, out: str | os.PathLike, progress: Any = True
+) -> dict:
+    """Run experiment `name` into the new directory `out` (a bar of its own if `progress` is
+    True, none if False, or a shared one); returns what `results.json` holds."""
+    started = time.perf_counter()
+    experiment = protocol(name, config)
+    directory = RunDirectory(out)
+    resolved = {
+        "experiment": name,
+        **dataclasses.asdict(config),
+        "seed_list": config.seed_list,
+        **experiment.describe(),
+    }
+    directory.write_json("config.json", resolved)
+    directory.write_json("versions.json", versions())
+    bar = open_progress(progress, experiment.planned_steps())
+    run = Run(directory, bar, config.seed_list, *seed_keys(config.seed_list))
+    try:
+        outcome = experiment.phases(run)
+    finally:
+        bar.close()
+    numbers = experiment.analyse(outcome, run)
+    results = {
+        "experiment": name,
+        "preset": config.preset,
+        "seeds": config.seed_list,
+        **numbers,
+        "config": resolved,
+        "versions": versions(),
+        "timings": {**run.timings, "total_s": time.perf_counter() - started},
+    }
+    directory.finish(results)
+    return results
