@@ -104,6 +104,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="a few rollouts per phase: checks the whole pipeline in minutes (no findings)",
     )
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="one experiment over a grid of settings, each cell a run (resumable; Ray)",
+        description=(
+            "Run one experiment for every cell of a grid of settings, each cell an ordinary run "
+            "directory under --out/cells, then write table.csv (each cell's settings and every "
+            "per-seed metric: mean, standard error, 95%% bootstrap interval), one figure per "
+            "swept setting and sweep.json (last). Every cell is checked before any runs. Run "
+            "the same command again to resume: finished cells are kept, interrupted ones run "
+            "again; another grid is refused."
+        ),
+    )
+    sweep.add_argument("experiment", choices=list(REGISTRY), metavar="EXPERIMENT")
+    sweep.add_argument(
+        "--grid",
+        metavar="KEY=V1,V2,...",
+        action="append",
+        required=True,
+        help="a setting and its values (any key of --set); repeatable: cells are the product",
+    )
+    _run_options(
+        sweep, "sweep directory, new or to resume (default runs/sweep-NAME-DATE-TIME)", unset=True
+    )
+    _settings_options(sweep)
+    sweep.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): one cell after another in this process; ray: each cell a Ray "
+        "task (pip install 'internalize[ray]')",
+    )
+    sweep.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: the cluster (auto, HOST:PORT, ray://HOST:PORT); default: "
+        "a local one started for the sweep",
+    )
+
     report = commands.add_parser(
         "report",
         help="one self-contained HTML report of a run directory",
@@ -161,6 +199,25 @@ def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = F
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _settings_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --set."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="settings from a TOML file, or a run's config.json to rerun it exactly",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="assignments",
+        help="any setting (see `reproduce NAME --help`), e.g. --set ppo.learning_rate=3e-4; "
+        "repeatable; applied after --config and the options",
+    )
+
+
 SHORTCUTS = ("preset", "seeds", "first_seed", "isr_threshold")
 """Settings with an option of their own (besides every `*_steps` setting)."""
 
@@ -180,21 +237,7 @@ def _experiment_parser(experiments, name: str, record) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)", unset=True)
-    sub.add_argument(
-        "--config",
-        metavar="FILE",
-        default=None,
-        help="settings from a TOML file, or a run's config.json to rerun it exactly",
-    )
-    sub.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="assignments",
-        help="any setting (listed below), e.g. --set ppo.learning_rate=3e-4; repeatable; "
-        "applied after --config and the options",
-    )
+    _settings_options(sub)
     sub.add_argument(
         "--deterministic",
         action="store_true",
@@ -295,6 +338,32 @@ def _reproduce(args: argparse.Namespace) -> dict:
     return shown
 
 
+def _sweep(args: argparse.Namespace) -> dict:
+    from internalize.experiments.common import default_run_path, hold_run_directory
+    from internalize.sweep import make_cells, parse_grid, run_sweep
+
+    grid = parse_grid(args.grid)
+    if args.backend == "ray":  # before JAX starts its threads here: Ray forks its services
+        from internalize.backends.ray import connect
+
+        connect(args.address)
+    options = {name: value for name, value in vars(args).items() if name in SHORTCUTS}
+    cells = make_cells(args.experiment, grid, args.config, options, args.assignments)
+    out = args.out or default_run_path(f"sweep-{args.experiment}")
+    with hold_run_directory(out):
+        try:
+            summary = run_sweep(
+                args.experiment, grid, cells, out, args.backend, args.address, not args.quiet
+            )
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted: run the same command to resume {out}") from None
+    shown = {"experiment": args.experiment, "sweep_dir": str(out), "status": summary["status"]}
+    if "figures" in summary:
+        shown.update(table=f"{out}/{summary['table']}", figures=summary["figures"])
+    shown["seconds"] = summary["wall_s"]
+    return shown
+
+
 def _rollout(args: argparse.Namespace) -> dict:
     import jax
 
@@ -348,6 +417,7 @@ INTERRUPTED = {
     "reproduce": "interrupted before the run began; run the command again",
     "report": "interrupted: no report was written; run the command again",
     "render": "interrupted: the GIFs written are whole, others are missing; run it again",
+    "sweep": "interrupted before the sweep began; run the command again",
 }
 """What to do after Ctrl-C on a command (`reproduce` says it with its run directory)."""
 
@@ -366,6 +436,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown = _reproduce(args)
             print(json.dumps(shown, indent=2))
             return _report_failures(shown.get("status", {}))
+        elif args.command == "sweep":
+            shown = _sweep(args)
+            print(json.dumps(shown, indent=2))
+            return _report_failures(shown["status"])
         elif args.command == "report":
             from internalize.report import write_report
 

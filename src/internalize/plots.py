@@ -305,3 +305,51 @@ def reward_map_figure(
     figure.colorbar(image, ax=axes, shrink=0.8, label="reward for the action")
     figure.suptitle(title, fontsize=10)
     return figure
+
+
+def sweep_figure(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[str], np.ndarray]]], key: str, title: str
+):
+    """A sweep's metrics against the values of the setting `key`: one panel per metric, one
+    line per label. `panels` maps metric -> label -> (the setting's values, as given, and
+    float[values, 3]: mean, low and high end of the interval). Values that are all numbers are
+    placed on a number line (logarithmic where they span a factor of 10 or more, all positive);
+    others at equal spacing in the order given."""
+    plt = _pyplot()
+    values = list(
+        dict.fromkeys(v for lines in panels.values() for x, _ in lines.values() for v in x)
+    )
+    numeric = all(_is_float(value) for value in values)
+    position = {v: float(v) if numeric else i for i, v in enumerate(values)}
+    columns = min(3, max(1, len(panels)))
+    rows = -(-len(panels) // columns) or 1
+    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+    for ax, (metric, lines) in zip(axes.flat, panels.items(), strict=False):
+        for label, (x, numbers) in lines.items():
+            order = np.argsort([position[v] for v in x])
+            xs = np.asarray([position[v] for v in x])[order]
+            mean, low, high = np.asarray(numbers, dtype=float)[order].T
+            ax.plot(xs, mean, marker="o", linewidth=1.5, label=label)
+            ax.fill_between(xs, low, high, alpha=0.2, linewidth=0)
+        positions = [position[v] for v in values]
+        if numeric and min(positions) > 0 and max(positions) >= 10 * min(positions):
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(positions, values)
+        ax.set_xlabel(key)
+        ax.set_title(metric, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

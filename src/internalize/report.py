@@ -402,16 +402,8 @@ def _section(experiment: dict) -> str:
     return "".join(parts)
 
 
-def render_report(run_dir: str | Path) -> str:
-    """The report of `run_dir` as one HTML page (raises ValueError for a directory that is not
-    a run)."""
-    run_dir = Path(run_dir)
-    whole, experiments = _read_run(run_dir)
-    title = f"internalize report: {run_dir.resolve().name}"
-    shows_whole = whole is not None and (whole["config"] or whole["results"])
-    names = ["all"] * bool(shows_whole) + [html.escape(e["name"]) for e in experiments]
-    nav = " ".join(f'<a href="#{name}">{name}</a>' for name in names)
-    parts = [
+def _page_head(run_dir: Path, title: str) -> list[str]:
+    return [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         # Nothing may come from the network: the page is self-contained by construction.
@@ -420,9 +412,74 @@ def render_report(run_dir: str | Path) -> str:
         "<link rel='icon' href='data:,'>",
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1><p class='muted'>{html.escape(str(run_dir.resolve()))}</p>",
-        f"<nav>{nav}</nav>",
-        _headline(experiments),
     ]
+
+
+def _sweep_report(run_dir: Path, config: dict) -> str:
+    """The report of a sweep directory: its grid, each cell's status and headline numbers
+    (mean and 95% interval over seeds), and its figures."""
+    summary = _load_json(run_dir / "sweep.json")
+    title = f"internalize sweep report: {run_dir.resolve().name}"
+    grid = config.get("grid", {})
+    parts = _page_head(run_dir, title)
+    parts.append(
+        f"<p>{html.escape(str(config.get('swept')))} over "
+        + html.escape(
+            " × ".join(f"{key} ∈ {{{', '.join(values)}}}" for key, values in grid.items())
+        )
+        + "</p>"
+    )
+    if summary is None:
+        finished = sum(
+            (run_dir / "cells" / c["name"] / RESULTS_FILE).is_file()
+            for c in config.get("cells", [])
+        )
+        parts.append(
+            f"<p>Not finished: {finished} of {len(config.get('cells', []))} cells "
+            "have results; run the same command again to resume.</p>"
+        )
+        return "\n".join([*parts, "</body></html>"])
+    headline = summary.get("headline", [])
+    rows = [
+        [
+            cell["name"],
+            *cell["settings"].values(),
+            *(
+                _Formatted(f"{_number(m['mean'])} {_interval(m['ci_low'], m['ci_high'])}")
+                for m in (cell["metrics"].get(name, {}) for name in headline)
+                if m
+            ),
+        ]
+        for cell in summary.get("cells", [])
+    ]
+    parts.append(
+        _table(
+            ["cell", *grid, *headline],
+            rows,
+            "Headline metrics per cell: mean and 95% bootstrap interval over seeds",
+        )
+    )
+    parts.append(
+        f"<p class='muted'>Every metric: {html.escape(summary.get('table', ''))}; "
+        f"cells in {html.escape(str(run_dir / 'cells'))}.</p>"
+    )
+    parts.append(_images(run_dir))
+    return "\n".join([*parts, "</body></html>"])
+
+
+def render_report(run_dir: str | Path) -> str:
+    """The report of `run_dir` as one HTML page (raises ValueError for a directory that is not
+    a run)."""
+    run_dir = Path(run_dir)
+    config = _load_json(run_dir / CONFIG_FILE) if run_dir.is_dir() else None
+    if config is not None and config.get("experiment") == "sweep":
+        return _sweep_report(run_dir, config)
+    whole, experiments = _read_run(run_dir)
+    title = f"internalize report: {run_dir.resolve().name}"
+    shows_whole = whole is not None and (whole["config"] or whole["results"])
+    names = ["all"] * bool(shows_whole) + [html.escape(e["name"]) for e in experiments]
+    nav = " ".join(f'<a href="#{name}">{name}</a>' for name in names)
+    parts = [*_page_head(run_dir, title), f"<nav>{nav}</nav>", _headline(experiments)]
     if shows_whole:
         figures = _images(run_dir)
         parts.append(f"<h2 id='all'>Whole run {_status(whole)}</h2>{figures}")

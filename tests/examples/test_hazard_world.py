@@ -202,3 +202,25 @@ def test_retention_runs_in_the_users_world_by_import_path(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 2
     assert "cannot be loaded: No module named 'examples'" in done.stderr
+
+
+def test_any_environment_of_the_protocol_is_a_gymnasium_env():
+    """An environment of a user's own (`examples/hazard_world.py`), through `ProtocolGymEnv`:
+    it passes Gymnasium's checker, its info holds the transition's fields, and the reward is
+    R_e + R_s."""
+    from gymnasium.utils.env_checker import check_env
+
+    from internalize.adapters.gymnasium import ProtocolGymEnv
+
+    env = ProtocolGymEnv(ENV, ENV.make_params(max_steps=5))
+    check_env(env, skip_render_check=True)
+    env.reset(seed=3)
+    for step in range(5):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert obs.shape == ENV.obs_shape and not terminated
+        assert set(info) == {"env_reward", "social_reward", "goal_reached"}
+        assert reward == info["env_reward"] + info["social_reward"]
+        assert truncated == (step == 4)
+    with pytest.raises(ValueError, match="takes no reset options, got \\['goal'\\]"):
+        env.reset(options={"goal": (1, 1)})
+    assert env.render() is None  # no drawing given

@@ -108,6 +108,24 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV file of `columns` and `rows` to `path` atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    atomic_write(path, buffer.getvalue().encode())
+    return path
+
+
+def save_figure(path: Path, figure) -> Path:
+    """Save a matplotlib figure to `path` (its format from the suffix) atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix[1:], dpi=150, bbox_inches="tight")
+    atomic_write(path, buffer.getvalue())
+    return path
+
+
 def read_json_object(path: Path) -> dict:
     """The JSON object in the file `path`; ValueError naming the file if it cannot be read or
     holds something else."""
@@ -233,18 +251,10 @@ class RunDirectory:
         return write_json(self.path / name, data)
 
     def write_csv(self, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        atomic_write(self.path / name, buffer.getvalue().encode())
-        return self.path / name
+        return write_csv(self.path / name, columns, rows)
 
     def save_figure(self, name: str, figure) -> Path:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format=Path(name).suffix[1:], dpi=150, bbox_inches="tight")
-        atomic_write(self.path / name, buffer.getvalue())
-        return self.path / name
+        return save_figure(self.path / name, figure)
 
     def finish(self, results: Mapping[str, Any]) -> Path:
         """Write `results.json`, which marks the run complete."""

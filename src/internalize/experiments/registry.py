@@ -54,6 +54,9 @@ class Experiment:
     number is in the `published` dict)."""
     published: dict[str, Any] = field(default_factory=dict)
     """Published numbers for the report where results.json has no `published` key (SPEC §5)."""
+    headline: tuple[str, ...] = ("*",)
+    """The per-seed metrics a sweep's figures show (`sweep.seed_metrics` names, fnmatch
+    patterns)."""
 
     def load(self) -> ModuleType:
         if "." in self.module:
@@ -101,6 +104,7 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
             "ISR on that data, then continue under oracle, none and isr. "
             + _writes("retention.png"),
+            headline=("*/goals_per_episode",),
             report_rows=(
                 *(
                     (f"goals {r}", ("goals_ratio_to_oracle", r), ("goals_ratio_to_oracle", r))
@@ -133,6 +137,7 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
             "and one on its first 1/12, then run autonomy with each. "
             + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
+            headline=("*/goals_per_episode_late", "*/internal_reward_late", "*/looping_late"),
             report_rows=tuple(
                 (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
                 for name in (
@@ -155,6 +160,7 @@ REGISTRY: dict[str, Experiment] = {
             "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
             + _writes("scaling.png"),
             renders=False,
+            headline=("per_seed/test_mse/*", "tests/log-log slope/per_seed"),
             report_rows=(
                 (
                     "log-log slope of test MSE (published: fit to the means)",
@@ -180,6 +186,7 @@ REGISTRY: dict[str, Experiment] = {
             "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
             "evaluated over 100 episodes. " + _writes("ood.png"),
             settings={"tasks": ("random",)},
+            headline=("*/return",),
             report_rows=tuple(
                 (f"return {c}", ("summary", c, "return", "mean"), ("return", c, "mean"))
                 for c in ("frozen", "isr", "oracle")
@@ -197,6 +204,7 @@ REGISTRY: dict[str, Experiment] = {
             "one socialization per seed, with a pooled comparison that has the layout as a "
             "fixed effect. " + _writes("layouts.png"),
             settings={"tasks": tuple(NAMED_LAYOUTS)},
+            headline=("per_task/*/return",),
             report_rows=_p_values(
                 ("pooled", "tests"), ("isr vs frozen", "isr vs oracle"), "pooled p"
             ),
@@ -213,6 +221,7 @@ REGISTRY: dict[str, Experiment] = {
             "the two-agent ISR on that data, then continue under oracle, none and isr. "
             + _writes("prosocial.png, episode.gif, episode.png, reward_map.png"),
             group=1,
+            headline=("*/helps_per_episode",),
             report_rows=(
                 ("helps none/oracle", ("helps_ratio_to_oracle", "none/oracle"), "stops helping"),
                 ("helps isr/oracle", ("helps_ratio_to_oracle", "isr/oracle"), "goes on helping"),
