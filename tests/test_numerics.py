@@ -222,3 +222,31 @@ def test_golden_numbers_of_every_experiment(tiny_all_run):
         f"{machine}: only their layout was compared",
         stacklevel=1,
     )
+
+
+CLAIM = """
+import sys, time
+from internalize import numerics
+print(numerics.claim_cpu(sys.argv[1]), flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_processes_side_by_side_claim_cpus_of_their_own(tmp_path):
+    """Deterministic Ray workers pin themselves to CPUs that no other has claimed; a claim ends
+    with its process."""
+    allowed = sorted(os.sched_getaffinity(0))
+
+    def claim(hold: float) -> subprocess.Popen:
+        command = [sys.executable, "-c", CLAIM, str(tmp_path), str(hold)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    holder = claim(30)
+    first = int(holder.stdout.readline())
+    second = int(claim(0).communicate()[0])
+    holder.kill()
+    holder.wait()
+    assert first == allowed[0]
+    # With one CPU only, the second shares it.
+    assert second == (allowed[1] if len(allowed) > 1 else allowed[0])
+    assert int(claim(0).communicate()[0]) == allowed[0]  # the holder's claim ended with it

@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="worker processes: 2 (default) runs the prosocial experiment beside the others",
     )
+    _backend_options(every, "experiment")
     every.add_argument(
         "--quick",
         action="store_true",
@@ -128,19 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         sweep, "sweep directory, new or to resume (default runs/sweep-NAME-DATE-TIME)", unset=True
     )
     _settings_options(sweep)
-    sweep.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default="local",
-        help="local (default): one cell after another in this process; ray: each cell a Ray "
-        "task (pip install 'internalize[ray]')",
-    )
-    sweep.add_argument(
-        "--address",
-        default=None,
-        help="with --backend ray: the cluster (auto, HOST:PORT, ray://HOST:PORT); default: "
-        "a local one started for the sweep",
-    )
+    _backend_options(sweep, "cell")
 
     report = commands.add_parser(
         "report",
@@ -197,6 +186,23 @@ def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = F
     )
     parser.add_argument("--out", default=None, help=out_help)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """--backend and --address."""
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help=f"local (default): on this machine; ray: each {unit} a task on a Ray cluster "
+        "(pip install 'internalize[ray]')",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: the cluster (auto, HOST:PORT, ray://HOST:PORT); default: "
+        "a local one, started for the command",
+    )
 
 
 def _settings_options(parser: argparse.ArgumentParser) -> None:
@@ -299,8 +305,12 @@ def _reproduce(args: argparse.Namespace) -> dict:
         from internalize.experiments.suite import SuiteConfig, run_all
 
         config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
+        if args.backend == "ray":  # before JAX starts its threads here: Ray forks its services
+            from internalize.backends.ray import connect
+
+            connect(args.address)
         try:
-            results = run_all(config, out, not args.quiet)
+            results = run_all(config, out, not args.quiet, args.backend, args.address)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"interrupted: run the same command to resume {out}") from None
         return {

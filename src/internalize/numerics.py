@@ -62,6 +62,37 @@ def make_deterministic(cpu: int | None = None) -> dict[str, str]:
     return describe()
 
 
+_claimed: list[int] = []
+"""File descriptors of the CPU claims this process holds (`claim_cpu`), open for its life."""
+
+
+def claim_cpu(folder: str | None = None) -> int | None:
+    """A CPU this process may use that no other process on this machine has claimed, claimed
+    for the life of this process (an exclusive `flock` on `internalize-cpu-N.lock` in `folder`,
+    default the temporary directory), so that deterministic workers started side by side by
+    someone else (Ray) each run on a CPU of their own. When every CPU is claimed: the first (a
+    shared CPU is slower, not less exact). None where the platform cannot pin processes."""
+    import fcntl
+    import tempfile
+
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    folder = folder or tempfile.gettempdir()
+    for cpu in allowed:
+        handle = os.open(
+            os.path.join(folder, f"internalize-cpu-{cpu}.lock"), os.O_RDWR | os.O_CREAT, 0o666
+        )
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            continue
+        _claimed.append(handle)
+        return cpu
+    return allowed[0]
+
+
 def describe() -> dict[str, str]:
     """The numerics of this process: CPUs it may use, XLA_FLAGS, CPU model and instruction sets
     that matter (what a run's `versions.json` records)."""

@@ -67,3 +67,20 @@ def test_kill_9_of_the_parent_leaves_no_worker_and_the_run_resumes(tmp_path):
     results = json.loads((run / RESULTS_FILE).read_text())
     assert set(results["status"]) == set(EXPERIMENTS)
     assert all(status.startswith("finished") for status in results["status"].values())
+
+
+@pytest.mark.slow
+def test_reproduce_all_on_ray_gives_the_numbers_of_a_local_run(all_run, tmp_path):
+    """`reproduce all --backend ray` on a local Ray cluster: each experiment a task in the
+    deterministic mode on a CPU of its own; every results.json number and metrics.csv row equals
+    the local tiny `all` run's."""
+    from test_numerics import _differences, _numbers
+
+    out = tmp_path / "ray"
+    command = [*COMMAND[:-1], "2", "--backend", "ray", "--out", str(out), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert set(results["status"].values()) == {"finished"}
+    assert results["peak_rss_gb"] is None  # measured on the workers' machines, not here
+    assert _differences(_numbers(all_run), _numbers(out)) == []

@@ -23,12 +23,16 @@ MAX_RETRIES = 3
 """Times Ray runs a task again whose worker died (a killed process, a lost node)."""
 
 
-def _run_into_files(experiment: Any, config: Any) -> dict[str, bytes]:
+def _run_into_files(experiment: Any, config: Any, deterministic: bool) -> dict[str, bytes]:
     """On a worker: run `experiment` (its registry record, so that one registered on the
-    driver alone runs too) with `config`; every file of its run directory."""
+    driver alone runs too) with `config`, in the deterministic mode on a CPU of its own if
+    `deterministic`; every file of its run directory."""
+    from internalize import numerics
     from internalize.experiments import registry
     from internalize.experiments.runner import run_experiment
 
+    if deterministic:  # a fresh worker (max_calls=1): JAX has not started
+        numerics.make_deterministic(numerics.claim_cpu())
     registry.register(experiment)
     with tempfile.TemporaryDirectory(prefix="internalize-") as temporary:
         out = Path(temporary) / "run"
@@ -67,10 +71,13 @@ def run_all(
     address: str | None,
     on_done: Callable[[Path, BaseException | None], None],
     cpus: float = 1.0,
+    deterministic: bool = False,
 ) -> None:
     """Run each `(experiment, config, out)` as a Ray task with `cpus` CPUs (and one GPU where
     the cluster has any), writing each run directory `out` on the driver as its task ends;
-    `on_done(out, error)` follows each (error: None, or what the task raised). An experiment
+    `on_done(out, error)` follows each (error: None, or what the task raised). With
+    `deterministic`, each task runs in the deterministic mode on a CPU of its own (as
+    `reproduce all`'s workers do; `internalize.numerics`). An experiment
     written outside this package (a script's, a notebook's) travels with its tasks by value."""
     import ray
     from ray import cloudpickle
@@ -88,7 +95,7 @@ def run_all(
     task = ray.remote(max_retries=MAX_RETRIES, max_calls=1)(_run_into_files).options(
         num_cpus=cpus, num_gpus=gpus
     )
-    pending = {task.remote(record, config): out for record, config, out in runs}
+    pending = {task.remote(record, config, deterministic): out for record, config, out in runs}
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -498,17 +498,50 @@ def _rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def run_all(config: SuiteConfig, out: str | os.PathLike, progress: bool = True) -> dict:
+def run_all(
+    config: SuiteConfig,
+    out: str | os.PathLike,
+    progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
+) -> dict:
     """Run every experiment of `config` into `out` (new, or an earlier `all` run to resume);
     returns what the top-level `results.json` holds. Ctrl-C stops the workers and raises
     KeyboardInterrupt; what finished is kept. The run directory is held for this process
-    alone throughout (`hold_run_directory`): ValueError if another process holds it."""
+    alone throughout (`hold_run_directory`): ValueError if another process holds it.
+
+    `backend` `ray` runs each experiment as a task on the Ray cluster at `address` (None: a
+    local one), in the deterministic mode on a CPU of its own, instead of in worker processes
+    here (`internalize.backends.ray`); phases are then not shared between experiments."""
     _stall_timeout()  # a bad setting is named before the run directory is touched
+    if backend not in ("local", "ray"):
+        raise ValueError(f"unknown backend {backend!r}; known: ['local', 'ray']")
     with hold_run_directory(out, lambda path: _check_suite_directory(path, config)) as path:
-        return _run_all(config, path, progress)
+        return _run_all(config, path, progress, backend, address)
 
 
-def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
+def _on_ray(config: SuiteConfig, path: Path, pending: list[str], bar: Progress, address):
+    """Run the `pending` experiments as Ray tasks; their status, by name."""
+    from internalize.backends import ray as ray_backend
+
+    status = {}
+
+    def done(out: Path, error: BaseException | None) -> None:
+        bar.advance(planned_steps(out.name, config.experiment_config(out.name)))
+        if error is None:
+            status[out.name] = "finished"
+        else:
+            atomic_write(path / f"error-{out.name}.txt", str(error).encode())
+            first = (str(error).splitlines() or [""])[0]
+            status[out.name] = f"failed: {type(error).__name__}: {first}"
+
+    bar.phase(f"{len(pending)} experiments on Ray")
+    runs = [(name, config.experiment_config(name), path / name) for name in pending]
+    ray_backend.run_all(runs, address, done, deterministic=True)
+    return status
+
+
+def _run_all(config: SuiteConfig, path: Path, progress: bool, backend: str, address) -> dict:
     started = time.perf_counter()
     finished = _open_suite_directory(path, config)
     if finished is not None:
@@ -526,11 +559,16 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
 
     total = sum(planned_steps(name, config.experiment_config(name)) for name in pending)
     bar = Progress(total, enabled=progress)
+    peak = None
     try:
-        supervisor = _run_workers(config, path, groups, bar, show=progress)
+        if backend == "ray":
+            run_status = _on_ray(config, path, pending, bar, address)
+        else:
+            supervisor = _run_workers(config, path, groups, bar, show=progress)
+            run_status, peak = supervisor.status, supervisor.peak / 1e9
     finally:
         bar.close()
-    status = {name: "finished earlier" for name in before} | supervisor.status
+    status = {name: "finished earlier" for name in before} | run_status
     results = {
         "experiment": "all",
         "preset": config.preset,
@@ -540,7 +578,7 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool) -> dict:
             for name in config.experiments
         },
         "timings": {"wall_s": time.perf_counter() - started},
-        "peak_rss_gb": supervisor.peak / 1e9,
+        "peak_rss_gb": peak,
         "config": config.resolved(),
         "versions": versions(),
     }
