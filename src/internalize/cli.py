@@ -131,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_options(sweep)
     _backend_options(sweep, "cell")
 
+    export = commands.add_parser(
+        "export",
+        help="a run's curves as TensorBoard event files or W&B offline runs",
+        description=(
+            "Write the curves of every metrics.csv in a run directory (one experiment, an `all` "
+            "run or a sweep) as TensorBoard event files (no TensorBoard needed to write them) "
+            "and/or W&B runs in offline mode (needs the wandb package; `wandb sync` uploads "
+            "them later). One run per seed, phase, condition and task."
+        ),
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    export.add_argument("--tensorboard", metavar="DIR", help="write event files under DIR")
+    export.add_argument("--wandb", metavar="DIR", help="write W&B offline runs under DIR")
+    export.add_argument("--project", default="internalize", help="the W&B project")
+
     report = commands.add_parser(
         "report",
         help="one self-contained HTML report of a run directory",
@@ -374,6 +389,21 @@ def _sweep(args: argparse.Namespace) -> dict:
     return shown
 
 
+def _export(args: argparse.Namespace) -> dict:
+    from internalize import export
+
+    if not (args.tensorboard or args.wandb):
+        raise ValueError("export needs --tensorboard DIR and/or --wandb DIR")
+    shown: dict = {"run_dir": args.run_dir}
+    if args.tensorboard:
+        files = export.to_tensorboard(args.run_dir, args.tensorboard)
+        shown["tensorboard"] = {"logdir": args.tensorboard, "event_files": len(files)}
+    if args.wandb:
+        folders = export.to_wandb(args.run_dir, args.wandb, args.project)
+        shown["wandb"] = {"offline_runs": [str(folder) for folder in folders]}
+    return shown
+
+
 def _rollout(args: argparse.Namespace) -> dict:
     import jax
 
@@ -428,6 +458,7 @@ INTERRUPTED = {
     "report": "interrupted: no report was written; run the command again",
     "render": "interrupted: the GIFs written are whole, others are missing; run it again",
     "sweep": "interrupted before the sweep began; run the command again",
+    "export": "interrupted: what was written is whole, the rest is missing; run it again",
 }
 """What to do after Ctrl-C on a command (`reproduce` says it with its run directory)."""
 
@@ -450,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown = _sweep(args)
             print(json.dumps(shown, indent=2))
             return _report_failures(shown["status"])
+        elif args.command == "export":
+            print(json.dumps(_export(args), indent=2))
         elif args.command == "report":
             from internalize.report import write_report
 

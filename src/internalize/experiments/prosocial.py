@@ -21,16 +21,15 @@ import numpy as np
 from internalize.envs.boulder import BoulderAction, BoulderEnv, agent_cells
 from internalize.envs.layouts import border_mask, walls_mask
 from internalize.envs.render import render_boulder
-from internalize.experiments.common import ExperimentConfig, RunDirectory, atomic_write
+from internalize.experiments.common import RunDirectory, atomic_write
 from internalize.experiments.phases import AUTONOMY_CONDITIONS as CONDITIONS
-from internalize.experiments.retention import Retention
+from internalize.experiments.retention import AutonomyConfig, Retention
 from internalize.experiments.runner import Run
 from internalize.isr.maps import boulder_reward_maps
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig
 from internalize.learners.ppo import PPO, PRESETS, PPOConfig
 from internalize.plots import reward_map_figure
-from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import welch_test
 
 PROSOCIAL_PRESETS: dict[str, PPOConfig] = {
@@ -79,7 +78,7 @@ from the goal itself, where the learner stands in the partner's way."""
 
 
 @dataclass(frozen=True)
-class ProsocialConfig(ExperimentConfig):
+class ProsocialConfig(AutonomyConfig):
     """Settings of the prosocial experiment."""
 
     PPO_PRESETS: ClassVar[Mapping[str, PPOConfig]] = PROSOCIAL_PRESETS
@@ -89,21 +88,9 @@ class ProsocialConfig(ExperimentConfig):
     """Environment steps with the caregiver present (rounded up to whole rollouts)."""
     autonomy_steps: int = 240_000
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
-    final_fraction: float = 0.1
-    """Share of the autonomy phase, at its end, that the headline numbers average."""
-    schedule: ScheduleConfig = ScheduleConfig()
-    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
     isr_threshold: float | None = 0.2
     """If set, the ISR pays only where its prediction exceeds this (as in experiment B; None
     pays every prediction)."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.check_positive("socialize_steps", "autonomy_steps")
-        if not 0.0 < self.final_fraction <= 1.0:
-            raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
-        if self.isr_threshold is not None and not np.isfinite(self.isr_threshold):
-            raise ValueError(f"isr_threshold must be finite or None, got {self.isr_threshold}")
 
 
 def example_episode(ppo: PPO, params, key: jax.Array, steps: int = EPISODE_FRAMES):

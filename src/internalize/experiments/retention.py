@@ -41,18 +41,13 @@ ALSO_REPORTED = ("env_reward", "social_reward", "internal_reward", "learner_retu
 
 
 @dataclass(frozen=True)
-class RetentionConfig(ExperimentConfig):
-    """Settings of the retention experiment."""
+class AutonomyConfig(ExperimentConfig):
+    """Settings of a protocol in which the caregiver leaves: socialization, then autonomy."""
 
     socialize_steps: int = 120_000
     """Environment steps with the caregiver present (rounded up to whole rollouts)."""
     autonomy_steps: int = 120_000
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
-    world: str = "goals"
-    """The environment: `goals` (SPEC §2's world) or `package.module:make_env`, a function that
-    returns an environment of the protocol (`internalize.envs.base`; examples/hazard_world.py)."""
-    n_blocks: int = 3
-    """Random wall blocks per layout (the goals world)."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
     schedule: ScheduleConfig = ScheduleConfig()
@@ -67,6 +62,17 @@ class RetentionConfig(ExperimentConfig):
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
         if self.isr_threshold is not None and not np.isfinite(self.isr_threshold):
             raise ValueError(f"isr_threshold must be finite or None, got {self.isr_threshold}")
+
+
+@dataclass(frozen=True)
+class RetentionConfig(AutonomyConfig):
+    """Settings of the retention experiment."""
+
+    world: str = "goals"
+    """The environment: `goals` (SPEC §2's world) or `package.module:make_env`, a function that
+    returns an environment of the protocol (`internalize.envs.base`; examples/hazard_world.py)."""
+    n_blocks: int = 3
+    """Random wall blocks per layout (the goals world)."""
 
 
 class Retention(Protocol):
