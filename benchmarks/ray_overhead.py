@@ -35,19 +35,20 @@ def sweep(mode: str, cells: int, seeds: int, steps: int, out: Path) -> dict:
         "--set", f"socialize_steps={steps}", "--set", f"autonomy_steps={steps}",
         "--out", str(out), "--quiet",
     ]  # fmt: skip
+    environment = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a cluster on this machine only
     if mode.startswith("ray-"):
         port = "6391"
         start = ["ray", "start", "--head", "--port", port, "--node-ip-address", "127.0.0.1"]
         start += ["--num-cpus", mode.split("-")[1], "--include-dashboard", "false"]
-        subprocess.run(start, check=True, capture_output=True)
+        subprocess.run(start, check=True, capture_output=True, env=environment)
         command += ["--backend", "ray", "--address", f"127.0.0.1:{port}"]
     try:
         started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, env=environment)
         wall = time.perf_counter() - started
     finally:
         if mode.startswith("ray-"):
-            subprocess.run(["ray", "stop", "--force"], check=True, capture_output=True)
+            subprocess.run(["ray", "stop", "--force"], capture_output=True, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
     return {"mode": mode, "cells": cells, "seeds": seeds, "steps": steps, "wall_s": wall}
