@@ -60,15 +60,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20480)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--modes", nargs="*", help="default: local and ray-N for N = 1, 2, ...")
+    parser.add_argument("--code", default="", help="a label of the code measured (a commit)")
     args = parser.parse_args()
     workers = [n for n in (1, 2, 4, 8) if n <= len(os.sched_getaffinity(0))]
-    modes = ["local", *(f"ray-{n}" for n in workers)]
+    modes = args.modes or ["local", *(f"ray-{n}" for n in workers)]
     RESULTS.parent.mkdir(exist_ok=True)
     for repeat in range(args.repeats):
         for mode in modes:  # interleaved, so that a slow spell of the machine hits every mode
             with tempfile.TemporaryDirectory() as folder:
                 record = sweep(mode, args.cells, args.seeds, args.steps, Path(folder) / "sweep")
             record.update(repeat=repeat, date=time.strftime("%Y-%m-%d"), cpus=os.cpu_count())
+            record.update(code=args.code)
             print(json.dumps(record), flush=True)
             with RESULTS.open("a") as file:
                 file.write(json.dumps(record) + "\n")

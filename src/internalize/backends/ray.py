@@ -4,9 +4,9 @@ comes back to the driver as bytes, so no file system is shared.
 A task runs one experiment (`runner.run_experiment`) into a temporary directory on its worker
 and returns every file of that run directory. The driver writes them into a hidden directory
 beside the run's and renames it into place, so a run directory appears whole or not at all. A
-task whose worker dies is retried by Ray (`MAX_RETRIES`), in a fresh worker process (each
-worker runs one task, `max_calls=1`, so every run starts with a fresh JAX, as a local run does);
-nothing is written twice, since only the driver writes and it writes a run once.
+task whose worker dies is retried by Ray (`MAX_RETRIES`) in another worker; nothing is written
+twice, since only the driver writes and it writes a run once. Tasks in the deterministic mode
+each get a fresh worker process (`max_calls=1`: the mode must be set before JAX starts).
 """
 
 import os
@@ -92,9 +92,11 @@ def run_all(
                 cloudpickle.register_pickle_by_value(sys.modules[module])
     resources = connect(address)
     gpus = 1 if resources.get("GPU", 0) >= 1 else 0
-    task = ray.remote(max_retries=MAX_RETRIES, max_calls=1)(_run_into_files).options(
-        num_cpus=cpus, num_gpus=gpus
-    )
+    # The deterministic mode must be set before JAX starts: a fresh worker for each task.
+    # Otherwise workers are reused, JAX and its small compiled functions warm across tasks.
+    task = ray.remote(max_retries=MAX_RETRIES, max_calls=1 if deterministic else 0)(
+        _run_into_files
+    ).options(num_cpus=cpus, num_gpus=gpus)
     pending = {task.remote(record, config, deterministic): out for record, config, out in runs}
     try:
         while pending:
