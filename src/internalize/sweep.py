@@ -16,9 +16,12 @@ collects, say) is a named error. Running the same command again resumes: finishe
 `results.json`) are kept, interrupted ones are removed and run again; a changed grid or changed
 settings are refused.
 
-Backends: `local` runs the cells one after another in this process, inside `shared_phases`, so
-cells that differ only in later phases (an ISR threshold, a schedule) share their socialization
-and ISR; `ray` runs each cell as a Ray task (`internalize.backends.ray`).
+Backends: `local` runs the cells in this process, inside `shared_phases`, so cells that differ
+only in later phases share their earlier ones, and cells whose protocol can (`Protocol.batch_key`:
+retention and prosocial, for cells that differ only in `isr_threshold` and `schedule`) compute
+their phases together: one socialization and ISR, and the autonomy of every cell in the same
+compiled calls over one run axis, compiled once. `ray` runs each cell as a Ray task
+(`internalize.backends.ray`).
 """
 
 import dataclasses
@@ -182,17 +185,32 @@ class _CellProgress(SharedProgress):
 
 
 def _run_local(experiment: str, cells: list[Cell], root: Path, bar: Progress, status: dict):
+    """The cells one group after another: cells whose protocols may compute their phases
+    together (`Protocol.batch_key`) do so, in one compiled call each phase."""
     from internalize.experiments.phases import shared_phases
 
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        key = runner.protocol(experiment, cell.config).batch_key()
+        groups.setdefault(cell.name if key is None else repr(key), []).append(cell)
     with shared_phases():
-        for cell in cells:
+        for group in groups.values():
+            label = group[0].name if len(group) == 1 else f"{group[0].name}..{group[-1].name}"
             try:
-                runner.run_experiment(
-                    experiment, cell.config, root / cell.name, _CellProgress(cell.name, bar)
+                runner.run_together(
+                    experiment,
+                    [cell.config for cell in group],
+                    [root / cell.name for cell in group],
+                    _CellProgress(label, bar),
                 )
-                status[cell.name] = "finished"
-            except Exception as error:  # the next cell runs; this one is reported failed
-                _record_failure(root / cell.name, error, status)
+            except Exception as error:  # the next group runs; these are reported failed
+                for cell in group:
+                    if (root / cell.name / RESULTS_FILE).is_file():
+                        status[cell.name] = "finished"
+                    else:
+                        _record_failure(root / cell.name, error, status)
+                continue
+            status.update({cell.name: "finished" for cell in group})
 
 
 def _record_failure(directory: Path, error: BaseException, status: dict) -> None:

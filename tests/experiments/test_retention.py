@@ -74,7 +74,7 @@ def tiny_run(tmp_path_factory):
 
     stdout = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout):
-        for name in ("socialize", "train_isr", "autonomy"):
+        for name in ("socialize", "train_isr", "autonomy_variants"):
             patch.setattr(retention, name, recording(name, getattr(retention, name)))
         code = main(argv(out))
     return out, code, json.loads(stdout.getvalue()), recorded
@@ -249,7 +249,7 @@ def test_a_crash_mid_run_leaves_no_results(tiny_run, tmp_path, monkeypatch):
     """The figure fails after training: what was written stays, and results.json, the mark of
     a finished run, is absent. The phases are replayed from the tiny run's record."""
     _, _, _, recorded = tiny_run
-    assert set(recorded) == {"socialize", "train_isr", "autonomy"}
+    assert set(recorded) == {"socialize", "train_isr", "autonomy_variants"}
     for name, value in recorded.items():
         monkeypatch.setattr(retention, name, lambda *args, value=value, **kwargs: value)
 

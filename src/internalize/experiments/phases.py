@@ -79,13 +79,17 @@ def shared_phases():
     seeds, data and step counts) returns its first result instead of being recomputed: the
     experiments of `reproduce all` that socialize alike share one socialization, ISR and frozen
     learner. Phases are deterministic functions of their inputs, so the results are the same
-    as separate runs give; the repeated phase's timing counts no seconds and says `shared`."""
+    as separate runs give; the repeated phase's timing counts no seconds and says `shared`.
+    A block inside another shares the outer one's results."""
     global _shared
-    outer, _shared = _shared, {}
+    if _shared is not None:
+        yield
+        return
+    _shared = {}
     try:
         yield
     finally:
-        _shared = outer
+        _shared = None
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -106,8 +110,9 @@ def _fingerprint(*parts: Any) -> str:
 
 
 def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: int):
-    """`compute()` (returning `(..., Timing)`), or inside `shared_phases()` the stored result of
-    the same phase with the same `inputs`, whose `steps` then move the progress bar at once."""
+    """`compute()` (returning `(..., Timing)`, or a list of such), or inside `shared_phases()`
+    the stored result of the same phase with the same `inputs`, whose `steps` then move the
+    progress bar at once."""
     if _shared is None:
         return compute()
     key = _fingerprint(name, *inputs)
@@ -116,8 +121,13 @@ def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: i
         return _shared[key]
     if progress is not None:
         progress.advance(steps)
-    *outputs, timing = _shared[key]
-    return (*outputs, Timing(steps=timing.steps, shared=True))
+
+    def shared(outcome: tuple) -> tuple:
+        *outputs, timing = outcome
+        return (*outputs, Timing(steps=timing.steps, shared=True))
+
+    found = _shared[key]
+    return [shared(outcome) for outcome in found] if isinstance(found, list) else shared(found)
 
 
 def socialize(
@@ -231,10 +241,11 @@ def autonomy_settings(
     )
     internal = None
     if uses_isr:
+        count = len(conditions) * runs  # the threshold per run, so runs may differ in it
         internal = ISRReward(
             params=tile(isr_params, len(conditions)),
             network=isr_network or ISRNetwork(),
-            threshold=isr_threshold,
+            threshold=None if isr_threshold is None else jnp.full(count, isr_threshold),
         )
     return LearnerReward(presence=presence, internal_weight=weights, internal=internal)
 
@@ -263,24 +274,51 @@ def autonomy(
     (`autonomy_settings`); `extra_metrics` goes to `PPO.run`. Returns runners and metrics
     with leading axes [C, runs], in the order of `conditions`.
     """
-    runs = runners.step.shape[0]
-    steps = len(conditions) * runs * num_updates * ppo.config.batch_size
-    inputs = (
+    (outcome,) = autonomy_variants(
+        ppo,
+        runners,
         conditions,
         isr_params,
         num_updates,
+        [(isr_threshold, schedule)],
+        progress,
         env_params,
-        isr_threshold,
         isr_network,
         extra_metrics,
-        schedule,
     )
+    return outcome
+
+
+Variant = tuple[float | None, ScheduleConfig]
+"""What may differ between runs of one compiled autonomy call: the ISR threshold (None for all
+variants, or a number for all) and the caregiver's schedule (of one `ready_window`)."""
+
+
+def autonomy_variants(
+    ppo: PPO,
+    runners: Runner,
+    conditions: tuple[str, ...],
+    isr_params: Any,
+    num_updates: int,
+    variants: list[Variant],
+    progress: Progress | None = None,
+    env_params: Any = None,
+    isr_network: ISRNetwork | None = None,
+    extra_metrics=None,
+) -> list[tuple[Runner, UpdateMetrics, Timing]]:
+    """`autonomy` for each of `variants` (an ISR threshold and a schedule each), all in the
+    same compiled calls over one run axis [variants * conditions * runs]: compiled once, and
+    each variant's numbers are those `autonomy` gives it alone (runs are independent). The
+    first variant's Timing holds the time; the others say `shared`."""
+    runs = runners.step.shape[0]
+    steps = len(conditions) * runs * num_updates * ppo.config.batch_size
+    inputs = (conditions, isr_params, num_updates, env_params, isr_network, extra_metrics)
     return _once(
         "autonomy",
-        (_fields(ppo), runners, *inputs),
-        lambda: _autonomy(ppo, runners, *inputs, progress, Timing(steps=steps)),
+        (_fields(ppo), runners, *inputs, variants),
+        lambda: _autonomy(ppo, runners, *inputs, variants, progress, steps),
         progress,
-        steps,
+        steps * len(variants),
     )
 
 
@@ -291,14 +329,13 @@ def _autonomy(
     isr_params,
     num_updates,
     env_params,
-    isr_threshold,
     isr_network,
     extra_metrics,
-    schedule,
+    variants,
     progress,
-    timing,
+    steps,
 ):
-    runs = runners.step.shape[0]
+    runs, count = runners.step.shape[0], len(variants)
     switch_step = int(np.asarray(runners.step).max())
     advance = progress.updates(ppo.config.batch_size) if progress else None
     if env_params is None:
@@ -311,35 +348,44 @@ def _autonomy(
 
         return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
 
-    outcome = {}
+    outcome: list[dict] = [{} for _ in variants]
+    timing = Timing(steps=steps)
     groups = [
         tuple(c for c in conditions if c != "isr"),
         tuple(c for c in conditions if c == "isr"),
     ]
     for group in filter(None, groups):
-        settings = autonomy_settings(
-            group, switch_step, runs, isr_params, isr_threshold, isr_network, schedule
-        )
-        stacked, params = (tile(tree, len(group)) for tree in (runners, env_params))
+        each = [
+            autonomy_settings(group, switch_step, runs, isr_params, threshold, isr_network, plan)
+            for threshold, plan in variants
+        ]
+        settings = jax.tree.map(lambda *parts: jnp.concatenate(parts), *each)
+        copies = len(group) * count
+        stacked, params = (tile(tree, copies) for tree in (runners, env_params))
         index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
-        stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, index))
+        stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, tile(index, count)))
         final, metrics = compiled_call(
             train,
             stacked,
             settings,
             params,
             timing=timing,
-            name=f"autonomy: {', '.join(group)}",
+            name=f"autonomy: {', '.join(group)}" + (f" x {count}" if count > 1 else ""),
             progress=progress,
         )
-        for i, condition in enumerate(group):
-            outcome[condition] = jax.tree.map(
-                lambda x, i=i: x[i * runs : (i + 1) * runs], (final, metrics)
-            )
-    final, metrics = jax.tree.map(
-        lambda *parts: jnp.stack(parts), *(outcome[c] for c in conditions)
-    )
-    return final, metrics, timing
+        for v in range(count):
+            for i, condition in enumerate(group):
+                start = (v * len(group) + i) * runs
+                outcome[v][condition] = jax.tree.map(
+                    lambda x, start=start: x[start : start + runs], (final, metrics)
+                )
+    found = []
+    for v, parts in enumerate(outcome):
+        final, metrics = jax.tree.map(
+            lambda *pieces: jnp.stack(pieces), *(parts[c] for c in conditions)
+        )
+        found.append((final, metrics, timing if v == 0 else Timing(steps=steps, shared=True)))
+    return found
 
 
 def phase_steps(config: PPOConfig, seeds: int, *steps: int) -> int:

@@ -8,6 +8,9 @@ episode and of the return counted with the true caregiver reward. Experiment E (
 this protocol in the boulder world.
 """
 
+import contextlib
+import dataclasses
+import json
 from dataclasses import dataclass
 
 import jax
@@ -19,11 +22,12 @@ from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
 from internalize.experiments.phases import (
-    autonomy,
     autonomy_rows,
+    autonomy_variants,
     final_mean,
     metric_curves,
     phase_steps,
+    shared_phases,
     socialize,
     train_isr,
 )
@@ -130,29 +134,50 @@ class Retention(Protocol):
         return phase_steps(config.ppo, config.seeds, config.socialize_steps, *autonomy_steps)
 
     def phases(self, run: Run):
-        config, ppo, bar = self.config, self.ppo, run.progress
+        return self.phases_together([self], [run])[0]
+
+    def batch_key(self):
+        """Runs that differ only in the ISR threshold's value and the caregiver's schedule (of
+        one `ready_window`) compute their phases together: one socialization and ISR, and the
+        autonomy of all in the same compiled calls (`phases.autonomy_variants`)."""
+        settings = dataclasses.asdict(self.config)
+        threshold, schedule = settings.pop("isr_threshold"), settings.pop("schedule")
+        shape = (threshold is None, schedule["ready_window"])
+        return json.dumps([type(self).__name__, settings, shape], sort_keys=True, default=repr)
+
+    @classmethod
+    def phases_together(cls, protocols: list["Retention"], runs: list[Run]) -> list:
+        first, bar = protocols[0], runs[0].progress
+        pairs = list(zip(protocols, runs, strict=True))
+        with shared_phases() if len(protocols) > 1 else contextlib.nullcontext():
+            starts = [protocol.socialize_and_train(run) for protocol, run in pairs]
+        runners, _, isr = starts[0]
+        variants = [(p.config.isr_threshold, p.config.schedule) for p in protocols]
+        outcomes = autonomy_variants(
+            first.ppo,
+            runners,
+            CONDITIONS,
+            isr.params,
+            first.autonomy_updates,
+            variants,
+            bar,
+            isr_network=first.isr_network,
+        )
+        return [
+            (*start, *run.timed("autonomy", outcome))
+            for start, run, outcome in zip(starts, runs, outcomes, strict=True)
+        ]
+
+    def socialize_and_train(self, run: Run):
+        """Socialization and the ISR: the runners, their metrics and the trained ISR."""
+        bar = run.progress
         runners, social_metrics, dataset = run.timed(
-            "socialization", socialize(ppo, run.key_runs, self.socialize_updates, bar)
+            "socialization", socialize(self.ppo, run.key_runs, self.socialize_updates, bar)
         )
         isr = run.timed(
-            "isr", train_isr(config.isr, run.key_isr, dataset, bar, network=self.isr_network)
+            "isr", train_isr(self.config.isr, run.key_isr, dataset, bar, network=self.isr_network)
         )
-        del dataset
-        final, autonomy_metrics = run.timed(
-            "autonomy",
-            autonomy(
-                ppo,
-                runners,
-                CONDITIONS,
-                isr.params,
-                self.autonomy_updates,
-                bar,
-                schedule=config.schedule,
-                isr_threshold=config.isr_threshold,
-                isr_network=self.isr_network,
-            ),
-        )
-        return runners, social_metrics, isr, final, autonomy_metrics
+        return runners, social_metrics, isr
 
     def analyse(self, outcome, run: Run) -> dict:
         config = self.config

@@ -93,6 +93,17 @@ class Protocol:
     def analyse(self, outcome: Any, run: Run) -> dict:
         raise NotImplementedError
 
+    def batch_key(self) -> Any:
+        """Runs of this protocol whose keys are equal (and not None) may compute their phases
+        together (`phases_together`): their settings differ only in values that can be arrays
+        of one compiled call. None (the default): this run computes its phases alone."""
+        return None
+
+    @classmethod
+    def phases_together(cls, protocols: list["Protocol"], runs: list[Run]) -> list[Any]:
+        """The phases of several runs of equal `batch_key`, each outcome as `phases` gives it."""
+        return [protocol.phases(run) for protocol, run in zip(protocols, runs, strict=True)]
+
 
 def protocol(name: str, config: ExperimentConfig) -> Protocol:
     """Experiment `name`'s protocol with `config`, checked (ValueError) and ready to run."""
@@ -109,32 +120,56 @@ def run_experiment(
 ) -> dict:
     """Run experiment `name` into the new directory `out` (a bar of its own if `progress` is
     True, none if False, or a shared one); returns what `results.json` holds."""
+    return run_together(name, [config], [out], progress)[0]
+
+
+def run_together(
+    name: str, configs: list[ExperimentConfig], outs: list, progress: Any = True
+) -> list[dict]:
+    """Run experiment `name` once per config, each into its new directory of `outs`, the
+    phases of all computed together (`Protocol.phases_together`; their `batch_key`s must be
+    equal unless there is one config); returns each run's results."""
     started = time.perf_counter()
-    experiment = protocol(name, config)
-    directory = RunDirectory(out)
-    resolved = {
-        "experiment": name,
-        **dataclasses.asdict(config),
-        "seed_list": config.seed_list,
-        **experiment.describe(),
-    }
-    directory.write_json("config.json", resolved)
-    directory.write_json("versions.json", versions())
-    bar = open_progress(progress, experiment.planned_steps())
-    run = Run(directory, bar, config.seed_list, *seed_keys(config.seed_list))
+    experiments = [protocol(name, config) for config in configs]
+    keys = {repr(experiment.batch_key()) for experiment in experiments}
+    if len(experiments) > 1 and (len(keys) > 1 or experiments[0].batch_key() is None):
+        raise ValueError(f"these runs of {name} cannot compute their phases together")
+    directories = [RunDirectory(out) for out in outs]
+    resolved = []
+    for experiment, directory in zip(experiments, directories, strict=True):
+        config = experiment.config
+        resolved.append(
+            {
+                "experiment": name,
+                **dataclasses.asdict(config),
+                "seed_list": config.seed_list,
+                **experiment.describe(),
+            }
+        )
+        directory.write_json("config.json", resolved[-1])
+        directory.write_json("versions.json", versions())
+    bar = open_progress(progress, sum(experiment.planned_steps() for experiment in experiments))
+    runs = [
+        Run(directory, bar, config.seed_list, *seed_keys(config.seed_list))
+        for directory, config in zip(directories, configs, strict=True)
+    ]
     try:
-        outcome = experiment.phases(run)
+        outcomes = type(experiments[0]).phases_together(experiments, runs)
     finally:
         bar.close()
-    numbers = experiment.analyse(outcome, run)
-    results = {
-        "experiment": name,
-        "preset": config.preset,
-        "seeds": config.seed_list,
-        **numbers,
-        "config": resolved,
-        "versions": versions(),
-        "timings": {**run.timings, "total_s": time.perf_counter() - started},
-    }
-    directory.finish(results)
-    return results
+    found = []
+    for experiment, run, outcome, saved in zip(experiments, runs, outcomes, resolved, strict=True):
+        config = experiment.config
+        numbers = experiment.analyse(outcome, run)
+        results = {
+            "experiment": name,
+            "preset": config.preset,
+            "seeds": config.seed_list,
+            **numbers,
+            "config": saved,
+            "versions": versions(),
+            "timings": {**run.timings, "total_s": time.perf_counter() - started},
+        }
+        run.directory.finish(results)
+        found.append(results)
+    return found

@@ -36,9 +36,10 @@ class ISRReward:
     params: Any
     """The network's parameters."""
     network: ISRNetwork = struct.field(pytree_node=False, default=ISRNetwork())
-    threshold: float | None = struct.field(pytree_node=False, default=None)
+    threshold: jax.Array | float | None = None
     """If set, the ISR pays only where its prediction exceeds this (else 0). The original used
-    0.2 in the generalization experiment (SPEC §5 B); None pays every prediction."""
+    0.2 in the generalization experiment (SPEC §5 B); None pays every prediction. A leaf of the
+    pytree, so runs with other thresholds share one compiled call."""
 
     def __call__(self, obs: jax.Array, action: jax.Array, transition: Any) -> jax.Array:
         # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
