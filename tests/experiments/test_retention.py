@@ -7,6 +7,7 @@ directory, where the crash happens, runs again.
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 
@@ -17,8 +18,10 @@ from PIL import Image
 import internalize.experiments.retention as retention
 from internalize.cli import main
 from internalize.experiments.common import LOCK_FILE
-from internalize.experiments.retention import RetentionConfig
+from internalize.experiments.retention import Retention, RetentionConfig
+from internalize.experiments.runner import run_together
 from internalize.learners.ppo import METRIC_NAMES
+from internalize.social.caregiver import ScheduleConfig
 
 SEEDS = 2
 STEPS = 4096  # two fast-preset rollouts of 2048 steps per phase
@@ -215,6 +218,46 @@ def test_results_agree_with_metrics(tiny_run):
 
 
 # ---------------------------------------------------------------------------- refusals
+
+
+def test_runs_computed_together_give_the_numbers_of_a_run_alone(tiny_run, tmp_path):
+    """Two runs that differ only in the caregiver's schedule, their phases computed together
+    (one socialization and ISR, both autonomies in one compiled call per group of conditions):
+    the first is the tiny run, bit for bit; the second left as `fading` says."""
+    out, *_ = tiny_run
+    base = RetentionConfig(seeds=SEEDS, socialize_steps=STEPS, autonomy_steps=STEPS)
+    fading = dataclasses.replace(base, schedule=ScheduleConfig("fading", fade_steps=STEPS))
+    assert Retention("retention", base).batch_key() == Retention("retention", fading).batch_key()
+    outs = [tmp_path / "two_phase", tmp_path / "fading"]
+    results = run_together("retention", [base, fading], outs, progress=False)
+    assert (outs[0] / "metrics.csv").read_bytes() == (out / "metrics.csv").read_bytes()
+    assert results[1]["timings"]["autonomy"]["shared"] is True
+    _, rows = read_metrics(outs[1] / "metrics.csv")
+    presence = [
+        float(r["presence"]) for r in rows if r["condition"] == "none" and r["seed"] == "1234"
+    ]
+    assert presence[0] > presence[-1] > 0.0  # fading, not gone at once: 2 updates over 4096 steps
+
+
+@pytest.mark.parametrize(
+    ("changes", "together"),
+    [
+        ({"isr_threshold": 0.3}, False),  # None and a number: another structure
+        ({"schedule": ScheduleConfig("intermittent", episode_share=0.5)}, True),
+        ({"ppo": RetentionConfig().ppo.replace(learning_rate=7e-4)}, False),
+        ({"seeds": 3}, False),
+    ],
+)
+def test_which_runs_may_compute_their_phases_together(changes, together):
+    base = RetentionConfig()
+    other = dataclasses.replace(base, **changes)
+    keys = [Retention("retention", config).batch_key() for config in (base, other)]
+    assert (keys[0] == keys[1]) is together
+    with_threshold = dataclasses.replace(base, isr_threshold=0.1)
+    assert (
+        Retention("retention", with_threshold).batch_key()
+        == Retention("retention", dataclasses.replace(base, isr_threshold=0.4)).batch_key()
+    )
 
 
 def test_a_finished_run_is_never_overwritten(tiny_run, capsys):
