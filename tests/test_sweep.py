@@ -225,7 +225,9 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch)
     monkeypatch.setattr(Count, "analyse", failing)
     out = tmp_path / "sweep"
     summary = _sweep(out)
-    assert summary["status"]["cell-001"] == "failed: RuntimeError: offset 3 fails"
+    error_file = out / "cells/cell-001/error.txt"
+    expected = f"failed: RuntimeError: offset 3 fails (traceback in {error_file})"
+    assert summary["status"]["cell-001"] == expected
     assert summary["status"]["cell-000"] == "finished"
     assert "offset 3 fails" in (out / "cells/cell-001/error.txt").read_text()
     assert not (out / "sweep.json").exists()  # not complete

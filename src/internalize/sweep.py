@@ -219,9 +219,9 @@ def _record_failure(directory: Path, error: BaseException, status: dict) -> None
     directory.mkdir(parents=True, exist_ok=True)
     text = "".join(traceback.format_exception(error))
     atomic_write(directory / "error.txt", text.encode())
-    status[directory.name] = (
-        f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    )
+    first_line = (str(error).splitlines() or [""])[0]
+    where = directory / "error.txt"
+    status[directory.name] = f"failed: {type(error).__name__}: {first_line} (traceback in {where})"
 
 
 def _run_ray(
