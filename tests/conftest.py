@@ -1,11 +1,24 @@
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
-import jax
-import pytest
+# JAX's persistent compilation cache for this session, in a folder of its own that is removed
+# when the session ends (tests and the commands they start compile the same programs many times:
+# the tiny runs of each experiment). A cached program is the one compiled, so numbers are the
+# same; programs with host callbacks (progress bars) are never cached by JAX. Set before JAX is
+# imported: it reads these at import, and commands started by tests inherit them.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="internalize-tests-jax-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
-from internalize.envs.goals import GoalsEnv
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from internalize.envs.goals import GoalsEnv  # noqa: E402
 
 
 @pytest.fixture(scope="session")
