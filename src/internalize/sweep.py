@@ -45,8 +45,8 @@ from internalize.experiments.common import (
     Progress,
     RunDirectory,
     SharedProgress,
-    atomic_write,
     read_json_object,
+    record_failure,
     run_files,
     save_figure,
     write_csv,
@@ -208,20 +208,9 @@ def _run_local(experiment: str, cells: list[Cell], root: Path, bar: Progress, st
                     if (root / cell.name / RESULTS_FILE).is_file():
                         status[cell.name] = "finished"
                     else:
-                        _record_failure(root / cell.name, error, status)
+                        status[cell.name] = record_failure(root / cell.name, error)
                 continue
             status.update({cell.name: "finished" for cell in group})
-
-
-def _record_failure(directory: Path, error: BaseException, status: dict) -> None:
-    import traceback
-
-    directory.mkdir(parents=True, exist_ok=True)
-    text = "".join(traceback.format_exception(error))
-    atomic_write(directory / "error.txt", text.encode())
-    first_line = (str(error).splitlines() or [""])[0]
-    where = directory / "error.txt"
-    status[directory.name] = f"failed: {type(error).__name__}: {first_line} (traceback in {where})"
 
 
 def _run_ray(
@@ -242,7 +231,7 @@ def _run_ray(
         if error is None:
             status[out.name] = "finished"
         else:
-            _record_failure(out, error, status)
+            status[out.name] = record_failure(out, error)
 
     ray_backend.run_all(
         [(experiment, cell.config, root / cell.name) for cell in cells], address, done

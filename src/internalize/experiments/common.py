@@ -261,6 +261,19 @@ class RunDirectory:
         return self.write_json(RESULTS_FILE, results)
 
 
+def record_failure(directory: Path, error: BaseException) -> str:
+    """Write `error`'s traceback to `directory/error.txt` (the directory made if need be) and
+    return a one-line status naming it: `failed: Type: first line (traceback in ...)`."""
+    import traceback
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    where = directory / "error.txt"
+    atomic_write(where, "".join(traceback.format_exception(error)).encode())
+    first_line = (str(error).splitlines() or [""])[0]
+    return f"failed: {type(error).__name__}: {first_line} (traceback in {where})"
+
+
 def default_run_path(experiment: str) -> Path:
     return Path("runs") / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}"
 

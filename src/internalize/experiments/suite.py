@@ -52,6 +52,7 @@ from internalize.experiments.common import (
     atomic_write,
     hold_run_directory,
     read_json_object,
+    record_failure,
     run_files,
     versions,
     write_json,
@@ -531,9 +532,7 @@ def _on_ray(config: SuiteConfig, path: Path, pending: list[str], bar: Progress, 
         if error is None:
             status[out.name] = "finished"
         else:
-            atomic_write(path / f"error-{out.name}.txt", str(error).encode())
-            first = (str(error).splitlines() or [""])[0]
-            status[out.name] = f"failed: {type(error).__name__}: {first}"
+            status[out.name] = record_failure(out, error)
 
     bar.phase(f"{len(pending)} experiments on Ray")
     runs = [(name, config.experiment_config(name), path / name) for name in pending]
