@@ -104,6 +104,9 @@ def to_wandb(run_dir: str | os.PathLike, out: str | os.PathLike, project: str = 
                 run.log(point, step=step)
             folders.append(Path(run.dir).parent)
             run.finish()
+    # W&B writes a run's file from a service process of its own: shutting it down waits until
+    # every run is on disk (on one CPU, a file read just after `finish` was seen empty).
+    wandb.teardown()
     return folders
 
 
