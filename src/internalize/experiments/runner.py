@@ -135,6 +135,7 @@ def run_together(
     if len(experiments) > 1 and (len(keys) > 1 or experiments[0].batch_key() is None):
         raise ValueError(f"these runs of {name} cannot compute their phases together")
     directories = [RunDirectory(out) for out in outs]
+    found_versions = versions()
     resolved = []
     for experiment, directory in zip(experiments, directories, strict=True):
         config = experiment.config
@@ -147,7 +148,7 @@ def run_together(
             }
         )
         directory.write_json("config.json", resolved[-1])
-        directory.write_json("versions.json", versions())
+        directory.write_json("versions.json", found_versions)
     bar = open_progress(progress, sum(experiment.planned_steps() for experiment in experiments))
     runs = [
         Run(directory, bar, config.seed_list, *seed_keys(config.seed_list))
@@ -167,7 +168,7 @@ def run_together(
             "seeds": config.seed_list,
             **numbers,
             "config": saved,
-            "versions": versions(),
+            "versions": found_versions,
             "timings": {**run.timings, "total_s": time.perf_counter() - started},
         }
         run.directory.finish(results)
