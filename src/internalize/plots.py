@@ -307,6 +307,95 @@ def reward_map_figure(
     return figure
 
 
+SCHEDULE_MARKERS = {"abrupt": "o", "fading": "s", "intermittent": "^", "readiness": "D"}
+
+
+def departure_figure(
+    critical: Mapping[str, tuple[float, Mapping[str, np.ndarray], np.ndarray]],
+    schedules: Mapping[str, tuple[np.ndarray, np.ndarray, str]],
+    title: str,
+):
+    """The departure experiment: goals at the end of autonomy per condition and the ISR's test
+    error against socialization length (`critical`: name -> (steps, {condition: float[seeds]},
+    test MSE float[seeds])), and retention against the caregiver's effort for every way of
+    leaving (`schedules`: name -> (effort float[seeds], retention float[seeds], kind)), each
+    point a mean ± SE over seeds."""
+    plt = _pyplot()
+    figure, (goals_ax, mse_ax, front_ax) = plt.subplots(1, 3, figsize=(16, 4.2))
+    steps = np.asarray([row[0] for row in critical.values()], np.float64)
+    conditions = next(iter(critical.values()))[1]
+    for condition in conditions:
+        stats = [mean_and_sem(row[1][condition]) for row in critical.values()]
+        goals_ax.errorbar(steps, *zip(*stats, strict=True), marker="o", capsize=3, label=condition)
+    mse_ax.errorbar(
+        steps, *zip(*(mean_and_sem(row[2]) for row in critical.values()), strict=True), marker="o"
+    )
+    for ax, label in ((goals_ax, "goals per episode, end of autonomy"), (mse_ax, "ISR test MSE")):
+        ax.set_xscale("log")
+        ax.set_xlabel("socialization (environment steps)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    mse_ax.set_yscale("log")
+    goals_ax.legend(fontsize=8)
+    kinds: dict[str, list] = {}
+    for name, (effort, retention, kind) in schedules.items():
+        kinds.setdefault(kind, []).append((name, effort, retention))
+    for kind, rows in kinds.items():
+        for i, (name, effort, retention) in enumerate(rows):
+            (x, x_se), (y, y_se) = mean_and_sem(effort), mean_and_sem(retention)
+            front_ax.errorbar(
+                x,
+                y,
+                xerr=x_se,
+                yerr=y_se,
+                marker=SCHEDULE_MARKERS.get(kind, "o"),
+                color=f"C{list(kinds).index(kind)}",
+                capsize=3,
+                label=kind if i == 0 else None,
+            )
+            if kind != "abrupt":
+                front_ax.annotate(
+                    name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                )
+    front_ax.set_xscale("log")
+    front_ax.set_xlabel("caregiver effort (steps present)")
+    front_ax.set_ylabel("retention (isr goals / oracle's)")
+    front_ax.grid(alpha=0.3)
+    front_ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def presence_curves_figure(timelines: Mapping[str, Mapping[str, np.ndarray]], title: str):
+    """Goals per episode over a whole run (socialization, then autonomy), one curve per way of
+    leaving, with the caregiver's presence P drawn under them. `timelines`: name -> {"step":
+    float[T], "goals_per_episode", "presence": float[seeds, T] (nan where a seed's run has
+    ended)}."""
+    plt = _pyplot()
+    figure, (goals_ax, presence_ax) = plt.subplots(
+        2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for i, (name, curves) in enumerate(timelines.items()):
+        for ax, metric in ((goals_ax, "goals_per_episode"), (presence_ax, "presence")):
+            values = curves[metric]  # every step has at least one seed
+            counted = np.isfinite(values).sum(0)
+            mean = np.nanmean(values, 0)
+            spread = np.nansum((values - mean) ** 2, 0) / np.maximum(counted - 1, 1)
+            sem = np.sqrt(spread / counted)
+            ax.plot(curves["step"], mean, color=f"C{i}", label=name, linewidth=1.2)
+            ax.fill_between(curves["step"], mean - sem, mean + sem, color=f"C{i}", alpha=0.2)
+    goals_ax.set_ylabel("goals per episode")
+    presence_ax.set_ylabel("presence P")
+    presence_ax.set_xlabel("environment steps")
+    for ax in (goals_ax, presence_ax):
+        ax.grid(alpha=0.3)
+    goals_ax.legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def sweep_figure(
     panels: Mapping[str, Mapping[str, tuple[Sequence[str], np.ndarray]]], key: str, title: str
 ):

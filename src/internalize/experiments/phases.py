@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from internalize.experiments.common import Progress
 from internalize.isr.model import ISRNetwork
@@ -207,7 +208,7 @@ PAPER_SCHEDULE = ScheduleConfig()
 
 def autonomy_settings(
     conditions: tuple[str, ...],
-    switch_step: int,
+    switch_step: int | np.ndarray,
     runs: int,
     isr_params: Any = None,
     isr_threshold: float | None = None,
@@ -215,6 +216,9 @@ def autonomy_settings(
     schedule: ScheduleConfig = PAPER_SCHEDULE,
 ) -> LearnerReward:
     """Learner rewards for `conditions` x `runs`, stacked condition-major: [C * runs].
+
+    `switch_step`: the step at which the caregiver starts to leave, one for all runs or one
+    per run (int[runs]: runs that start autonomy at different steps).
 
     `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` as `schedule`
     says (at once by default) and nothing replaces it; `isr`: it leaves likewise and the ISR
@@ -230,12 +234,17 @@ def autonomy_settings(
     uses_isr = "isr" in conditions
     if uses_isr and isr_params is None:
         raise ValueError("the isr condition needs trained ISR parameters")
-    leaving = schedule.presence(switch_step)
+    per_run = np.ndim(switch_step) > 0
+    leaving = schedule.presence(0 if per_run else switch_step)
     staying = constant_presence(1.0).replace(ready_window=leaving.ready_window)
     presences: list[Presence] = [
         staying if condition == "oracle" else leaving for condition in conditions
     ]
     presence = jax.tree.map(lambda *levels: jnp.repeat(jnp.stack(levels), runs, axis=0), *presences)
+    if per_run:  # each run leaves at its own step (a schedule that never leaves stays so)
+        steps = jnp.tile(jnp.asarray(switch_step, jnp.float32), len(conditions))
+        never = jnp.isinf(presence.switch_step)
+        presence = presence.replace(switch_step=jnp.where(never, presence.switch_step, steps))
     weights = jnp.repeat(
         jnp.asarray([condition == "isr" for condition in conditions], jnp.float32), runs
     )
@@ -337,16 +346,8 @@ def _autonomy(
 ):
     runs, count = runners.step.shape[0], len(variants)
     switch_step = int(np.asarray(runners.step).max())
-    advance = progress.updates(ppo.config.batch_size) if progress else None
     if env_params is None:
         env_params = per_run(ppo.env_params, runs)
-
-    def train(runners, settings, env_params):
-        def one_run(runner, setting, params):
-            task = dataclasses.replace(ppo, env_params=params)
-            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
-
-        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
 
     outcome: list[dict] = [{} for _ in variants]
     timing = Timing(steps=steps)
@@ -364,14 +365,16 @@ def _autonomy(
         stacked, params = (tile(tree, copies) for tree in (runners, env_params))
         index = jnp.repeat(jnp.asarray([conditions.index(c) for c in group]), runs)
         stacked = stacked.replace(key=jax.vmap(jax.random.fold_in)(stacked.key, tile(index, count)))
-        final, metrics = compiled_call(
-            train,
+        final, metrics = continue_runs(
+            ppo,
             stacked,
             settings,
+            num_updates,
+            timing,
+            f"autonomy: {', '.join(group)}" + (f" x {count}" if count > 1 else ""),
+            progress,
             params,
-            timing=timing,
-            name=f"autonomy: {', '.join(group)}" + (f" x {count}" if count > 1 else ""),
-            progress=progress,
+            extra_metrics,
         )
         for v in range(count):
             for i, condition in enumerate(group):
@@ -386,6 +389,177 @@ def _autonomy(
         )
         found.append((final, metrics, timing if v == 0 else Timing(steps=steps, shared=True)))
     return found
+
+
+def continue_runs(
+    ppo: PPO,
+    runners: Runner,
+    settings: LearnerReward,
+    num_updates: int,
+    timing: Timing,
+    name: str,
+    progress: Progress | None = None,
+    env_params: Any = None,
+    extra_metrics=None,
+) -> tuple[Runner, UpdateMetrics]:
+    """`num_updates` more updates of each run of `runners`, rewarded by its own `settings`
+    (both with a leading run axis; `env_params` too if given, else `ppo.env_params` for all),
+    in one compiled call timed into `timing` under `name`. Returns the runners and metrics
+    [runs, updates]."""
+    advance = progress.updates(ppo.config.batch_size) if progress else None
+    if env_params is None:
+        env_params = per_run(ppo.env_params, runners.step.shape[0])
+
+    def train(runners, settings, env_params):
+        def one_run(runner, setting, params):
+            task = dataclasses.replace(ppo, env_params=params)
+            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
+
+        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
+
+    return compiled_call(
+        train, runners, settings, env_params, timing=timing, name=name, progress=progress
+    )
+
+
+@struct.dataclass
+class Snapshots:
+    """Runs' states kept along a socialization (`socialize_snapshots`)."""
+
+    at_updates: Runner
+    """The runners after each of the fixed update counts asked for, leading axes [counts, runs]."""
+    ready: Runner
+    """The runners at the update where each readiness threshold was first met (or at the last
+    update if it never was), leading axes [thresholds, runs]."""
+    ready_update: jax.Array
+    """int32[thresholds, runs]: updates done when the threshold was met; the last update if
+    it never was (see `never_ready`)."""
+    never_ready: jax.Array
+    """bool[thresholds, runs]: the threshold was not met by the end."""
+
+
+def socialize_snapshots(
+    ppo: PPO,
+    keys: jax.Array,
+    num_updates: int,
+    at_updates: tuple[int, ...],
+    ready_goals: tuple[float, ...] = (),
+    ready_window: int = 4,
+    ready_until: int | None = None,
+    rewards: LearnerReward | None = None,
+    progress: Progress | None = None,
+) -> tuple[UpdateMetrics, ISRDataset, Snapshots, Timing]:
+    """Socialize one run per key for `num_updates` updates, keeping each run's state after each
+    of `at_updates` updates and at the update where it first becomes *ready* by each of
+    `ready_goals`: its goals per episode, averaged over its last `ready_window` updates, reach
+    the threshold (`Presence.after_update`'s rule), within the first `ready_until` updates (all
+    by default; a run not ready by then is kept there). A socialization stopped at an update is
+    the same run up to it, so a snapshot is where a shorter socialization, or a caregiver who
+    leaves when the learner is ready, would hand over.
+
+    `rewards` (with a leading run axis; no internal reward) says when the caregiver is there;
+    by default it is there throughout. Returns metrics [runs, updates], the ISR data of every
+    step in time order (`observed` where the caregiver was present), the `Snapshots` and the
+    timing.
+    """
+    runs = int(keys.shape[0])
+    rewards = rewards if rewards is not None else per_run(caregiver_present(), runs)
+    fixed = jnp.asarray(at_updates, jnp.int32)
+    thresholds = jnp.asarray(ready_goals, jnp.float32)
+    ready_until = num_updates if ready_until is None else ready_until
+    count = len(at_updates) + len(ready_goals)
+    advance = progress.updates(ppo.config.batch_size) if progress else None
+    timing = Timing(steps=runs * num_updates * ppo.config.batch_size)
+
+    def one_run(key, rewards):
+        runner = ppo.start_caregiver(ppo.init(key), rewards)
+        kept = jax.tree.map(lambda x: jnp.stack([x] * count), runner)
+        ready_update = jnp.full(len(ready_goals), -1, jnp.int32)
+        recent = jnp.full(ready_window, jnp.nan, jnp.float32)
+
+        def one_update(carry, done):
+            runner, kept, ready_update, recent = carry
+            runner, metrics, rollout = ppo.update(runner, rewards)
+            if advance is not None:
+                jax.debug.callback(advance, runner.step)
+            recent = jnp.roll(recent, -1).at[-1].set(metrics.goals_per_episode)
+            ready = ~jnp.isnan(recent).any() & (recent.mean() >= thresholds) & (done <= ready_until)
+            waiting = ready_update < 0
+            take_ready = waiting & (ready | (done == ready_until))
+            ready_update = jnp.where(waiting & ready, done, ready_update)
+            take = jnp.concatenate([fixed == done, take_ready])
+            kept = jax.tree.map(
+                lambda k, x: jnp.where(take.reshape(-1, *[1] * x.ndim), x[None], k), kept, runner
+            )
+            data = (rollout.obs, rollout.action, rollout.social_reward, rollout.presence)
+            if rollout.partner_action is not None:
+                data = (*data, rollout.partner_action)
+            return (runner, kept, ready_update, recent), (metrics, data)
+
+        carry = (runner, kept, ready_update, recent)
+        done = jnp.arange(1, num_updates + 1, dtype=jnp.int32)
+        (runner, kept, ready_update, _), outputs = jax.lax.scan(one_update, carry, done)
+        never = ready_update < 0
+        return kept, jnp.where(never, ready_until, ready_update), never, outputs
+
+    def socialize_all(keys, rewards):
+        return over_runs(one_run, ppo.config.parallel_runs)(keys, rewards)
+
+    kept, ready_update, never, (metrics, data) = compiled_call(
+        socialize_all, keys, rewards, timing=timing, name="socialization", progress=progress
+    )
+    obs, action, social_reward, presence, *partner = data
+    dataset = ISRDataset(
+        obs=obs.reshape(runs, -1, *obs.shape[-3:]),
+        action=action.reshape(runs, -1).astype(jnp.int32),
+        social_reward=social_reward.reshape(runs, -1),
+        partner_action=partner[0].reshape(runs, -1).astype(jnp.int32) if partner else None,
+        observed=presence.reshape(runs, -1) > 0,
+    )
+    kept = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), kept)  # [count, runs, ...]
+    snapshots = Snapshots(
+        at_updates=jax.tree.map(lambda x: x[: len(at_updates)], kept),
+        ready=jax.tree.map(lambda x: x[len(at_updates) :], kept),
+        ready_update=ready_update.T,
+        never_ready=never.T,
+    )
+    return metrics, dataset, snapshots, timing
+
+
+def train_isrs_observed(
+    config: ISRConfig,
+    keys: jax.Array,
+    rows: jax.Array,
+    observed: jax.Array,
+    dataset: ISRDataset,
+    progress: Progress | None = None,
+    network: ISRNetwork | None = None,
+) -> tuple[ISRResult, Timing]:
+    """Many ISRs in one compiled call, the i-th from `keys[i]` on row `rows[i]` of `dataset`
+    (leading axis [rows]) with only the steps of `observed[i]` (bool[ISRs, N]): a prefix (a
+    shorter socialization) or the steps the caregiver saw. Trained one after another."""
+
+    def train_one(key, row, seen):
+        data = jax.tree.map(lambda x: x[row], dataset).replace(observed=seen)
+        return make_isr_train(config, dataset.size, network)(key, data)
+
+    def train(keys, rows, observed):
+        return over_runs(train_one, parallel=False)(keys, rows, observed)
+
+    def compute():
+        timing = Timing()
+        result = compiled_call(
+            train, keys, rows, observed, timing=timing, name="ISR training", progress=progress
+        )
+        return result, timing
+
+    return _once(
+        "train_isrs_observed",
+        (config, keys, rows, observed, dataset, network),
+        compute,
+        progress,
+        0,
+    )
 
 
 def phase_steps(config: PPOConfig, seeds: int, *steps: int) -> int:

@@ -227,6 +227,38 @@ REGISTRY: dict[str, Experiment] = {
                 ("helps isr/oracle", ("helps_ratio_to_oracle", "isr/oracle"), "goes on helping"),
             ),
         ),
+        Experiment(
+            "departure",
+            "departure",
+            "DepartureConfig",
+            "Departure",
+            "When can the caregiver leave? (beyond the paper)",
+            "beyond the paper: a critical period of socialization, and ways of leaving",
+            "Beyond the paper: per seed, one socialization whose states are kept along the way; "
+            "from socializations of several lengths, autonomy under oracle, none and isr (a "
+            "critical period), and at equal caregiver effort, the caregiver leaving abruptly, "
+            "fading, attending half the episodes, or when the learner is ready, each followed by "
+            "autonomy with the ISR. "
+            + _writes(
+                "departure.png (critical period, retention against effort), "
+                "departure_curves.png (curves with the presence under them)"
+            ),
+            group=1,
+            renders=False,
+            headline=("schedules/*/retention", "critical_period/*/isr/oracle"),
+            report_rows=(
+                (
+                    "shortest socialization with isr ≥ 90% of oracle (steps)",
+                    ("shortest_socialization", "socialize_steps"),
+                    None,
+                ),
+                (
+                    "its isr/oracle",
+                    ("shortest_socialization", "isr/oracle", "mean"),
+                    None,
+                ),
+            ),
+        ),
     )
 }
 """Every experiment, in the order `reproduce all` runs them."""

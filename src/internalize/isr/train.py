@@ -38,6 +38,10 @@ class ISRDataset:
     """float32[N] the caregiver's reward for that step."""
     partner_action: jax.Array | None = None
     """int32[N] the partner's action in that step (two-agent tasks), or None."""
+    observed: jax.Array | None = None
+    """bool[N] whether the caregiver was there to reward that step, or None (every step). A
+    caregiver who attends some episodes only, or who left part way, labels only the steps it
+    saw: the ISR learns from those alone (see `make_isr_train`)."""
 
     @property
     def size(self) -> int:
@@ -114,11 +118,23 @@ def split_sizes(num_samples: int, train_fraction: float) -> tuple[int, int]:
     return num_train, num_samples - num_train
 
 
-def sampling_cdf(target: jax.Array, balance: bool) -> jax.Array:
+def sampling_cdf(target: jax.Array, balance: bool, mask: jax.Array | None = None) -> jax.Array:
     """float32[N] cumulative sampling probabilities; rewarded and unrewarded get half each.
 
-    With no rewarded (or no unrewarded) sample, sampling is uniform.
+    With no rewarded (or no unrewarded) sample, sampling is uniform. `mask` (bool[N]), if
+    given, leaves its False samples out (probability 0).
     """
+    if mask is not None:
+        rewarded = (target > 0) & mask
+        num_rewarded, num_samples = rewarded.sum(), mask.sum()
+        weights = jnp.where(
+            rewarded,
+            0.5 / jnp.maximum(num_rewarded, 1),
+            0.5 / jnp.maximum(num_samples - num_rewarded, 1),
+        )
+        both = (num_rewarded > 0) & (num_rewarded < num_samples)
+        weights = jnp.where(both & balance, weights, 1.0 / jnp.maximum(num_samples, 1)) * mask
+        return jnp.cumsum(weights) / jnp.maximum(weights.sum(), 1e-30)
     rewarded = target > 0
     num_rewarded = rewarded.sum()
     num_samples = target.shape[0]
@@ -133,7 +149,12 @@ def sampling_cdf(target: jax.Array, balance: bool) -> jax.Array:
 
 
 def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | None = None):
-    """`train(key, dataset) -> ISRResult` for datasets of `num_samples` samples (jit/vmap it)."""
+    """`train(key, dataset) -> ISRResult` for datasets of `num_samples` samples (jit/vmap it).
+
+    A dataset with `observed` steps learns from those alone: the first `train_fraction` of them
+    (in time) train and the rest test, and the Adam steps follow the observed training count
+    (`epochs` passes over it), within a compiled loop sized for a fully observed dataset whose
+    later steps do nothing. Its `test_curve` is measured at the same points of that loop."""
     network = network or ISRNetwork()
     num_train, _ = split_sizes(num_samples, config.train_fraction)
     total_steps = math.ceil(config.epochs * num_train / config.batch_size)
@@ -144,8 +165,9 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         optax.adam(config.learning_rate, eps=config.adam_eps),
     )
 
-    def mse(params, obs, action, partner, target) -> jax.Array:
-        """Mean squared error over samples, in chunks of at most `EVAL_CHUNK` (memory)."""
+    def mse(params, obs, action, partner, target, mask=None) -> jax.Array:
+        """Mean squared error over samples (those of `mask`, if given), in chunks of at most
+        `EVAL_CHUNK` (memory)."""
         count = target.shape[0]
         chunks = -(-count // EVAL_CHUNK)
         pad = chunks * EVAL_CHUNK - count
@@ -159,13 +181,15 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             errors = (network.apply(params, obs, action, partner) - target) ** 2
             return total + (errors * weight).sum(), None
 
-        weight = chunked(jnp.ones(count, jnp.float32))
+        weight = jnp.ones(count, jnp.float32) if mask is None else mask.astype(jnp.float32)
         partner = None if partner is None else chunked(partner)
-        batches = (chunked(obs), chunked(action), partner, chunked(target), weight)
+        batches = (chunked(obs), chunked(action), partner, chunked(target), chunked(weight))
         total, _ = jax.lax.scan(chunk_error, jnp.float32(0.0), batches)
-        return total / count
+        return total / (count if mask is None else jnp.maximum(weight.sum(), 1.0))
 
     def train(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+        if dataset.observed is not None:
+            return train_observed(key, dataset)
         target = jnp.maximum(dataset.social_reward, 0.0)
         train_obs, test_obs = dataset.obs[:num_train], dataset.obs[num_train:]
         train_action, test_action = dataset.action[:num_train], dataset.action[num_train:]
@@ -219,6 +243,76 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
                 None if train_partner is None else train_partner[::train_eval_stride],
                 train_target[::train_eval_stride],
             ),
+            test_mse=curve[-1],
+            test_curve=jnp.concatenate([initial_test[None], curve]),
+        )
+
+    def train_observed(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+        observed, partner = dataset.observed, dataset.partner_action
+        target = jnp.maximum(dataset.social_reward, 0.0)
+        rank = jnp.cumsum(observed) - 1  # each observed step's place among them, in time
+        observed_train = jnp.floor(observed.sum() * config.train_fraction).astype(jnp.int32)
+        is_train, is_test = observed & (rank < observed_train), observed & (rank >= observed_train)
+        last_train = jnp.max(jnp.where(is_train, jnp.arange(num_samples), 0))
+        steps = jnp.ceil(config.epochs * observed_train / config.batch_size).astype(jnp.int32)
+        cdf = sampling_cdf(target, config.balance, is_train)
+        key_init, key_train = jax.random.split(key)
+        params = network.init(
+            key_init, dataset.obs[:1], dataset.action[:1], None if partner is None else partner[:1]
+        )
+
+        def grad_step(carry, step_key):
+            (params, opt_state), (index_step, key) = carry, step_key
+
+            def learn(carry):
+                params, opt_state = carry
+                drawn = jax.random.uniform(key, (config.batch_size,))
+                index = jnp.minimum(jnp.searchsorted(cdf, drawn, "right"), last_train)
+
+                def loss(params):
+                    picked = None if partner is None else partner[index]
+                    predicted = network.apply(
+                        params, dataset.obs[index], dataset.action[index], picked
+                    )
+                    return ((predicted - target[index]) ** 2).mean()
+
+                updates, opt_state = optimiser.update(jax.grad(loss)(params), opt_state, params)
+                return optax.apply_updates(params, updates), opt_state
+
+            return jax.lax.cond(index_step < steps, learn, lambda c: c, (params, opt_state)), None
+
+        # At most as many test steps as a fully observed dataset has: gather them (the error
+        # of the filler, a repeat of the first, is masked out).
+        test_index = jnp.flatnonzero(is_test, size=num_samples - num_train, fill_value=0)
+        in_test = jnp.arange(num_samples - num_train) < is_test.sum()
+        test_partner = None if partner is None else partner[test_index]
+        test_data = (dataset.obs[test_index], dataset.action[test_index], test_partner)
+
+        def test_error(params):
+            return mse(params, *test_data, target[test_index], in_test)
+
+        def segment(carry, step_keys):
+            carry, _ = jax.lax.scan(grad_step, carry, step_keys)
+            return carry, test_error(carry[0])
+
+        keys = jax.random.split(key_train, config.eval_points * steps_per_eval)
+        indices = jnp.arange(config.eval_points * steps_per_eval)
+        step_keys = (indices, keys)
+        segments = jax.tree.map(lambda x: x.reshape(config.eval_points, steps_per_eval), step_keys)
+        initial_test = test_error(params)
+        (params, _), curve = jax.lax.scan(segment, (params, optimiser.init(params)), segments)
+        stride = slice(None, None, train_eval_stride)
+        train_mse = mse(
+            params,
+            dataset.obs[stride],
+            dataset.action[stride],
+            None if partner is None else partner[stride],
+            target[stride],
+            is_train[stride],
+        )
+        return ISRResult(
+            params=params,
+            train_mse=train_mse,
             test_mse=curve[-1],
             test_curve=jnp.concatenate([initial_test[None], curve]),
         )

@@ -1,0 +1,546 @@
+"""Beyond the paper: when can the caregiver leave, and does the way it leaves matter?
+
+Two questions, from one socialization per seed (the caregiver present throughout) whose states
+are kept along the way (`phases.socialize_snapshots`): a socialization stopped at a step is the
+same run up to it.
+
+1. **A critical period.** Socializations of each of `length_shares` of `socialize_steps` (by
+   default 7.5e3, 1.5e4, 3e4, 6e4 and 1.2e5 steps), each with an ISR trained on its own data,
+   then autonomy under `oracle`, `none` and `isr`. Per length: the ISR's test error, goals per
+   episode at the end of autonomy, isr/oracle, and the shortest length at which `isr` keeps
+   `keep_share` (90%) of `oracle`.
+2. **How the caregiver leaves, at equal effort** (effort: environment steps with the caregiver
+   present, `P` summed over steps). At each effort E of `effort_shares`:
+   - `abrupt`: present for E steps, then gone (the paper's);
+   - `fading F`: present until E - F/2, then fading linearly to absent over F steps (the
+     `fading` schedule of `social.caregiver`), for each F of `fade_shares`; the ISR learns from
+     the steps before the fade;
+   - `intermittent`: present on a random `episode_share` of episodes (the `intermittent`
+     schedule) over a socialization of E / episode_share steps, then gone; the ISR learns from
+     the attended episodes only (`ISRDataset.observed`);
+   - `readiness g` (for each g of `ready_goals`, at whatever effort it takes): present until the
+     first update at which the learner's goals per episode, averaged over its last
+     `ready_window` updates, reach g (the `readiness` schedule's rule), then gone; the ISR
+     learns from the steps until then.
+   Each is then followed by autonomy under `isr` (the ISR rewards in the caregiver's absence).
+   Per schedule: effort, retention (goals at the end of autonomy over `oracle`'s after the
+   longest socialization, per seed), ISR test error, and a paired test against `abrupt` at
+   the same effort (readiness: at the length nearest its mean effort).
+
+All autonomy runs of all cells train in two compiled calls (runs with and without an ISR).
+"""
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from internalize.experiments.phases import (
+    AUTONOMY_CONDITIONS as CONDITIONS,
+)
+from internalize.experiments.phases import (
+    PAPER_SCHEDULE,
+    Timing,
+    autonomy_settings,
+    continue_runs,
+    final_mean,
+    metric_names,
+    metric_rows,
+    per_run,
+    socialize_snapshots,
+    train_isrs_observed,
+)
+from internalize.experiments.retention import Retention, RetentionConfig
+from internalize.experiments.runner import Run
+from internalize.isr.train import ISRDataset, split_sizes
+from internalize.plots import departure_figure, presence_curves_figure
+from internalize.social.caregiver import ScheduleConfig, intermittent
+from internalize.social.rewards import LearnerReward, caregiver_present
+from internalize.stats import paired_test, summarize
+
+
+@dataclass(frozen=True)
+class DepartureConfig(RetentionConfig):
+    """Settings of the departure experiment (shares are of `socialize_steps`)."""
+
+    socialize_steps: int = 120_000
+    """The longest socialization, and the longest a caregiver waiting for readiness stays
+    (environment steps, rounded up to whole rollouts)."""
+    length_shares: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+    """Socialization lengths of the critical period, as shares of `socialize_steps`."""
+    effort_shares: tuple[float, ...] = (1 / 4, 1 / 2)
+    """Caregiver efforts at which the ways of leaving are compared, as shares of
+    `socialize_steps`."""
+    fade_shares: tuple[float, ...] = (1 / 4, 1 / 2)
+    """Lengths of the fade of `fading`, as shares of `socialize_steps` (a fade longer than
+    twice an effort is left out at that effort)."""
+    episode_share: float = 0.5
+    """intermittent: the share of episodes the caregiver attends."""
+    ready_goals: tuple[float, ...] = (1.0, 2.0, 2.75)
+    """readiness: goals per episode at which the caregiver leaves, one cell each."""
+    ready_window: int = 4
+    """readiness: updates averaged."""
+    keep_share: float = 0.9
+    """The share of oracle's goals the critical period asks `isr` to keep."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.schedule != ScheduleConfig():
+            raise ValueError(
+                "departure compares its own ways of leaving: set length_shares, effort_shares, "
+                "fade_shares, episode_share or ready_goals instead of schedule"
+            )
+        for name in ("length_shares", "effort_shares", "fade_shares"):
+            shares = getattr(self, name)
+            if not all(0.0 < share <= 1.0 for share in shares):
+                raise ValueError(f"{name} must lie in (0, 1], got {shares}")
+        if not self.length_shares:
+            raise ValueError("length_shares must name at least one socialization length")
+        if not 0.0 < self.episode_share <= 1.0:
+            raise ValueError(f"episode_share must lie in (0, 1], got {self.episode_share}")
+        if not all(math.isfinite(goals) and goals >= 0 for goals in self.ready_goals):
+            raise ValueError(f"ready_goals must be finite and >= 0, got {self.ready_goals}")
+        if self.ready_window < 1:
+            raise ValueError(f"ready_window must be >= 1, got {self.ready_window}")
+        if not 0.0 < self.keep_share <= 1.0:
+            raise ValueError(f"keep_share must lie in (0, 1], got {self.keep_share}")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One way the caregiver leaves, followed by autonomy under `conditions`."""
+
+    name: str
+    schedule: str
+    """abrupt, fading, intermittent or readiness."""
+    start: tuple[str, int]
+    """Where autonomy starts: ("at", u) the socialization after u updates, ("intermittent", u)
+    the intermittent socialization after u updates, ("ready", i) the socialization where the
+    i-th readiness threshold was met."""
+    conditions: tuple[str, ...] = ("isr",)
+    fade_steps: int = 0
+    effort: int | None = None
+    """The planned effort (steps), where it is known before the run."""
+    compared_at: int | None = None
+    """The effort (steps) of the comparison it belongs to (abrupt: its own length)."""
+
+
+class Departure(Retention):
+    """The critical period and the ways of leaving (see the module's docstring)."""
+
+    def __init__(self, name: str, config: DepartureConfig) -> None:
+        super().__init__(name, config)
+        batch, total = config.ppo.batch_size, config.socialize_steps
+
+        def updates(steps: float) -> int:
+            return max(1, config.ppo.num_updates(math.ceil(steps)))
+
+        lengths = sorted(
+            {updates(s * total) for s in (*config.length_shares, *config.effort_shares)}
+        )
+        cells = [
+            Cell(f"abrupt {u * batch}", "abrupt", ("at", u), CONDITIONS, 0, u * batch, u * batch)
+            for u in lengths
+        ]
+        self.skipped = []
+        for effort in sorted({updates(s * total) * batch for s in config.effort_shares}):
+            for fade in sorted({round(s * total) for s in config.fade_shares}):
+                if effort - fade / 2 < batch:
+                    self.skipped.append(
+                        f"fading {fade} at effort {effort}: the fade is longer than twice "
+                        "the effort"
+                    )
+                    continue
+                u = updates(effort - fade / 2)
+                name = f"fading {fade} (effort {effort})"
+                cells.append(
+                    Cell(name, "fading", ("at", u), ("isr",), fade, u * batch + fade // 2, effort)
+                )
+            start = ("intermittent", updates(effort / config.episode_share))
+            cells.append(
+                Cell(f"intermittent (effort {effort})", "intermittent", start, compared_at=effort)
+            )
+        for i, goals in enumerate(config.ready_goals):
+            cells.append(Cell(f"readiness {goals:g}", "readiness", ("ready", i)))
+        self.cells = cells
+        self.snapshot_updates = tuple(sorted({c.start[1] for c in cells if c.start[0] != "ready"}))
+        self.intermittent = any(c.schedule == "intermittent" for c in cells)
+        self.socialize_all = max(self.socialize_updates, *self.snapshot_updates)
+        for u in self.snapshot_updates:
+            split_sizes(u * batch, config.isr.train_fraction)  # fails early if too few to split
+
+    def describe(self) -> dict:
+        batch = self.config.ppo.batch_size
+        return {
+            "socialize_updates": self.socialize_updates,
+            "autonomy_updates": self.autonomy_updates,
+            "cells": [
+                {
+                    "name": c.name,
+                    "schedule": c.schedule,
+                    "conditions": list(c.conditions),
+                    "start": [
+                        c.start[0],
+                        c.start[1] * batch if c.start[0] != "ready" else c.start[1],
+                    ],
+                    "fade_steps": c.fade_steps,
+                    "planned_effort": c.effort,
+                }
+                for c in self.cells
+            ],
+            "left_out": self.skipped,
+            "env": self.describe_env(),
+        }
+
+    def planned_steps(self) -> int:
+        config = self.config
+        runs = sum(len(cell.conditions) for cell in self.cells)
+        socializations = 2 if self.intermittent else 1
+        updates = socializations * self.socialize_all + runs * self.autonomy_updates
+        return config.seeds * config.ppo.batch_size * updates
+
+    def batch_key(self):
+        return None
+
+    @classmethod
+    def phases_together(cls, protocols, runs):
+        return [protocol.phases(run) for protocol, run in zip(protocols, runs, strict=True)]
+
+    def phases(self, run: Run):
+        """One compiled socialization (rows: the seeds with the caregiver always there, then,
+        if asked for, the seeds with an intermittent caregiver), one for all ISRs, two for
+        every autonomy run."""
+        config, seeds = self.config, self.config.seeds
+        keys, rewards = run.key_runs, per_run(caregiver_present(), seeds)
+        if self.intermittent:
+            sometimes = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
+            keys = jnp.concatenate([keys, keys])  # paired: the same seeds, the same start
+            rewards = jax.tree.map(
+                lambda *parts: jnp.concatenate(parts), rewards, per_run(sometimes, seeds)
+            )
+        social = socialize_snapshots(
+            self.ppo,
+            keys,
+            self.socialize_all,
+            self.snapshot_updates,
+            config.ready_goals,
+            config.ready_window,
+            ready_until=self.socialize_updates,
+            rewards=rewards,
+            progress=run.progress,
+        )
+        metrics, data, snapshots = run.timed("socialization", social)
+        isrs = run.timed("isr", self.train_isrs(run, data, snapshots))
+        autonomy = run.timed("autonomy", self.autonomy(run, snapshots, isrs))
+        return metrics, snapshots, isrs, autonomy
+
+    def rows(self, cell: Cell) -> slice:
+        """The socialization's rows a cell starts from (its seeds')."""
+        seeds = self.config.seeds
+        return slice(seeds, 2 * seeds) if cell.start[0] == "intermittent" else slice(0, seeds)
+
+    def start(self, cell: Cell, snapshots):
+        """The runners a cell's autonomy starts from, [seeds]."""
+        source, index = cell.start
+        if source == "ready":
+            kept = jax.tree.map(lambda x: x[index], snapshots.ready)
+        else:
+            at = self.snapshot_updates.index(index)
+            kept = jax.tree.map(lambda x: x[at], snapshots.at_updates)
+        return jax.tree.map(lambda x: x[self.rows(cell)], kept)
+
+    def start_updates(self, cell: Cell, snapshots) -> np.ndarray:
+        """int[seeds]: the updates of socialization before the cell's autonomy."""
+        source, index = cell.start
+        if source == "ready":
+            return np.asarray(snapshots.ready_update[index][: self.config.seeds])
+        return np.full(self.config.seeds, index)
+
+    def train_isrs(self, run: Run, data: ISRDataset, snapshots):
+        """Each cell's ISR, on the steps its caregiver saw before leaving (cells that start
+        from one snapshot share it), all in one compiled call; by cell name."""
+        starts = list(dict.fromkeys(cell.start for cell in self.cells))
+        first = {start: next(c for c in self.cells if c.start == start) for start in starts}
+        batch, seeds = self.config.ppo.batch_size, self.config.seeds
+        steps = np.arange(data.size)
+        rows, observed = [], []
+        for start in starts:
+            cell = first[start]
+            ends = self.start_updates(cell, snapshots) * batch
+            rows.append(np.arange(seeds) + self.rows(cell).start)
+            seen = np.asarray(data.observed[self.rows(cell)]) & (steps[None] < ends[:, None])
+            observed.append(seen)
+        keys = jnp.concatenate([run.key_isr] * len(starts))
+        result, timing = train_isrs_observed(
+            self.config.isr,
+            keys,
+            jnp.asarray(np.concatenate(rows)),
+            jnp.asarray(np.concatenate(observed)),
+            data.replace(observed=None),
+            run.progress,
+            self.isr_network,
+        )
+        by_start = {
+            start: jax.tree.map(lambda x, i=i: x[i * seeds : (i + 1) * seeds], result)
+            for i, start in enumerate(starts)
+        }
+        return {cell.name: by_start[cell.start] for cell in self.cells}, timing
+
+    def autonomy(self, run: Run, snapshots, isrs: dict):
+        """Every cell's autonomy: runs without an ISR in one compiled call, with one in another."""
+        config = self.config
+        runs = sum(len(cell.conditions) for cell in self.cells) * config.seeds
+        timing = Timing(steps=runs * self.autonomy_updates * config.ppo.batch_size)
+        blocks = {False: [], True: []}
+        for cell in self.cells:
+            start = self.start(cell, snapshots)
+            fading = cell.schedule == "fading"
+            schedule = (
+                ScheduleConfig("fading", fade_steps=cell.fade_steps) if fading else PAPER_SCHEDULE
+            )
+            for condition in cell.conditions:
+                uses_isr = condition == "isr"
+                settings = autonomy_settings(
+                    (condition,),
+                    np.asarray(start.step),
+                    config.seeds,
+                    isrs[cell.name].params if uses_isr else None,
+                    config.isr_threshold,
+                    self.isr_network,
+                    schedule,
+                )
+                index = CONDITIONS.index(condition)  # as `phases.autonomy` keys a condition
+                key = jax.vmap(jax.random.fold_in, (0, None))(start.key, index)
+                blocks[uses_isr].append((cell.name, condition, start.replace(key=key), settings))
+        outcome = {}
+        for uses_isr, group in blocks.items():
+            if not group:
+                continue
+            runners, settings = (
+                jax.tree.map(lambda *parts: jnp.concatenate(parts), *[block[i] for block in group])
+                for i in (2, 3)
+            )
+            name = "autonomy: " + ("isr" if uses_isr else "oracle, none")
+            _, metrics = continue_runs(
+                self.ppo, runners, settings, self.autonomy_updates, timing, name, run.progress
+            )
+            for b, (cell_name, condition, *_) in enumerate(group):
+                part = slice(b * config.seeds, (b + 1) * config.seeds)
+                outcome[cell_name, condition] = jax.tree.map(
+                    lambda x, part=part: np.asarray(x[part]), metrics
+                )
+        return outcome, timing
+
+    # ------------------------------------------------------------------------------ analysis
+
+    def analyse(self, outcome, run: Run) -> dict:
+        config = self.config
+        batch, fraction = config.ppo.batch_size, config.final_fraction
+        social, snapshots, isrs, autonomy = outcome
+        social = jax.tree.map(np.asarray, social)
+        start_effort = self.start_efforts(social, snapshots)
+        run.save_checkpoints(
+            {}, {name: isr.params for name, isr in isrs.items() if name.startswith("abrupt")}
+        )
+
+        goals = {key: final_mean(m.goals_per_episode, fraction) for key, m in autonomy.items()}
+        effort = {
+            key: start_effort[key[0]] + (m.presence * batch).sum(-1) for key, m in autonomy.items()
+        }
+        isr_mse = {name: np.asarray(isr.test_mse) for name, isr in isrs.items()}
+        self.write_metrics(run, social, autonomy, start_effort)
+
+        abrupt = [cell for cell in self.cells if cell.schedule == "abrupt"]
+        longest = abrupt[-1].name
+        critical = {}
+        for cell in abrupt:
+            ratio = goals[cell.name, "isr"] / np.maximum(goals[cell.name, "oracle"], 1e-9)
+            critical[cell.name] = {
+                "socialize_steps": cell.effort,
+                "goals_per_episode": {
+                    c: summarize(goals[cell.name, c]).as_dict() for c in CONDITIONS
+                },
+                "isr/oracle": summarize(ratio).as_dict(),
+                "isr/oracle per seed": ratio.tolist(),
+                "isr_test_mse": summarize(isr_mse[cell.name]).as_dict(),
+                "isr vs none": _paired(
+                    goals[cell.name, "isr"], goals[cell.name, "none"], "greater"
+                ),
+            }
+        kept = [
+            name for name, row in critical.items() if row["isr/oracle"]["mean"] >= config.keep_share
+        ]
+        shortest = kept[0] if kept else None
+
+        oracle = goals[longest, "oracle"]
+        schedules = {}
+        for cell in self.cells:
+            retention = goals[cell.name, "isr"] / np.maximum(oracle, 1e-9)
+            row = {
+                "schedule": cell.schedule,
+                "effort": summarize(effort[cell.name, "isr"]).as_dict(),
+                "effort per seed": effort[cell.name, "isr"].tolist(),
+                "goals_per_episode": summarize(goals[cell.name, "isr"]).as_dict(),
+                "goals per seed": goals[cell.name, "isr"].tolist(),
+                "retention": summarize(retention).as_dict(),
+                "retention per seed": retention.tolist(),
+                "isr_test_mse": summarize(isr_mse[cell.name]).as_dict(),
+            }
+            if cell.schedule == "readiness":
+                never = snapshots.never_ready[cell.start[1]][: config.seeds]
+                row["never ready"] = int(np.asarray(never).sum())
+            if cell.schedule != "abrupt":
+                against = self.nearest_abrupt(abrupt, float(np.mean(effort[cell.name, "isr"])))
+                row["against"] = against.name
+                row["vs abrupt"] = _paired(goals[cell.name, "isr"], goals[against.name, "isr"])
+            schedules[cell.name] = row
+        findings = _findings(critical, shortest, schedules, config.keep_share)
+
+        figure = departure_figure(
+            {
+                name: (
+                    row["socialize_steps"],
+                    {c: goals[name, c] for c in CONDITIONS},
+                    isr_mse[name],
+                )
+                for name, row in critical.items()
+            },
+            {
+                name: (effort[name, "isr"], row["retention per seed"], row["schedule"])
+                for name, row in schedules.items()
+            },
+            title=f"Departure ({config.preset} preset, {config.seeds} seeds, mean ± SE)",
+        )
+        run.save_figure("departure.png", figure)
+        compared = [c.compared_at for c in self.cells if c.schedule in ("fading", "intermittent")]
+        shown_at = max(compared, default=abrupt[-1].effort)
+        shown = [c for c in self.cells if c.compared_at == shown_at or c.schedule == "readiness"]
+        run.save_figure(
+            "departure_curves.png",
+            presence_curves_figure(
+                {cell.name: self.timeline(cell, social, snapshots, autonomy) for cell in shown},
+                title=f"Ways of leaving at effort {shown_at} and by readiness (isr; mean ± SE)",
+            ),
+        )
+        return {
+            "critical_period": critical,
+            "shortest_socialization": None
+            if shortest is None
+            else {
+                "cell": shortest,
+                "socialize_steps": critical[shortest]["socialize_steps"],
+                "isr/oracle": critical[shortest]["isr/oracle"],
+            },
+            "schedules": schedules,
+            "oracle_reference": longest,
+            "left_out": self.skipped,
+            "findings": findings,
+        }
+
+    def timeline(self, cell: Cell, social, snapshots, autonomy) -> dict:
+        """A cell's whole run, socialization then autonomy (isr), by update: "step" float[T],
+        "goals_per_episode" and "presence" float[seeds, T] (nan after a seed's run ended:
+        runs that leave when ready are shorter)."""
+        before = jax.tree.map(lambda x: x[self.rows(cell)], social)
+        after, starts = autonomy[cell.name, "isr"], self.start_updates(cell, snapshots)
+        length = int(starts.max()) + self.autonomy_updates
+        found = {"step": np.arange(1, length + 1, dtype=np.float64) * self.config.ppo.batch_size}
+        for name in ("goals_per_episode", "presence"):
+            curves = np.full((self.config.seeds, length), np.nan)
+            for s, start in enumerate(starts.tolist()):
+                first, then = getattr(before, name)[s, :start], getattr(after, name)[s]
+                curves[s, : start + len(then)] = np.concatenate([first, then])
+            found[name] = curves
+        return found
+
+    @staticmethod
+    def nearest_abrupt(abrupt: list[Cell], effort: float) -> Cell:
+        return min(abrupt, key=lambda cell: abs(math.log(cell.effort / max(effort, 1.0))))
+
+    def start_efforts(self, social, snapshots) -> dict[str, np.ndarray]:
+        """Per cell, float[seeds]: the caregiver's effort (steps present) before autonomy."""
+        batch, found = self.config.ppo.batch_size, {}
+        for cell in self.cells:
+            presence = social.presence[self.rows(cell)]
+            starts = self.start_updates(cell, snapshots)
+            spent = [presence[s, :start].sum() for s, start in enumerate(starts.tolist())]
+            found[cell.name] = np.asarray(spent, np.float64) * batch
+        return found
+
+    def write_metrics(self, run: Run, social, autonomy, start_effort) -> None:
+        """metrics.csv: every update of every run with its presence and the effort so far."""
+        batch, seeds = self.config.ppo.batch_size, run.seeds
+        rows = []
+
+        def add(prefix, metrics, row, before):
+            effort = before + np.cumsum(metrics.presence[row] * batch)
+            for found, spent in zip(
+                metric_rows(prefix, metrics, row), effort.tolist(), strict=True
+            ):
+                rows.append([*found, spent])
+
+        for s, seed in enumerate(seeds):
+            add([seed, "socialization", "caregiver"], social, s, 0.0)
+            if self.intermittent:
+                add([seed, "intermittent socialization", "caregiver"], social, len(seeds) + s, 0.0)
+            for (name, condition), metrics in autonomy.items():
+                add([seed, name, condition], metrics, s, start_effort[name][s])
+        run.write_csv(
+            "metrics.csv",
+            ["seed", "cell", "condition", "update", *metric_names(social), "effort"],
+            rows,
+        )
+
+
+def _paired(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> dict | None:
+    """A paired test over seeds (None with fewer than two)."""
+    if len(a) < 2:
+        return None
+    return paired_test(a, b, alternative).as_dict()
+
+
+def _findings(
+    critical: dict, shortest: str | None, schedules: dict, keep_share: float
+) -> list[str]:
+    """The findings in sentences, each with its numbers (whichever way they fall)."""
+    found = []
+    if shortest is None:
+        found.append(
+            f"At no socialization length tried does isr keep {keep_share:.0%} of oracle's goals."
+        )
+    else:
+        ratio = critical[shortest]["isr/oracle"]
+        found.append(
+            f"The shortest socialization at which isr keeps {keep_share:.0%} of oracle's goals: "
+            f"{critical[shortest]['socialize_steps']} steps (isr/oracle {ratio['mean']:.2f}, "
+            f"95% CI [{ratio['ci_low']:.2f}, {ratio['ci_high']:.2f}])."
+        )
+    for name, row in schedules.items():
+        test = row.get("vs abrupt")
+        if test is None:
+            continue
+        verdict = (
+            "no detectable difference"
+            if test["p_value"] is None or test["p_value"] >= 0.05
+            else ("better" if test["difference"] > 0 else "worse")
+        )
+        found.append(
+            f"{name}: effort {row['effort']['mean']:.0f} steps, retention "
+            f"{row['retention']['mean']:.2f} against {row['against']}'s "
+            f"{schedules[row['against']]['retention']['mean']:.2f} "
+            f"(goals difference {test['difference']:+.3f}, paired p = {_p(test['p_value'])}): "
+            f"{verdict}."
+            + (
+                f" Never ready in {row['never ready']} of {row['effort']['n']} seeds (left at the "
+                "longest socialization)."
+                if row.get("never ready")
+                else ""
+            )
+        )
+    return found
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
