@@ -20,7 +20,12 @@ from internalize.experiments.common import RESULTS_FILE, atomic_write, read_json
 from internalize.experiments.registry import REGISTRY, Pick
 
 CONFIG_FILE, VERSIONS_FILE, REPORT_FILE = "config.json", "versions.json", "report.html"
-ALL_EXPERIMENTS = tuple(sorted(REGISTRY, key=lambda name: REGISTRY[name].title.split(".")[0]))
+ALL_EXPERIMENTS = tuple(
+    sorted(
+        (name for name, record in REGISTRY.items() if record.in_all),
+        key=lambda name: REGISTRY[name].title.split(".")[0],
+    )
+)
 """In the order of the paper (A to E; the registry's order within a letter)."""
 IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
 IMAGE_SUBFOLDERS = ("render", "gifs")

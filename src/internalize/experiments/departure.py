@@ -31,7 +31,9 @@ All autonomy runs of all cells train in two compiled calls (runs with and withou
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +53,11 @@ from internalize.experiments.phases import (
     per_run,
     socialize_snapshots,
     train_isrs_observed,
+)
+from internalize.experiments.prosocial import (
+    PROSOCIAL_ISR_PRESETS,
+    PROSOCIAL_PRESETS,
+    Prosocial,
 )
 from internalize.experiments.retention import Retention, RetentionConfig
 from internalize.experiments.runner import Run
@@ -232,8 +239,13 @@ class Departure(Retention):
             progress=run.progress,
         )
         metrics, data, snapshots = run.timed("socialization", social)
-        isrs = run.timed("isr", self.train_isrs(run, data, snapshots))
-        autonomy = run.timed("autonomy", self.autonomy(run, snapshots, isrs))
+        # The runs without an ISR need none: they train while the ISRs do (a compiled call
+        # runs outside Python's lock; on one CPU the two take turns, with the same numbers).
+        with ThreadPoolExecutor(1) as pool:
+            without_isr = pool.submit(self.autonomy, run, snapshots)
+            isrs = run.timed("isr", self.train_isrs(run, data, snapshots))
+            autonomy = run.timed("autonomy with the ISR", self.autonomy(run, snapshots, isrs))
+            autonomy |= run.timed("autonomy without an ISR", without_isr.result())
         return metrics, snapshots, isrs, autonomy
 
     def rows(self, cell: Cell) -> slice:
@@ -288,12 +300,10 @@ class Departure(Retention):
         }
         return {cell.name: by_start[cell.start] for cell in self.cells}, timing
 
-    def autonomy(self, run: Run, snapshots, isrs: dict):
-        """Every cell's autonomy: runs without an ISR in one compiled call, with one in another."""
-        config = self.config
-        runs = sum(len(cell.conditions) for cell in self.cells) * config.seeds
-        timing = Timing(steps=runs * self.autonomy_updates * config.ppo.batch_size)
-        blocks = {False: [], True: []}
+    def autonomy(self, run: Run, snapshots, isrs: dict | None = None):
+        """The autonomy of every cell's runs with the ISR (given `isrs`, by cell name), or of
+        every run without one, in one compiled call; metrics by (cell name, condition)."""
+        config, blocks = self.config, []
         for cell in self.cells:
             start = self.start(cell, snapshots)
             fading = cell.schedule == "fading"
@@ -301,36 +311,39 @@ class Departure(Retention):
                 ScheduleConfig("fading", fade_steps=cell.fade_steps) if fading else PAPER_SCHEDULE
             )
             for condition in cell.conditions:
-                uses_isr = condition == "isr"
+                if (condition == "isr") != (isrs is not None):
+                    continue
                 settings = autonomy_settings(
                     (condition,),
                     np.asarray(start.step),
                     config.seeds,
-                    isrs[cell.name].params if uses_isr else None,
+                    None if isrs is None else isrs[cell.name].params,
                     config.isr_threshold,
                     self.isr_network,
                     schedule,
                 )
                 index = CONDITIONS.index(condition)  # as `phases.autonomy` keys a condition
                 key = jax.vmap(jax.random.fold_in, (0, None))(start.key, index)
-                blocks[uses_isr].append((cell.name, condition, start.replace(key=key), settings))
+                blocks.append((cell.name, condition, start.replace(key=key), settings))
+        timing = Timing(
+            steps=len(blocks) * config.seeds * self.autonomy_updates * config.ppo.batch_size
+        )
+        if not blocks:
+            return {}, timing
+        runners, settings = (
+            jax.tree.map(lambda *parts: jnp.concatenate(parts), *[block[i] for block in blocks])
+            for i in (2, 3)
+        )
+        name = "autonomy: " + ("oracle, none" if isrs is None else "isr")
+        _, metrics = continue_runs(
+            self.ppo, runners, settings, self.autonomy_updates, timing, name, run.progress
+        )
         outcome = {}
-        for uses_isr, group in blocks.items():
-            if not group:
-                continue
-            runners, settings = (
-                jax.tree.map(lambda *parts: jnp.concatenate(parts), *[block[i] for block in group])
-                for i in (2, 3)
+        for b, (cell_name, condition, *_) in enumerate(blocks):
+            part = slice(b * config.seeds, (b + 1) * config.seeds)
+            outcome[cell_name, condition] = jax.tree.map(
+                lambda x, part=part: np.asarray(x[part]), metrics
             )
-            name = "autonomy: " + ("isr" if uses_isr else "oracle, none")
-            _, metrics = continue_runs(
-                self.ppo, runners, settings, self.autonomy_updates, timing, name, run.progress
-            )
-            for b, (cell_name, condition, *_) in enumerate(group):
-                part = slice(b * config.seeds, (b + 1) * config.seeds)
-                outcome[cell_name, condition] = jax.tree.map(
-                    lambda x, part=part: np.asarray(x[part]), metrics
-                )
         return outcome, timing
 
     # ------------------------------------------------------------------------------ analysis
@@ -544,3 +557,26 @@ def _findings(
 
 def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2g}"
+
+
+@dataclass(frozen=True)
+class BoulderDepartureConfig(DepartureConfig):
+    """Settings of the departure experiment in the boulder world: experiment E's presets,
+    lengths and ISR threshold; a "goal" is the partner reaching its goal."""
+
+    PPO_PRESETS: ClassVar = PROSOCIAL_PRESETS
+    ISR_PRESETS: ClassVar = PROSOCIAL_ISR_PRESETS
+
+    world: str = "boulder"
+    socialize_steps: int = 240_000
+    autonomy_steps: int = 240_000
+    isr_threshold: float | None = 0.2
+    ready_goals: tuple[float, ...] = (0.5, 1.0)
+    """readiness: the partner's arrivals per episode at which the caregiver leaves (experiment
+    E's learner helps about 1.4 times per episode after 2.4e5 steps)."""
+
+
+class BoulderDeparture(Departure):
+    """The departure protocol with experiment E's two-agent ISR."""
+
+    isr_network = Prosocial.isr_network

@@ -47,6 +47,8 @@ class Experiment:
     """Worker of `reproduce all` it runs in (0: the goals-world group, which shares phases)."""
     renders: bool = True
     """Saves policies that `internalize render` can play."""
+    in_all: bool = True
+    """Run by `reproduce all` (False: only on its own, `reproduce NAME`)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Settings that differ from the config class's defaults (a sibling sharing the module)."""
     report_rows: tuple[tuple[str, "Pick", "Pick"], ...] = ()
@@ -259,9 +261,25 @@ REGISTRY: dict[str, Experiment] = {
                 ),
             ),
         ),
+        Experiment(
+            "departure-boulder",
+            "departure",
+            "BoulderDepartureConfig",
+            "BoulderDeparture",
+            "When can the caregiver leave? The boulder world (beyond the paper)",
+            "beyond the paper: departure's protocol in the boulder world (experiment E's task)",
+            "The departure experiment in the boulder world, with experiment E's learner, ISR and "
+            "threshold (the caregiver rewards the learner when the partner reaches its goal). "
+            "Not part of reproduce all (about 4 times the goals world's cost per step). "
+            + _writes("departure.png, departure_curves.png"),
+            group=1,
+            renders=False,
+            in_all=False,
+            headline=("schedules/*/retention", "critical_period/*/isr/oracle"),
+        ),
     )
 }
-"""Every experiment, in the order `reproduce all` runs them."""
+"""Every experiment, in the order `reproduce all` runs those it runs (`in_all`)."""
 
 
 def register(experiment: Experiment) -> Experiment:

@@ -61,11 +61,11 @@ from internalize.experiments.registry import REGISTRY
 from internalize.experiments.runner import planned_steps, run_experiment
 from internalize.numerics import make_deterministic
 
-EXPERIMENTS = tuple(REGISTRY)
+EXPERIMENTS = tuple(name for name, record in REGISTRY.items() if record.in_all)
 """In the order `reproduce all` runs them (`internalize.experiments.registry`)."""
 GROUPS = tuple(
-    tuple(name for name, record in REGISTRY.items() if record.group == group)
-    for group in sorted({record.group for record in REGISTRY.values()})
+    tuple(name for name in EXPERIMENTS if REGISTRY[name].group == group)
+    for group in sorted({REGISTRY[name].group for name in EXPERIMENTS})
 )
 """Experiments that run in one worker, in order (the first group shares its phases)."""
 

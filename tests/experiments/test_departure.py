@@ -1,0 +1,181 @@
+"""The departure experiment: socialization with snapshots, per-run departures, the settings,
+and a tiny end-to-end run whose numbers are checked against each other."""
+
+import csv
+import json
+from collections import defaultdict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from internalize.cli import main
+from internalize.envs.goals import GoalsEnv
+from internalize.experiments.departure import DepartureConfig
+from internalize.experiments.phases import autonomy_settings, socialize_snapshots
+from internalize.learners.ppo import PPO, PRESETS
+from internalize.social.caregiver import ScheduleConfig
+from internalize.social.rewards import caregiver_present
+
+SEEDS = 2
+STEPS = 16_384  # 8 fast-preset rollouts: lengths of 1, 1, 2, 4 and 8 updates
+AUTONOMY = 4096
+
+
+@pytest.fixture(scope="module")
+def small_ppo():
+    env = GoalsEnv()
+    config = PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1)
+    return PPO(config, env, env.make_params(n_blocks=3))
+
+
+@pytest.fixture(scope="module")
+def socialized(small_ppo):
+    keys = jax.vmap(jax.random.key)(jnp.arange(2))
+    found = socialize_snapshots(
+        small_ppo, keys, 6, (2, 5), ready_goals=(0.0, 1e9, 0.0), ready_window=2
+    )
+    metrics, dataset, snapshots, _ = found
+    return keys, metrics, dataset, snapshots
+
+
+def _run(ppo, key, updates):
+    return jax.jit(lambda key: ppo.run(ppo.init(key), caregiver_present(), updates, True))(key)
+
+
+def _assert_same_runner(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+def test_a_snapshot_is_the_shorter_socialization(small_ppo, socialized):
+    keys, metrics, dataset, snapshots = socialized
+    for seed in range(2):
+        for i, updates in enumerate((2, 5)):
+            runner, shorter_metrics, _ = _run(small_ppo, keys[seed], updates)
+            _assert_same_runner(jax.tree.map(lambda x: x[i, seed], snapshots.at_updates), runner)
+            assert int(snapshots.at_updates.step[i, seed]) == updates * 64
+        np.testing.assert_allclose(
+            metrics.goals_per_episode[seed, :5], shorter_metrics.goals_per_episode, rtol=1e-5
+        )
+    # The ISR data of every step, all of it seen by a caregiver who is always there.
+    assert dataset.obs.shape[:2] == (2, 6 * 64)
+    assert bool(dataset.observed.all())
+
+
+def test_readiness_snapshots_follow_the_presence_rule(small_ppo, socialized):
+    keys, metrics, _, snapshots = socialized
+    # Threshold 0: ready as soon as the window of 2 updates is full; 1e9: never, kept at the end.
+    np.testing.assert_array_equal(snapshots.ready_update, [[2, 2], [6, 6], [2, 2]])
+    np.testing.assert_array_equal(snapshots.never_ready, [[False] * 2, [True] * 2, [False] * 2])
+    _assert_same_runner(
+        jax.tree.map(lambda x: x[0], snapshots.ready),
+        jax.tree.map(lambda x: x[0], snapshots.at_updates),
+    )
+    final, _, _ = jax.vmap(lambda key: _run(small_ppo, key, 6))(keys)
+    _assert_same_runner(jax.tree.map(lambda x: x[1], snapshots.ready), final)
+
+
+def test_readiness_is_capped(small_ppo):
+    keys = jax.vmap(jax.random.key)(jnp.arange(1))
+    _, _, snapshots, _ = socialize_snapshots(
+        small_ppo, keys, 4, (), ready_goals=(1e9,), ready_window=1, ready_until=3
+    )
+    assert snapshots.ready_update.tolist() == [[3]]
+    assert int(snapshots.ready.step[0, 0]) == 3 * 64
+
+
+def test_each_run_leaves_at_its_own_step():
+    settings = autonomy_settings(("oracle", "none"), np.array([100, 300]), 2)
+    presence = settings.presence
+    assert presence.switch_step.tolist() == [100.0, 300.0, 100.0, 300.0]
+    at_200 = jax.vmap(lambda p: p(200.0))(presence)
+    assert at_200.tolist() == [1.0, 1.0, 0.0, 1.0]  # oracle stays; none's first run has left
+    fading = autonomy_settings(("none",), np.array([0, 50]), 2, schedule=ScheduleConfig("fading"))
+    assert fading.presence.switch_step.tolist() == [0.0, 50.0]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"schedule": ScheduleConfig("fading")}, "compares its own ways of leaving"),
+        ({"length_shares": (0.5, 1.5)}, "length_shares must lie in"),
+        ({"length_shares": ()}, "at least one"),
+        ({"fade_shares": (0.0,)}, "fade_shares must lie in"),
+        ({"episode_share": 0.0}, "episode_share"),
+        ({"ready_goals": (-1.0,)}, "ready_goals"),
+        ({"ready_window": 0}, "ready_window"),
+        ({"keep_share": 1.5}, "keep_share"),
+    ],
+)
+def test_bad_settings_are_named(changes, message):
+    with pytest.raises(ValueError, match=message):
+        DepartureConfig(**changes)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("departure") / "run"
+    settings = (f"socialize_steps={STEPS}", f"autonomy_steps={AUTONOMY}")
+    argv = ["reproduce", "departure", "--seeds", str(SEEDS), "--out", str(out), "--quiet"]
+    assert main([*argv, *(arg for s in settings for arg in ("--set", s))]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_the_run_writes_its_files(tiny_run):
+    out, results = tiny_run
+    expected = {"config.json", "versions.json", "metrics.csv", "results.json"}
+    assert expected | {"departure.png", "departure_curves.png"} <= {p.name for p in out.iterdir()}
+    config = json.loads((out / "config.json").read_text())
+    names = [cell["name"] for cell in config["cells"]]
+    assert names == list(results["schedules"])
+    # At effort 4096 a fade of 8192 would start before the caregiver came: left out, and said.
+    assert config["left_out"] == ["fading 8192 at effort 4096: the fade is longer than twice the effort"]
+
+
+def test_efforts_are_the_steps_the_caregiver_was_there(tiny_run):
+    out, results = tiny_run
+    schedules = results["schedules"]
+    for name, row in schedules.items():
+        effort = row["effort per seed"]
+        if row["schedule"] == "abrupt":
+            assert effort == [float(name.split()[-1])] * SEEDS
+        elif row["schedule"] == "readiness":
+            assert all(2048 <= e <= STEPS for e in effort)
+        elif row["schedule"] == "intermittent":
+            planned = 2 * int(name.split()[-1].rstrip(")"))
+            assert all(0.3 * planned < e < 0.7 * planned for e in effort), (name, effort)
+    # metrics.csv: effort never falls within a run, and ends where results.json says.
+    last = defaultdict(list)
+    with open(out / "metrics.csv") as table:
+        for row in csv.DictReader(table):
+            key = (row["cell"], row["condition"], row["seed"])
+            assert not last[key] or float(row["effort"]) >= last[key][-1]
+            last[key].append(float(row["effort"]))
+    for name, row in schedules.items():
+        ends = [last[name, "isr", str(seed)][-1] for seed in results["seeds"]]
+        assert ends == pytest.approx(row["effort per seed"])
+
+
+def test_a_caregiver_never_satisfied_is_the_longest_socialization(tiny_run):
+    """A threshold no learner reaches in 16,384 steps keeps the caregiver to the end: the same
+    start, ISR data and random numbers as the longest abrupt socialization, so the same goals."""
+    _, results = tiny_run
+    never = results["schedules"]["readiness 2.75"]
+    assert never["never ready"] == SEEDS
+    assert never["goals per seed"] == results["schedules"][f"abrupt {STEPS}"]["goals per seed"]
+
+
+def test_the_findings_name_every_comparison(tiny_run):
+    _, results = tiny_run
+    critical = results["critical_period"]
+    assert [row["socialize_steps"] for row in critical.values()] == [2048, 4096, 8192, 16384]
+    compared = [name for name, row in results["schedules"].items() if "vs abrupt" in row]
+    assert len(results["findings"]) == 1 + len(compared)
+    for name, sentence in zip(compared, results["findings"][1:], strict=True):
+        assert sentence.startswith(name)
+        p = results["schedules"][name]["vs abrupt"]["p_value"]
+        assert p is None or f"p = {p:.2g}" in sentence
