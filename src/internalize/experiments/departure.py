@@ -33,7 +33,7 @@ All autonomy runs of all cells train in two compiled calls (runs with and withou
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -64,7 +64,7 @@ from internalize.experiments.runner import Run
 from internalize.isr.train import ISRDataset, split_sizes
 from internalize.plots import departure_figure, presence_curves_figure
 from internalize.social.caregiver import ScheduleConfig, intermittent
-from internalize.social.rewards import LearnerReward, caregiver_present
+from internalize.social.rewards import LearnerReward
 from internalize.stats import paired_test, summarize
 
 
@@ -160,7 +160,7 @@ class Departure(Retention):
                         "the effort"
                     )
                     continue
-                u = updates(effort - fade / 2)
+                u = max(1, round((effort - fade / 2) / batch))  # the nearest whole rollout
                 name = f"fading {fade} (effort {effort})"
                 cells.append(
                     Cell(name, "fading", ("at", u), ("isr",), fade, u * batch + fade // 2, effort)
@@ -172,10 +172,12 @@ class Departure(Retention):
         for i, goals in enumerate(config.ready_goals):
             cells.append(Cell(f"readiness {goals:g}", "readiness", ("ready", i)))
         self.cells = cells
-        self.snapshot_updates = tuple(sorted({c.start[1] for c in cells if c.start[0] != "ready"}))
+        self.at_updates, self.intermittent_updates = (
+            tuple(sorted({c.start[1] for c in cells if c.start[0] == source}))
+            for source in ("at", "intermittent")
+        )
         self.intermittent = any(c.schedule == "intermittent" for c in cells)
-        self.socialize_all = max(self.socialize_updates, *self.snapshot_updates)
-        for u in self.snapshot_updates:
+        for u in (*self.at_updates, *self.intermittent_updates):
             split_sizes(u * batch, config.isr.train_fraction)  # fails early if too few to split
 
     def describe(self) -> dict:
@@ -203,9 +205,9 @@ class Departure(Retention):
 
     def planned_steps(self) -> int:
         config = self.config
-        runs = sum(len(cell.conditions) for cell in self.cells)
-        socializations = 2 if self.intermittent else 1
-        updates = socializations * self.socialize_all + runs * self.autonomy_updates
+        trained = sum(c != "oracle" for cell in self.cells for c in cell.conditions)
+        socialized = self.socialize_updates + max(self.intermittent_updates, default=0)
+        updates = socialized + (trained + 1) * self.autonomy_updates  # + 1: oracle's
         return config.seeds * config.ppo.batch_size * updates
 
     def batch_key(self):
@@ -216,58 +218,77 @@ class Departure(Retention):
         return [protocol.phases(run) for protocol, run in zip(protocols, runs, strict=True)]
 
     def phases(self, run: Run):
-        """One compiled socialization (rows: the seeds with the caregiver always there, then,
-        if asked for, the seeds with an intermittent caregiver), one for all ISRs, two for
-        every autonomy run."""
-        config, seeds = self.config, self.config.seeds
-        keys, rewards = run.key_runs, per_run(caregiver_present(), seeds)
-        if self.intermittent:
-            sometimes = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
-            keys = jnp.concatenate([keys, keys])  # paired: the same seeds, the same start
-            rewards = jax.tree.map(
-                lambda *parts: jnp.concatenate(parts), rewards, per_run(sometimes, seeds)
-            )
+        """Two compiled socializations (the caregiver always there, and, if asked for, one
+        that attends some episodes), one for all ISRs, two for every autonomy run. The first
+        goes on past the longest length for as long as autonomy lasts: a caregiver who stays
+        is a socialization that goes on, so it is every length's `oracle` too."""
+        config, ppo, seeds, bar = self.config, self.ppo, self.config.seeds, run.progress
         social = socialize_snapshots(
-            self.ppo,
-            keys,
-            self.socialize_all,
-            self.snapshot_updates,
+            ppo,
+            run.key_runs,
+            self.socialize_updates + self.autonomy_updates,
+            self.at_updates,
             config.ready_goals,
             config.ready_window,
             ready_until=self.socialize_updates,
-            rewards=rewards,
-            progress=run.progress,
+            progress=bar,
         )
         metrics, data, snapshots = run.timed("socialization", social)
+        sources = {"at": snapshots, "ready": snapshots}
+        if self.intermittent:
+            attends = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
+            social = socialize_snapshots(
+                ppo,
+                run.key_runs,  # paired: the same seeds, the same start
+                self.intermittent_updates[-1],
+                self.intermittent_updates,
+                rewards=per_run(attends, seeds),
+                progress=bar,
+                name="intermittent socialization",
+            )
+            attended, attended_data, sources["intermittent"] = run.timed(
+                "intermittent socialization", social
+            )
+            size = max(data.size, attended_data.size)
+            metrics = jax.tree.map(_concatenate_padded, metrics, attended)
+            data = jax.tree.map(
+                lambda *parts: _concatenate_padded(*parts, size=size), data, attended_data
+            )
         # The runs without an ISR need none: they train while the ISRs do (a compiled call
         # runs outside Python's lock; on one CPU the two take turns, with the same numbers).
         with ThreadPoolExecutor(1) as pool:
-            without_isr = pool.submit(self.autonomy, run, snapshots)
+            without_isr = pool.submit(self.autonomy, run, sources)
             isrs = run.timed("isr", self.train_isrs(run, data, snapshots))
-            autonomy = run.timed("autonomy with the ISR", self.autonomy(run, snapshots, isrs))
+            autonomy = run.timed("autonomy with the ISR", self.autonomy(run, sources, isrs))
             autonomy |= run.timed("autonomy without an ISR", without_isr.result())
+        for cell in self.cells:  # oracle: the socialization going on
+            if "oracle" in cell.conditions:
+                later = slice(cell.start[1], cell.start[1] + self.autonomy_updates)
+                autonomy[cell.name, "oracle"] = jax.tree.map(
+                    lambda x, later=later: np.asarray(x[:seeds, later]), metrics
+                )
         return metrics, snapshots, isrs, autonomy
 
     def rows(self, cell: Cell) -> slice:
-        """The socialization's rows a cell starts from (its seeds')."""
+        """The socialization's rows a cell starts from (its seeds'): the first socialization,
+        or the one with an intermittent caregiver, stacked after it."""
         seeds = self.config.seeds
         return slice(seeds, 2 * seeds) if cell.start[0] == "intermittent" else slice(0, seeds)
 
-    def start(self, cell: Cell, snapshots):
+    def start(self, cell: Cell, sources: dict):
         """The runners a cell's autonomy starts from, [seeds]."""
         source, index = cell.start
+        snapshots = sources[source]
         if source == "ready":
-            kept = jax.tree.map(lambda x: x[index], snapshots.ready)
-        else:
-            at = self.snapshot_updates.index(index)
-            kept = jax.tree.map(lambda x: x[at], snapshots.at_updates)
-        return jax.tree.map(lambda x: x[self.rows(cell)], kept)
+            return jax.tree.map(lambda x: x[index], snapshots.ready)
+        at = (self.at_updates if source == "at" else self.intermittent_updates).index(index)
+        return jax.tree.map(lambda x: x[at], snapshots.at_updates)
 
     def start_updates(self, cell: Cell, snapshots) -> np.ndarray:
         """int[seeds]: the updates of socialization before the cell's autonomy."""
         source, index = cell.start
         if source == "ready":
-            return np.asarray(snapshots.ready_update[index][: self.config.seeds])
+            return np.asarray(snapshots.ready_update[index])
         return np.full(self.config.seeds, index)
 
     def train_isrs(self, run: Run, data: ISRDataset, snapshots):
@@ -300,18 +321,19 @@ class Departure(Retention):
         }
         return {cell.name: by_start[cell.start] for cell in self.cells}, timing
 
-    def autonomy(self, run: Run, snapshots, isrs: dict | None = None):
+    def autonomy(self, run: Run, sources: dict, isrs: dict | None = None):
         """The autonomy of every cell's runs with the ISR (given `isrs`, by cell name), or of
-        every run without one, in one compiled call; metrics by (cell name, condition)."""
+        every run without one but `oracle` (see `phases`), in one compiled call; metrics by
+        (cell name, condition)."""
         config, blocks = self.config, []
         for cell in self.cells:
-            start = self.start(cell, snapshots)
+            start = self.start(cell, sources)
             fading = cell.schedule == "fading"
             schedule = (
                 ScheduleConfig("fading", fade_steps=cell.fade_steps) if fading else PAPER_SCHEDULE
             )
             for condition in cell.conditions:
-                if (condition == "isr") != (isrs is not None):
+                if condition == "oracle" or (condition == "isr") != (isrs is not None):
                     continue
                 settings = autonomy_settings(
                     (condition,),
@@ -496,8 +518,9 @@ class Departure(Retention):
 
         for s, seed in enumerate(seeds):
             add([seed, "socialization", "caregiver"], social, s, 0.0)
-            if self.intermittent:
-                add([seed, "intermittent socialization", "caregiver"], social, len(seeds) + s, 0.0)
+            if self.intermittent:  # its own updates, not the padding after them
+                row = (len(seeds) + s, slice(self.intermittent_updates[-1]))
+                add([seed, "intermittent socialization", "caregiver"], social, row, 0.0)
             for (name, condition), metrics in autonomy.items():
                 add([seed, name, condition], metrics, s, start_effort[name][s])
         run.write_csv(
@@ -505,6 +528,19 @@ class Departure(Retention):
             ["seed", "cell", "condition", "update", *metric_names(social), "effort"],
             rows,
         )
+
+
+def _concatenate_padded(first: Any, second: Any, size: int | None = None) -> Any:
+    """Two arrays with leading axes [runs, steps] stacked along runs, each padded along steps
+    with zeros (False) to `size` (default: the longer); None for two Nones."""
+    if first is None:
+        return None
+    size = size or max(first.shape[1], second.shape[1])
+
+    def pad(x):
+        return jnp.pad(x, [(0, 0), (0, size - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+
+    return jnp.concatenate([pad(first[:, :size]), pad(second[:, :size])])
 
 
 def _paired(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> dict | None:
@@ -571,9 +607,10 @@ class BoulderDepartureConfig(DepartureConfig):
     socialize_steps: int = 240_000
     autonomy_steps: int = 240_000
     isr_threshold: float | None = 0.2
-    ready_goals: tuple[float, ...] = (0.5, 1.0)
+    ready_goals: tuple[float, ...] = (0.3, 0.5)
     """readiness: the partner's arrivals per episode at which the caregiver leaves (experiment
-    E's learner helps about 1.4 times per episode after 2.4e5 steps)."""
+    E's learner helps about 0.6 times per episode at the end of its 2.4e5 steps of
+    socialization, 0.3 to 1.0 over seeds)."""
 
 
 class BoulderDeparture(Departure):

@@ -448,6 +448,7 @@ def socialize_snapshots(
     ready_until: int | None = None,
     rewards: LearnerReward | None = None,
     progress: Progress | None = None,
+    name: str = "socialization",
 ) -> tuple[UpdateMetrics, ISRDataset, Snapshots, Timing]:
     """Socialize one run per key for `num_updates` updates, keeping each run's state after each
     of `at_updates` updates and at the update where it first becomes *ready* by each of
@@ -506,7 +507,7 @@ def socialize_snapshots(
         return over_runs(one_run, ppo.config.parallel_runs)(keys, rewards)
 
     kept, ready_update, never, (metrics, data) = compiled_call(
-        socialize_all, keys, rewards, timing=timing, name="socialization", progress=progress
+        socialize_all, keys, rewards, timing=timing, name=name, progress=progress
     )
     obs, action, social_reward, presence, *partner = data
     dataset = ISRDataset(
