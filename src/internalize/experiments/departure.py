@@ -254,13 +254,26 @@ class Departure(Retention):
             data = jax.tree.map(
                 lambda *parts: _concatenate_padded(*parts, size=size), data, attended_data
             )
-        # The runs without an ISR need none: they train while the ISRs do (a compiled call
-        # runs outside Python's lock; on one CPU the two take turns, with the same numbers).
-        with ThreadPoolExecutor(1) as pool:
-            without_isr = pool.submit(self.autonomy, run, sources)
-            isrs = run.timed("isr", self.train_isrs(run, data, snapshots))
-            autonomy = run.timed("autonomy with the ISR", self.autonomy(run, sources, isrs))
-            autonomy |= run.timed("autonomy without an ISR", without_isr.result())
+        # A compiled call runs outside Python's lock, so calls that do not wait on each other
+        # run side by side (on one CPU they take turns, with the same numbers): the runs
+        # without an ISR while the ISRs train, and the critical period's `isr` runs while the
+        # ISRs of the other ways of leaving train.
+        first = list(dict.fromkeys(c.start for c in self.cells if c.schedule == "abrupt"))
+        later = [s for s in dict.fromkeys(c.start for c in self.cells) if s not in first]
+        isr_time, autonomy = Timing(), {}
+        with ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(self.autonomy, run, sources)]
+            isrs = self.train_isrs(run, data, snapshots, first, isr_time)
+            ready = [cell for cell in self.cells if cell.start in isrs]
+            waiting.append(pool.submit(self.autonomy, run, sources, isrs, ready))
+            isrs |= self.train_isrs(run, data, snapshots, later, isr_time)
+            rest = [cell for cell in self.cells if cell not in ready]
+            waiting.append(pool.submit(self.autonomy, run, sources, isrs, rest))
+            run.timings["isr"] = isr_time.as_dict()
+            names = ("without an ISR", "with the ISR, critical period", "with the ISR, the rest")
+            for name, done in zip(names, waiting, strict=True):
+                autonomy |= run.timed(f"autonomy {name}", done.result())
+        isrs = {cell.name: isrs[cell.start] for cell in self.cells}
         for cell in self.cells:  # oracle: the socialization going on
             if "oracle" in cell.conditions:
                 later = slice(cell.start[1], cell.start[1] + self.autonomy_updates)
@@ -291,10 +304,11 @@ class Departure(Retention):
             return np.asarray(snapshots.ready_update[index])
         return np.full(self.config.seeds, index)
 
-    def train_isrs(self, run: Run, data: ISRDataset, snapshots):
-        """Each cell's ISR, on the steps its caregiver saw before leaving (cells that start
-        from one snapshot share it), all in one compiled call; by cell name."""
-        starts = list(dict.fromkeys(cell.start for cell in self.cells))
+    def train_isrs(self, run: Run, data: ISRDataset, snapshots, starts: list, timing: Timing):
+        """The ISR of each of `starts` (cells that start alike share it), on the steps its
+        caregiver saw before leaving, in one compiled call timed into `timing`; by start."""
+        if not starts:
+            return {}
         first = {start: next(c for c in self.cells if c.start == start) for start in starts}
         batch, seeds = self.config.ppo.batch_size, self.config.seeds
         steps = np.arange(data.size)
@@ -306,7 +320,7 @@ class Departure(Retention):
             seen = np.asarray(data.observed[self.rows(cell)]) & (steps[None] < ends[:, None])
             observed.append(seen)
         keys = jnp.concatenate([run.key_isr] * len(starts))
-        result, timing = train_isrs_observed(
+        result, spent = train_isrs_observed(
             self.config.isr,
             keys,
             jnp.asarray(np.concatenate(rows)),
@@ -315,18 +329,19 @@ class Departure(Retention):
             run.progress,
             self.isr_network,
         )
-        by_start = {
+        timing.compile_s += spent.compile_s
+        timing.run_s += spent.run_s
+        return {
             start: jax.tree.map(lambda x, i=i: x[i * seeds : (i + 1) * seeds], result)
             for i, start in enumerate(starts)
         }
-        return {cell.name: by_start[cell.start] for cell in self.cells}, timing
 
-    def autonomy(self, run: Run, sources: dict, isrs: dict | None = None):
-        """The autonomy of every cell's runs with the ISR (given `isrs`, by cell name), or of
-        every run without one but `oracle` (see `phases`), in one compiled call; metrics by
-        (cell name, condition)."""
+    def autonomy(self, run: Run, sources: dict, isrs: dict | None = None, cells=None):
+        """The autonomy of the runs of `cells` (default: all) with the ISR (given `isrs`, by
+        start), or of every run without one but `oracle` (see `phases`), in one compiled call;
+        metrics by (cell name, condition)."""
         config, blocks = self.config, []
-        for cell in self.cells:
+        for cell in self.cells if cells is None else cells:
             start = self.start(cell, sources)
             fading = cell.schedule == "fading"
             schedule = (
@@ -339,7 +354,7 @@ class Departure(Retention):
                     (condition,),
                     np.asarray(start.step),
                     config.seeds,
-                    None if isrs is None else isrs[cell.name].params,
+                    None if isrs is None else isrs[cell.start].params,
                     config.isr_threshold,
                     self.isr_network,
                     schedule,

@@ -540,17 +540,20 @@ def train_isrs_observed(
     (leading axis [rows]) with only the steps of `observed[i]` (bool[ISRs, N]): a prefix (a
     shorter socialization) or the steps the caregiver saw. Trained one after another."""
 
-    def train_one(key, row, seen):
-        data = jax.tree.map(lambda x: x[row], dataset).replace(observed=seen)
-        return make_isr_train(config, dataset.size, network)(key, data)
+    train_one = make_isr_train(config, dataset.size, network)
 
-    def train(keys, rows, observed):
-        return over_runs(train_one, parallel=False)(keys, rows, observed)
+    def train(keys, rows, observed, dataset):  # the data an argument, not a constant
+        def one(key, row, seen):
+            data = jax.tree.map(lambda x: x[row], dataset).replace(observed=seen)
+            return train_one(key, data)
+
+        return over_runs(one, parallel=False)(keys, rows, observed)
 
     def compute():
         timing = Timing()
+        arguments = (keys, rows, observed, dataset)
         result = compiled_call(
-            train, keys, rows, observed, timing=timing, name="ISR training", progress=progress
+            train, *arguments, timing=timing, name="ISR training", progress=progress
         )
         return result, timing
 
