@@ -199,10 +199,42 @@ def prosocial(run: Path) -> str:
     return "\n".join(rows)
 
 
+def departure(run: Path) -> str:
+    r = _load(run, "departure")
+    rows = [
+        "| socialization (steps) | `oracle` | `none` | `isr` | isr/oracle (95% CI) | ISR test MSE "
+        "| p isr > none |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in r["critical_period"].values():
+        goals, ratio = row["goals_per_episode"], row["isr/oracle"]
+        rows.append(
+            f"| {row['socialize_steps']:,} | "
+            + " | ".join(_ms(goals[c], 2) for c in ("oracle", "none", "isr"))
+            + f" | {ratio['mean']:.2f} ({ratio['ci_low']:.2f}-{ratio['ci_high']:.2f}) | "
+            f"{_e(row['isr_test_mse']['mean'])} | {row['isr vs none']['p_value']:.2g} |"
+        )
+    rows += [
+        "",
+        "| way of leaving | effort (steps) | retention | ISR test MSE | against | p (paired) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for name, row in r["schedules"].items():
+        test = row.get("vs abrupt")
+        p = "–" if test is None or test["p_value"] is None else f"{test['p_value']:.2g}"
+        never = f" ({row['never ready']} never ready)" if row.get("never ready") else ""
+        rows.append(
+            f"| {name}{never} | {row['effort']['mean']:,.0f} | {_ms(row['retention'], 2)} | "
+            f"{_e(row['isr_test_mse']['mean'])} | {row.get('against', '–')} | {p} |"
+        )
+    rows.append(f"\nwall {r['timings']['total_s']:.0f} s")
+    return "\n".join(rows)
+
+
 def main(run_dir: str) -> None:
     run = Path(run_dir)
     print(f"machine: {provenance(run)}\n")
-    for part in (headline, retention, ood, layouts, scaling, hacking, prosocial):
+    for part in (headline, retention, ood, layouts, scaling, hacking, prosocial, departure):
         print(f"## {part.__name__}\n\n{part(run)}\n")
 
 

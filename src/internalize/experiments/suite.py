@@ -13,8 +13,8 @@ Experiments run in worker processes, so that Ctrl-C stops them at once, even ins
 compiled call. The goals-gridworld experiments run one after another in one worker, where
 phases with identical inputs are computed once (`phases.shared_phases`): retention, hacking
 and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and so do ood and
-layouts (with their ISR and `frozen` learner). The prosocial experiment runs in a second worker
-beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
+layouts (with their ISR and `frozen` learner). The prosocial and departure experiments run in
+a second worker beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
 `_cpu_shares`), so the numbers do not depend on the machine. One progress bar follows all of
 them. Workers die with the parent, however it dies (`_die_with_parent`). An experiment that
 raises is failed with its traceback in its directory's `error.txt`, and the next one runs; a
@@ -141,7 +141,7 @@ class SuiteConfig(ExperimentConfig):
     quick: bool = False
     """A few rollouts per phase instead of the experiments' step counts (a smoke test)."""
     jobs: int = 2
-    """Worker processes: 2 runs the prosocial experiment beside the others, 1 after them."""
+    """Worker processes: 2 runs prosocial and departure beside the others, 1 after them."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
