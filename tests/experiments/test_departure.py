@@ -56,7 +56,8 @@ def test_a_snapshot_is_the_shorter_socialization(small_ppo, socialized):
     for seed in range(2):
         for i, updates in enumerate((2, 5)):
             runner, shorter_metrics, _ = _run(small_ppo, keys[seed], updates)
-            _assert_same_runner(jax.tree.map(lambda x: x[i, seed], snapshots.at_updates), runner)
+            kept = jax.tree.map(lambda x, i=i, seed=seed: x[i, seed], snapshots.at_updates)
+            _assert_same_runner(kept, runner)
             assert int(snapshots.at_updates.step[i, seed]) == updates * 64
         np.testing.assert_allclose(
             metrics.goals_per_episode[seed, :5], shorter_metrics.goals_per_episode, rtol=1e-5
@@ -133,7 +134,9 @@ def test_the_run_writes_its_files(tiny_run):
     names = [cell["name"] for cell in config["cells"]]
     assert names == list(results["schedules"])
     # At effort 4096 a fade of 8192 would start before the caregiver came: left out, and said.
-    assert config["left_out"] == ["fading 8192 at effort 4096: the fade is longer than twice the effort"]
+    assert config["left_out"] == [
+        "fading 8192 at effort 4096: the fade is longer than twice the effort"
+    ]
 
 
 def test_efforts_are_the_steps_the_caregiver_was_there(tiny_run):
@@ -179,3 +182,18 @@ def test_the_findings_name_every_comparison(tiny_run):
         assert sentence.startswith(name)
         p = results["schedules"][name]["vs abrupt"]["p_value"]
         assert p is None or f"p = {p:.2g}" in sentence
+
+
+def test_the_boulder_world_version_is_experiment_e_settings():
+    """`departure-boulder`: experiment E's task, learner, ISR and threshold; not in `all`."""
+    from internalize.experiments.prosocial import PROSOCIAL_PRESETS
+    from internalize.experiments.runner import protocol
+    from internalize.experiments.suite import EXPERIMENTS, make_config
+
+    config = make_config("departure-boulder", seeds=2)
+    assert config.ppo == PROSOCIAL_PRESETS["fast"]
+    assert (config.world, config.isr_threshold, config.socialize_steps) == ("boulder", 0.2, 240_000)
+    built = protocol("departure-boulder", config)
+    assert built.env.num_actions == 5 and built.isr_network.agent_cells is not None
+    assert [c.name for c in built.cells][:5] == [f"abrupt {u * 2048}" for u in (8, 15, 30, 59, 118)]
+    assert "departure-boulder" not in EXPERIMENTS and "departure" in EXPERIMENTS

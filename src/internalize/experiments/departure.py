@@ -60,7 +60,7 @@ from internalize.experiments.prosocial import (
     Prosocial,
 )
 from internalize.experiments.retention import Retention, RetentionConfig
-from internalize.experiments.runner import Run
+from internalize.experiments.runner import Protocol, Run
 from internalize.isr.train import ISRDataset, split_sizes
 from internalize.plots import departure_figure, presence_curves_figure
 from internalize.social.caregiver import ScheduleConfig, intermittent
@@ -210,12 +210,10 @@ class Departure(Retention):
         updates = socialized + (trained + 1) * self.autonomy_updates  # + 1: oracle's
         return config.seeds * config.ppo.batch_size * updates
 
-    def batch_key(self):
-        return None
-
-    @classmethod
-    def phases_together(cls, protocols, runs):
-        return [protocol.phases(run) for protocol, run in zip(protocols, runs, strict=True)]
+    # Retention's batching of runs (its thresholds and schedules) does not apply: each run
+    # computes its phases alone, as `Protocol`'s defaults do.
+    batch_key = Protocol.batch_key
+    phases_together = Protocol.__dict__["phases_together"]  # the classmethod itself
 
     def phases(self, run: Run):
         """Two compiled socializations (the caregiver always there, and, if asked for, one
