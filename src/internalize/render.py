@@ -395,9 +395,10 @@ def render_run(
     skipped, sets = {}, []
     for directory in directories:
         experiment = _read_config(directory)["experiment"]
-        if not single and (
-            experiment not in EXPERIMENTS or not (directory / CHECKPOINTS_FILE).is_file()
-        ):
+        if not single and experiment not in EXPERIMENTS:
+            skipped[directory.name] = "no policies to render"
+            continue
+        if not single and not (directory / CHECKPOINTS_FILE).is_file():
             skipped[directory.name] = "no checkpoints"
             continue
         sets += [(directory, s) for s in policy_sets(directory, seed_index)]

@@ -389,9 +389,9 @@ class Departure(Retention):
         social, snapshots, isrs, autonomy = outcome
         social = jax.tree.map(np.asarray, social)
         start_effort = self.start_efforts(social, snapshots)
-        run.save_checkpoints(
-            {}, {name: isr.params for name, isr in isrs.items() if name.startswith("abrupt")}
-        )
+        longest = len(self.at_updates) - 1  # the policy after the longest socialization
+        socialized = jax.tree.map(lambda x: x[longest], snapshots.at_updates.train.params)
+        run.save_checkpoints({"socialized": socialized}, {n: isr.params for n, isr in isrs.items()})
 
         goals = {key: final_mean(m.goals_per_episode, fraction) for key, m in autonomy.items()}
         effort = {
