@@ -241,14 +241,15 @@ def test_failed_experiments_exit_1_with_a_line_each_on_stderr(tmp_path):
 
 
 def test_a_worker_that_dies_fails_its_experiment_and_those_after_it_are_not_run(tmp_path):
-    result = _faulty_run(tmp_path / "run", "retention=die,prosocial=fail")
+    result = _faulty_run(tmp_path / "run", "retention=die,prosocial=fail,departure=fail")
     lines = _our_lines(result.stderr)
     assert lines[0] == "internalize: retention failed: its worker process died (killed by SIGKILL)"
     assert lines[1:5] == [
         f"internalize: {name} not run: its worker ended before it"
         for name in ("hacking", "scaling", "ood", "layouts")
     ]
-    assert lines[5].startswith("internalize: prosocial failed: RuntimeError") and len(lines) == 6
+    assert lines[5].startswith("internalize: prosocial failed: RuntimeError")
+    assert lines[6].startswith("internalize: departure failed: RuntimeError") and len(lines) == 7
 
 
 def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(tmp_path):
