@@ -389,8 +389,8 @@ class Departure(Retention):
         social, snapshots, isrs, autonomy = outcome
         social = jax.tree.map(np.asarray, social)
         start_effort = self.start_efforts(social, snapshots)
-        longest = len(self.at_updates) - 1  # the policy after the longest socialization
-        socialized = jax.tree.map(lambda x: x[longest], snapshots.at_updates.train.params)
+        last = len(self.at_updates) - 1  # the policy after the longest socialization
+        socialized = jax.tree.map(lambda x: x[last], snapshots.at_updates.train.params)
         run.save_checkpoints({"socialized": socialized}, {n: isr.params for n, isr in isrs.items()})
 
         goals = {key: final_mean(m.goals_per_episode, fraction) for key, m in autonomy.items()}
@@ -437,10 +437,13 @@ class Departure(Retention):
                 "isr_test_mse": summarize(isr_mse[cell.name]).as_dict(),
             }
             if cell.schedule == "readiness":
-                never = snapshots.never_ready[cell.start[1]][: config.seeds]
-                row["never ready"] = int(np.asarray(never).sum())
-            if cell.schedule != "abrupt":
-                against = self.nearest_abrupt(abrupt, float(np.mean(effort[cell.name, "isr"])))
+                row["never ready"] = int(np.asarray(snapshots.never_ready[cell.start[1]]).sum())
+            if cell.schedule != "abrupt":  # at its effort; readiness: at the nearest length
+                by_effort = {c.effort: c for c in abrupt}
+                mean_effort = float(np.mean(effort[cell.name, "isr"]))
+                against = by_effort.get(cell.compared_at) or self.nearest_abrupt(
+                    abrupt, mean_effort
+                )
                 row["against"] = against.name
                 row["vs abrupt"] = _paired(goals[cell.name, "isr"], goals[against.name, "isr"])
             schedules[cell.name] = row
