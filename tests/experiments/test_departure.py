@@ -10,17 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.cli import main
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.departure import DepartureConfig
 from internalize.experiments.phases import autonomy_settings, socialize_snapshots
 from internalize.learners.ppo import PPO, PRESETS
 from internalize.social.caregiver import ScheduleConfig
 from internalize.social.rewards import caregiver_present
-
-SEEDS = 2
-STEPS = 16_384  # 8 fast-preset rollouts: lengths of 1, 1, 2, 4 and 8 updates
-AUTONOMY = 4096
 
 
 @pytest.fixture(scope="module")
@@ -118,36 +113,43 @@ def test_bad_settings_are_named(changes, message):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("departure") / "run"
-    settings = (f"socialize_steps={STEPS}", f"autonomy_steps={AUTONOMY}")
-    argv = ["reproduce", "departure", "--seeds", str(SEEDS), "--out", str(out), "--quiet"]
-    assert main([*argv, *(arg for s in settings for arg in ("--set", s))]) == 0
-    return out, json.loads((out / "results.json").read_text())
+def tiny_run(all_run):
+    """The departure experiment of the suite's tiny `reproduce all` (2 seeds, `--quick`)."""
+    out = all_run / "departure"
+    return (
+        out,
+        json.loads((out / "config.json").read_text()),
+        json.loads((out / "results.json").read_text()),
+    )
 
 
 def test_the_run_writes_its_files(tiny_run):
-    out, results = tiny_run
+    out, config, results = tiny_run
     expected = {"config.json", "versions.json", "metrics.csv", "results.json"}
     assert expected | {"departure.png", "departure_curves.png"} <= {p.name for p in out.iterdir()}
-    config = json.loads((out / "config.json").read_text())
     names = [cell["name"] for cell in config["cells"]]
     assert names == list(results["schedules"])
-    # At effort 4096 a fade of 8192 would start before the caregiver came: left out, and said.
+    # A fade longer than twice the effort would start before the caregiver came: left out, said.
+    total, (low, _), (_, long_fade) = (
+        config["socialize_steps"],
+        config["effort_shares"],
+        config["fade_shares"],
+    )
+    effort, fade = int(low * total), int(long_fade * total)
     assert config["left_out"] == [
-        "fading 8192 at effort 4096: the fade is longer than twice the effort"
+        f"fading {fade} at effort {effort}: the fade is longer than twice the effort"
     ]
 
 
 def test_efforts_are_the_steps_the_caregiver_was_there(tiny_run):
-    out, results = tiny_run
-    schedules = results["schedules"]
+    out, config, results = tiny_run
+    schedules, seeds = results["schedules"], len(results["seeds"])
     for name, row in schedules.items():
         effort = row["effort per seed"]
         if row["schedule"] == "abrupt":
-            assert effort == [float(name.split()[-1])] * SEEDS
+            assert effort == [float(name.split()[-1])] * seeds
         elif row["schedule"] == "readiness":
-            assert all(2048 <= e <= STEPS for e in effort)
+            assert all(2048 <= e <= config["socialize_steps"] for e in effort)
         elif row["schedule"] == "intermittent":
             planned = 2 * int(name.split()[-1].rstrip(")"))
             assert all(0.3 * planned < e < 0.7 * planned for e in effort), (name, effort)
@@ -164,18 +166,21 @@ def test_efforts_are_the_steps_the_caregiver_was_there(tiny_run):
 
 
 def test_a_caregiver_never_satisfied_is_the_longest_socialization(tiny_run):
-    """A threshold no learner reaches in 16,384 steps keeps the caregiver to the end: the same
-    start, ISR data and random numbers as the longest abrupt socialization, so the same goals."""
-    _, results = tiny_run
+    """A threshold no learner reaches within the socialization keeps the caregiver to the end:
+    the same start, ISR data and random numbers as the longest abrupt socialization, so the
+    same goals."""
+    _, config, results = tiny_run
     never = results["schedules"]["readiness 2.75"]
-    assert never["never ready"] == SEEDS
-    assert never["goals per seed"] == results["schedules"][f"abrupt {STEPS}"]["goals per seed"]
+    assert never["never ready"] == len(results["seeds"])
+    longest = [cell["name"] for cell in config["cells"] if cell["schedule"] == "abrupt"][-1]
+    assert never["goals per seed"] == results["schedules"][longest]["goals per seed"]
 
 
 def test_the_findings_name_every_comparison(tiny_run):
-    _, results = tiny_run
+    _, config, results = tiny_run
     critical = results["critical_period"]
-    assert [row["socialize_steps"] for row in critical.values()] == [2048, 4096, 8192, 16384]
+    lengths = [c["planned_effort"] for c in config["cells"] if c["schedule"] == "abrupt"]
+    assert [row["socialize_steps"] for row in critical.values()] == lengths
     compared = [name for name, row in results["schedules"].items() if "vs abrupt" in row]
     assert len(results["findings"]) == 1 + len(compared)
     for name, sentence in zip(compared, results["findings"][1:], strict=True):
