@@ -27,7 +27,12 @@ from internalize.learners.ppo import (
     UpdateMetrics,
     over_runs,
 )
-from internalize.social.caregiver import Presence, ScheduleConfig, constant_presence
+from internalize.social.caregiver import (
+    Presence,
+    ScheduleConfig,
+    constant_presence,
+    readiness_check,
+)
 from internalize.social.rewards import ISRReward, LearnerReward, caregiver_present
 
 
@@ -453,10 +458,10 @@ def socialize_snapshots(
     """Socialize one run per key for `num_updates` updates, keeping each run's state after each
     of `at_updates` updates and at the update where it first becomes *ready* by each of
     `ready_goals`: its goals per episode, averaged over its last `ready_window` updates, reach
-    the threshold (`Presence.after_update`'s rule), within the first `ready_until` updates (all
-    by default; a run not ready by then is kept there). A socialization stopped at an update is
-    the same run up to it, so a snapshot is where a shorter socialization, or a caregiver who
-    leaves when the learner is ready, would hand over.
+    the threshold (`caregiver.readiness_check`, the `readiness` schedule's rule), within the
+    first `ready_until` updates (all by default; a run not ready by then is kept there). A
+    socialization stopped at an update is the same run up to it, so a snapshot is where a
+    shorter socialization, or a caregiver who leaves when the learner is ready, would hand over.
 
     `rewards` (with a leading run axis; no internal reward) says when the caregiver is there;
     by default it is there throughout. Returns metrics [runs, updates], the ISR data of every
@@ -483,8 +488,8 @@ def socialize_snapshots(
             runner, metrics, rollout = ppo.update(runner, rewards)
             if advance is not None:
                 jax.debug.callback(advance, runner.step)
-            recent = jnp.roll(recent, -1).at[-1].set(metrics.goals_per_episode)
-            ready = ~jnp.isnan(recent).any() & (recent.mean() >= thresholds) & (done <= ready_until)
+            recent, ready = readiness_check(recent, metrics.goals_per_episode, thresholds)
+            ready = ready & (done <= ready_until)
             waiting = ready_update < 0
             take_ready = waiting & (ready | (done == ready_until))
             ready_update = jnp.where(waiting & ready, done, ready_update)

@@ -98,8 +98,7 @@ class Presence:
     ) -> CaregiverState:
         """Record an update's goals per episode; the first time the average of the last
         `ready_window` reaches `ready_goals`, the caregiver leaves (from `step` on)."""
-        recent = jnp.roll(state.recent_goals, -1).at[-1].set(goals_per_episode)
-        ready = ~jnp.isnan(recent).any() & (recent.mean() >= self.ready_goals)
+        recent, ready = readiness_check(state.recent_goals, goals_per_episode, self.ready_goals)
         left_at = jnp.where(
             jnp.isinf(state.left_at) & ready, jnp.asarray(step, jnp.float32), state.left_at
         )
@@ -107,6 +106,16 @@ class Presence:
 
     def _attends(self, key: jax.Array, count: int) -> jax.Array:
         return jax.random.uniform(key, (count,)) < self.episode_share
+
+
+def readiness_check(
+    recent_goals: jax.Array, goals_per_episode: jax.Array, ready_goals: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Readiness's rule: `recent_goals` (float32[window], newest last, nan: none yet) with an
+    update's `goals_per_episode` added, and whether their mean reaches `ready_goals` (any
+    shape) with the window full."""
+    recent = jnp.roll(recent_goals, -1).at[-1].set(goals_per_episode)
+    return recent, ~jnp.isnan(recent).any() & (recent.mean() >= ready_goals)
 
 
 def make_presence(
