@@ -27,11 +27,12 @@ same run up to it.
    longest socialization, per seed), ISR test error, and a paired test against `abrupt` at
    the same effort (readiness: at the length nearest its mean effort).
 
-All autonomy runs of all cells train in two compiled calls (runs with and without an ISR).
+Each ISR and each cell's autonomy is one compiled call; calls run two at a time (see
+`Departure.phases`).
 """
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,13 +47,13 @@ from internalize.experiments.phases import (
     PAPER_SCHEDULE,
     Timing,
     autonomy_settings,
-    continue_runs,
     final_mean,
+    isr_trainer,
     metric_names,
     metric_rows,
     per_run,
+    runs_continuer,
     socialize_snapshots,
-    train_isrs_observed,
 )
 from internalize.experiments.prosocial import (
     PROSOCIAL_ISR_PRESETS,
@@ -61,11 +62,14 @@ from internalize.experiments.prosocial import (
 )
 from internalize.experiments.retention import Retention, RetentionConfig
 from internalize.experiments.runner import Protocol, Run
-from internalize.isr.train import ISRDataset, split_sizes
+from internalize.isr.train import split_sizes
 from internalize.plots import departure_figure, presence_curves_figure
 from internalize.social.caregiver import ScheduleConfig, intermittent
 from internalize.social.rewards import LearnerReward
 from internalize.stats import paired_test, summarize
+
+AUTONOMY_PHASES = ("autonomy without an ISR", "autonomy with the ISR")
+"""The timings of the autonomy runs, by whether they have an ISR."""
 
 
 @dataclass(frozen=True)
@@ -216,61 +220,84 @@ class Departure(Retention):
     phases_together = Protocol.__dict__["phases_together"]  # the classmethod itself
 
     def phases(self, run: Run):
-        """Two compiled socializations (the caregiver always there, and, if asked for, one
-        that attends some episodes), one for all ISRs, two for every autonomy run. The first
-        goes on past the longest length for as long as autonomy lasts: a caregiver who stays
-        is a socialization that goes on, so it is every length's `oracle` too."""
+        """Two socializations (the caregiver always there, and, if asked for, one that attends
+        some episodes), then an ISR training per start and an autonomy per cell and condition,
+        each a compiled call. The first socialization goes on past the longest length for as
+        long as autonomy lasts: a caregiver who stays is a socialization that goes on, so it is
+        every length's `oracle` too.
+
+        A compiled call runs outside Python's lock, so calls that do not wait on each other run
+        side by side, two at a time (on one CPU they take turns, with the same numbers): the
+        ISRs, the largest first, and the runs without an ISR, then each cell's `isr` runs as
+        soon as its ISR is trained. Calls of one kind have the same shapes and share one
+        compiled program."""
         config, ppo, seeds, bar = self.config, self.ppo, self.config.seeds, run.progress
-        social = socialize_snapshots(
-            ppo,
-            run.key_runs,
-            self.socialize_updates + self.autonomy_updates,
-            self.at_updates,
-            config.ready_goals,
-            config.ready_window,
-            ready_until=self.socialize_updates,
-            progress=bar,
-        )
-        metrics, data, snapshots = run.timed("socialization", social)
-        sources = {"at": snapshots, "ready": snapshots}
-        if self.intermittent:
-            attends = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
-            social = socialize_snapshots(
+        continue_cells = runs_continuer(ppo, self.autonomy_updates, bar)
+        timings = {name: Timing() for name in ("isr", *AUTONOMY_PHASES)}
+        pool = ThreadPoolExecutor(2)
+        try:
+            social = pool.submit(
+                socialize_snapshots,
                 ppo,
-                run.key_runs,  # paired: the same seeds, the same start
-                self.intermittent_updates[-1],
-                self.intermittent_updates,
-                rewards=per_run(attends, seeds),
+                run.key_runs,
+                self.socialize_updates + self.autonomy_updates,
+                self.at_updates,
+                config.ready_goals,
+                config.ready_window,
+                ready_until=self.socialize_updates,
                 progress=bar,
-                name="intermittent socialization",
             )
-            attended, attended_data, sources["intermittent"] = run.timed(
-                "intermittent socialization", social
-            )
-            size = max(data.size, attended_data.size)
-            metrics = jax.tree.map(_concatenate_padded, metrics, attended)
-            data = jax.tree.map(
-                lambda *parts: _concatenate_padded(*parts, size=size), data, attended_data
-            )
-        # A compiled call runs outside Python's lock, so calls that do not wait on each other
-        # run side by side (on one CPU they take turns, with the same numbers): the runs
-        # without an ISR while the ISRs train, and the critical period's `isr` runs while the
-        # ISRs of the other ways of leaving train.
-        first = list(dict.fromkeys(c.start for c in self.cells if c.schedule == "abrupt"))
-        later = [s for s in dict.fromkeys(c.start for c in self.cells) if s not in first]
-        isr_time, autonomy = Timing(), {}
-        with ThreadPoolExecutor(2) as pool:
-            waiting = [pool.submit(self.autonomy, run, sources)]
-            isrs = self.train_isrs(run, data, snapshots, first, isr_time)
-            ready = [cell for cell in self.cells if cell.start in isrs]
-            waiting.append(pool.submit(self.autonomy, run, sources, isrs, ready))
-            isrs |= self.train_isrs(run, data, snapshots, later, isr_time)
-            rest = [cell for cell in self.cells if cell not in ready]
-            waiting.append(pool.submit(self.autonomy, run, sources, isrs, rest))
-            run.timings["isr"] = isr_time.as_dict()
-            names = ("without an ISR", "with the ISR, critical period", "with the ISR, the rest")
-            for name, done in zip(names, waiting, strict=True):
-                autonomy |= run.timed(f"autonomy {name}", done.result())
+            if self.intermittent:
+                attends = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
+                attending = pool.submit(
+                    socialize_snapshots,
+                    ppo,
+                    run.key_runs,  # paired: the same seeds, the same start
+                    self.intermittent_updates[-1],
+                    self.intermittent_updates,
+                    rewards=per_run(attends, seeds),
+                    progress=bar,
+                    name="intermittent socialization",
+                )
+            metrics, data, snapshots = run.timed("socialization", social.result())
+            sources, datasets = {"at": snapshots, "ready": snapshots}, {"at": data, "ready": data}
+            if self.intermittent:
+                attended, attended_data, sources["intermittent"] = run.timed(
+                    "intermittent socialization", attending.result()
+                )
+                metrics = jax.tree.map(_concatenate_padded, metrics, attended)
+                datasets["intermittent"] = jax.tree.map(
+                    lambda x: _padded(x, data.size), attended_data
+                )
+            # Every ISR learns from a dataset of the first socialization's size, so that one
+            # compiled program trains them all.
+            train = isr_trainer(config.isr, data.size, self.isr_network, bar)
+            seen = {start: self.observed(start, datasets, snapshots) for start in self.starts}
+            training = {
+                pool.submit(self.train_isr, run, train, datasets, seen, start): start
+                for start in sorted(seen, key=lambda start: -seen[start].sum())
+            }
+            without, with_isr = AUTONOMY_PHASES
+            waiting = [
+                (without, pool.submit(self.autonomy, run, continue_cells, sources, None, [cell]))
+                for cell in self.cells
+                if "none" in cell.conditions
+            ]
+            isrs = {}
+            for done in as_completed(training):
+                start = training[done]
+                isrs[start] = _timed(timings["isr"], done.result())
+                waiting += [
+                    (with_isr, pool.submit(self.autonomy, run, continue_cells, sources, isrs, [c]))
+                    for c in self.cells
+                    if c.start == start and "isr" in c.conditions
+                ]
+            autonomy = {}
+            for phase, done in waiting:
+                autonomy |= _timed(timings[phase], done.result())
+        finally:
+            pool.shutdown(cancel_futures=True)
+        run.timings |= {name: timing.as_dict() for name, timing in timings.items()}
         isrs = {cell.name: isrs[cell.start] for cell in self.cells}
         for cell in self.cells:  # oracle: the socialization going on
             if "oracle" in cell.conditions:
@@ -278,7 +305,14 @@ class Departure(Retention):
                 autonomy[cell.name, "oracle"] = jax.tree.map(
                     lambda x, later=later: np.asarray(x[:seeds, later]), metrics
                 )
-        return metrics, snapshots, isrs, autonomy
+        # By cell and condition, whichever call finished first.
+        order = [(cell.name, condition) for cell in self.cells for condition in cell.conditions]
+        return metrics, snapshots, isrs, {key: autonomy[key] for key in order}
+
+    @property
+    def starts(self) -> list:
+        """Where the cells' autonomy starts, each once (cells that start alike share an ISR)."""
+        return list(dict.fromkeys(cell.start for cell in self.cells))
 
     def rows(self, cell: Cell) -> slice:
         """The socialization's rows a cell starts from (its seeds'): the first socialization,
@@ -302,44 +336,27 @@ class Departure(Retention):
             return np.asarray(snapshots.ready_update[index])
         return np.full(self.config.seeds, index)
 
-    def train_isrs(self, run: Run, data: ISRDataset, snapshots, starts: list, timing: Timing):
-        """The ISR of each of `starts` (cells that start alike share it), on the steps its
-        caregiver saw before leaving, in one compiled call timed into `timing`; by start."""
-        if not starts:
-            return {}
-        first = {start: next(c for c in self.cells if c.start == start) for start in starts}
-        batch, seeds = self.config.ppo.batch_size, self.config.seeds
-        steps = np.arange(data.size)
-        rows, observed = [], []
-        for start in starts:
-            cell = first[start]
-            ends = self.start_updates(cell, snapshots) * batch
-            rows.append(np.arange(seeds) + self.rows(cell).start)
-            seen = np.asarray(data.observed[self.rows(cell)]) & (steps[None] < ends[:, None])
-            observed.append(seen)
-        keys = jnp.concatenate([run.key_isr] * len(starts))
-        result, spent = train_isrs_observed(
-            self.config.isr,
-            keys,
-            jnp.asarray(np.concatenate(rows)),
-            jnp.asarray(np.concatenate(observed)),
-            data.replace(observed=None),
-            run.progress,
-            self.isr_network,
-        )
-        timing.compile_s += spent.compile_s
-        timing.run_s += spent.run_s
-        return {
-            start: jax.tree.map(lambda x, i=i: x[i * seeds : (i + 1) * seeds], result)
-            for i, start in enumerate(starts)
-        }
+    def observed(self, start: tuple, datasets: dict, snapshots) -> np.ndarray:
+        """bool[seeds, N]: the steps the caregiver saw before leaving, for the cells that start
+        at `start`."""
+        cell = next(c for c in self.cells if c.start == start)
+        data = datasets[start[0]]
+        ends = self.start_updates(cell, snapshots) * self.config.ppo.batch_size
+        return np.asarray(data.observed) & (np.arange(data.size)[None] < ends[:, None])
 
-    def autonomy(self, run: Run, sources: dict, isrs: dict | None = None, cells=None):
-        """The autonomy of the runs of `cells` (default: all) with the ISR (given `isrs`, by
-        start), or of every run without one but `oracle` (see `phases`), in one compiled call;
-        metrics by (cell name, condition)."""
+    def train_isr(self, run: Run, train, datasets: dict, seen: dict, start: tuple):
+        """The ISRs of the cells that start at `start`, one per seed, on the steps of
+        `seen[start]`, in one call of `train` (`phases.isr_trainer`): (ISRResult, Timing)."""
+        data = datasets[start[0]].replace(observed=None)
+        rows = jnp.arange(self.config.seeds)
+        return train(run.key_isr, rows, jnp.asarray(seen[start]), data)
+
+    def autonomy(self, run: Run, continue_cells, sources: dict, isrs: dict | None, cells: list):
+        """The autonomy of the runs of `cells` with the ISR (given `isrs`, by start), or of
+        their runs without one but `oracle` (see `phases`), in one call of `continue_cells`
+        (`phases.runs_continuer`); metrics by (cell name, condition), and the timing."""
         config, blocks = self.config, []
-        for cell in self.cells if cells is None else cells:
+        for cell in cells:
             start = self.start(cell, sources)
             fading = cell.schedule == "fading"
             schedule = (
@@ -369,10 +386,8 @@ class Departure(Retention):
             jax.tree.map(lambda *parts: jnp.concatenate(parts), *[block[i] for block in blocks])
             for i in (2, 3)
         )
-        name = "autonomy: " + ("oracle, none" if isrs is None else "isr")
-        _, metrics = continue_runs(
-            self.ppo, runners, settings, self.autonomy_updates, timing, name, run.progress
-        )
+        name = "autonomy: " + ("none" if isrs is None else "isr")
+        _, metrics = continue_cells(runners, settings, timing, name)
         outcome = {}
         for b, (cell_name, condition, *_) in enumerate(blocks):
             part = slice(b * config.seeds, (b + 1) * config.seeds)
@@ -546,17 +561,28 @@ class Departure(Retention):
         )
 
 
-def _concatenate_padded(first: Any, second: Any, size: int | None = None) -> Any:
-    """Two arrays with leading axes [runs, steps] stacked along runs, each padded along steps
-    with zeros (False) to `size` (default: the longer); None for two Nones."""
+def _padded(x: jax.Array, size: int) -> jax.Array:
+    """`x` (leading axes [runs, steps]) cut or padded with zeros (False) along steps to `size`."""
+    x = x[:, :size]
+    return jnp.pad(x, [(0, 0), (0, size - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
+
+
+def _concatenate_padded(first: Any, second: Any) -> Any:
+    """Two arrays with leading axes [runs, steps] stacked along runs, the shorter padded along
+    steps with zeros (False); None for two Nones."""
     if first is None:
         return None
-    size = size or max(first.shape[1], second.shape[1])
+    size = max(first.shape[1], second.shape[1])
+    return jnp.concatenate([_padded(first, size), _padded(second, size)])
 
-    def pad(x):
-        return jnp.pad(x, [(0, 0), (0, size - x.shape[1])] + [(0, 0)] * (x.ndim - 2))
 
-    return jnp.concatenate([pad(first[:, :size]), pad(second[:, :size])])
+def _timed(total: Timing, outcome: tuple) -> Any:
+    """The output of a call that returned `(output, Timing)`, its timing added to `total`."""
+    output, timing = outcome
+    total.compile_s += timing.compile_s
+    total.run_s += timing.run_s
+    total.steps += timing.steps
+    return output
 
 
 def _paired(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> dict | None:

@@ -7,7 +7,9 @@ compile time is reported apart. Arrays carry a leading run axis.
 import contextlib
 import dataclasses
 import hashlib
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,18 @@ class Timing:
         return {**timing, "shared": True} if self.shared else timing
 
 
+_compile_locks: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_compile_locks_lock = threading.Lock()
+
+
+def _compiling(function) -> threading.Lock:
+    """The lock held while `function` compiles: calls from other threads wait for the first
+    compile and then find it in JAX's cache (a function's compiled programs are cached by the
+    function, for arguments of the same shapes)."""
+    with _compile_locks_lock:
+        return _compile_locks.setdefault(function, threading.Lock())
+
+
 def compiled_call(
     function, *args, timing: Timing, name: str, progress: Progress | None = None
 ) -> Any:
@@ -65,7 +79,8 @@ def compiled_call(
     if progress is not None:
         progress.phase(f"{name} (compiling)")
     started = time.perf_counter()
-    compiled = jax.jit(function).lower(*args).compile()
+    with _compiling(function):  # another thread's call of `function` may be compiling it
+        compiled = jax.jit(function).lower(*args).compile()
     timing.compile_s += time.perf_counter() - started
     if progress is not None:
         progress.phase(name)
@@ -396,6 +411,34 @@ def _autonomy(
     return found
 
 
+def runs_continuer(
+    ppo: PPO,
+    num_updates: int,
+    progress: Progress | None = None,
+    extra_metrics=None,
+):
+    """`continue_runs` for one learner and update count: a function `(runners, settings,
+    timing, name, env_params=None) -> (runners, metrics)` whose calls with arguments of the
+    same shapes share one compiled program (they differ only in values)."""
+    advance = progress.updates(ppo.config.batch_size) if progress else None
+
+    def train(runners, settings, env_params):
+        def one_run(runner, setting, params):
+            task = dataclasses.replace(ppo, env_params=params)
+            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
+
+        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
+
+    def call(runners: Runner, settings: LearnerReward, timing: Timing, name: str, env_params=None):
+        if env_params is None:
+            env_params = per_run(ppo.env_params, runners.step.shape[0])
+        return compiled_call(
+            train, runners, settings, env_params, timing=timing, name=name, progress=progress
+        )
+
+    return call
+
+
 def continue_runs(
     ppo: PPO,
     runners: Runner,
@@ -411,20 +454,8 @@ def continue_runs(
     (both with a leading run axis; `env_params` too if given, else `ppo.env_params` for all),
     in one compiled call timed into `timing` under `name`. Returns the runners and metrics
     [runs, updates]."""
-    advance = progress.updates(ppo.config.batch_size) if progress else None
-    if env_params is None:
-        env_params = per_run(ppo.env_params, runners.step.shape[0])
-
-    def train(runners, settings, env_params):
-        def one_run(runner, setting, params):
-            task = dataclasses.replace(ppo, env_params=params)
-            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
-
-        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
-
-    return compiled_call(
-        train, runners, settings, env_params, timing=timing, name=name, progress=progress
-    )
+    call = runs_continuer(ppo, num_updates, progress, extra_metrics)
+    return call(runners, settings, timing, name, env_params)
 
 
 @struct.dataclass
@@ -532,20 +563,18 @@ def socialize_snapshots(
     return metrics, dataset, snapshots, timing
 
 
-def train_isrs_observed(
+def isr_trainer(
     config: ISRConfig,
-    keys: jax.Array,
-    rows: jax.Array,
-    observed: jax.Array,
-    dataset: ISRDataset,
-    progress: Progress | None = None,
+    num_samples: int,
     network: ISRNetwork | None = None,
-) -> tuple[ISRResult, Timing]:
-    """Many ISRs in one compiled call, the i-th from `keys[i]` on row `rows[i]` of `dataset`
-    (leading axis [rows]) with only the steps of `observed[i]` (bool[ISRs, N]): a prefix (a
-    shorter socialization) or the steps the caregiver saw. Trained one after another."""
-
-    train_one = make_isr_train(config, dataset.size, network)
+    progress: Progress | None = None,
+):
+    """A function `(keys, rows, observed, dataset) -> (ISRResult, Timing)` that trains many
+    ISRs in one compiled call, the i-th from `keys[i]` on row `rows[i]` of `dataset` (leading
+    axis [rows], `num_samples` steps) with only the steps of `observed[i]` (bool[ISRs, N]): a
+    prefix (a shorter socialization) or the steps the caregiver saw. The ISRs of a call train
+    one after another; calls with arguments of the same shapes share one compiled program."""
+    train_one = make_isr_train(config, num_samples, network)
 
     def train(keys, rows, observed, dataset):  # the data an argument, not a constant
         def one(key, row, seen):
@@ -554,7 +583,7 @@ def train_isrs_observed(
 
         return over_runs(one, parallel=False)(keys, rows, observed)
 
-    def compute():
+    def call(keys, rows, observed, dataset: ISRDataset) -> tuple[ISRResult, Timing]:
         timing = Timing()
         arguments = (keys, rows, observed, dataset)
         result = compiled_call(
@@ -562,13 +591,7 @@ def train_isrs_observed(
         )
         return result, timing
 
-    return _once(
-        "train_isrs_observed",
-        (config, keys, rows, observed, dataset, network),
-        compute,
-        progress,
-        0,
-    )
+    return call
 
 
 def phase_steps(config: PPOConfig, seeds: int, *steps: int) -> int:

@@ -178,8 +178,15 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
 
         def chunk_error(total, batch):
             obs, action, partner, target, weight = batch
-            errors = (network.apply(params, obs, action, partner) - target) ** 2
-            return total + (errors * weight).sum(), None
+
+            def add(total):
+                errors = (network.apply(params, obs, action, partner) - target) ** 2
+                return total + (errors * weight).sum()
+
+            if mask is None:
+                return add(total), None
+            # A chunk the mask leaves out entirely would add 0: skip its forward pass.
+            return jax.lax.cond(weight.any(), add, lambda total: total, total), None
 
         weight = jnp.ones(count, jnp.float32) if mask is None else mask.astype(jnp.float32)
         partner = None if partner is None else chunked(partner)
