@@ -1,6 +1,10 @@
 import atexit
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,20 +40,72 @@ def jitted(env):
     }
 
 
+ALL_RUN_ARGS = ("reproduce", "all", "--seeds", "2", "--quick", "--quiet")
+"""The tiny `all` run that the tests of whole runs read (`all_run`)."""
+
+_background: dict = {}
+"""The tiny `all` run started in the background at collection: its process, folder and log."""
+
+
+@pytest.hookimpl(trylast=True)  # after `-m` and `-k` have deselected
+def pytest_collection_modifyitems(config, items):
+    """If a selected test reads the tiny `all` run, start it now, at low priority, in a process
+    of its own, and move the modules that read it to the end: the other tests run while it
+    computes (on 2 CPUs the suite's own tests leave most of one idle), and its workers yield
+    the CPU to them. Each module keeps its tests together and in order."""
+    if os.environ.get("INTERNALIZE_SAMPLE_ALL") or not items:
+        return
+    reading = {
+        getattr(item, "module", None)
+        for item in items
+        if "all_run" in getattr(item, "fixturenames", ())
+    }
+    if not reading:
+        return
+    last = [item for item in items if getattr(item, "module", None) in reading]
+    items[:] = [item for item in items if item not in last] + last
+    folder = Path(tempfile.mkdtemp(prefix="internalize-tests-all-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    log = open(folder / "output.txt", "w")  # noqa: SIM115 (closed at the session's end)
+    out = folder / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "internalize.cli", *ALL_RUN_ARGS, "--out", str(out)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its workers too are stopped at the end (`os.killpg`)
+        preexec_fn=lambda: os.nice(10),
+    )
+    _background.update(process=process, out=out, log=log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the background `all` run if the session ends before it has (a failure, Ctrl-C)."""
+    process = _background.get("process")
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if "log" in _background:
+        _background["log"].close()
+
+
 @pytest.fixture(scope="session")
 def all_run(tmp_path_factory) -> Path:
     """A finished `all` run directory (one subdirectory per experiment).
 
     With INTERNALIZE_SAMPLE_ALL set, a copy of that directory (links resolved, so a tree of
-    symlinks to real runs works); otherwise a tiny real run of `internalize reproduce all`.
+    symlinks to real runs works); otherwise the tiny real run of `internalize reproduce all`
+    started at collection (`pytest_collection_modifyitems`), awaited here.
     """
-    out = tmp_path_factory.mktemp("all") / "run"
     sample = os.environ.get("INTERNALIZE_SAMPLE_ALL")
     if sample:
+        out = tmp_path_factory.mktemp("all") / "run"
         shutil.copytree(sample, out, ignore=shutil.ignore_patterns("report.*"))
-    else:
-        from internalize.cli import main
-
-        argv = ["reproduce", "all", "--seeds", "2", "--quick", "--out", str(out), "--quiet"]
-        assert main(argv) == 0
+        return out
+    process, out = _background["process"], _background["out"]
+    code = process.wait()
+    _background["log"].flush()
+    output = (out.parent / "output.txt").read_text()
+    assert code == 0, f"`internalize {' '.join(ALL_RUN_ARGS)}` exited {code}:\n{output[-3000:]}"
     return out
