@@ -279,9 +279,8 @@ def default_run_path(experiment: str) -> Path:
 
 
 class Progress:
-    """A tqdm bar of environment steps (its rate is steps per second), moved from inside jitted
-    loops: `PPO.run(..., progress=bar.updates(n))` adds `n` steps each time a run finishes an
-    update (`jax.debug.callback` calls it once per vmapped run).
+    """A tqdm bar of environment steps (its rate is steps per second), moved between the
+    compiled calls of a phase (`phases.UpdateLoop`): no compiled program calls back to it.
     """
 
     def __init__(self, total: int, enabled: bool = True) -> None:
@@ -303,17 +302,6 @@ class Progress:
     def advance(self, steps: int) -> None:
         self.bar.update(steps)
 
-    def updates(self, steps_per_update: int):
-        """The host callback for `PPO.run`, or None when the bar is disabled (no callback is
-        then compiled in at all)."""
-        if self.bar.disable:
-            return None
-
-        def advance(_step) -> None:
-            self.advance(steps_per_update)
-
-        return advance
-
     def close(self) -> None:
         self.bar.close()
 
@@ -331,9 +319,6 @@ class SharedProgress:
 
     def advance(self, steps: int) -> None:
         self.send((self.experiment, "advance", steps))
-
-    def updates(self, steps_per_update: int):
-        return lambda _step: self.advance(steps_per_update)
 
     def close(self) -> None:
         pass

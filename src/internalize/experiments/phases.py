@@ -27,6 +27,7 @@ from internalize.learners.ppo import (
     PPOConfig,
     Runner,
     UpdateMetrics,
+    isr_data,
     over_runs,
 )
 from internalize.social.caregiver import (
@@ -76,18 +77,94 @@ def compiled_call(
 ) -> Any:
     """Compile `jax.jit(function)` for `args`, run it, and record both durations; the progress
     bar, if any, names the phase."""
-    if progress is not None:
-        progress.phase(f"{name} (compiling)")
-    started = time.perf_counter()
-    with _compiling(function):  # another thread's call of `function` may be compiling it
-        compiled = jax.jit(function).lower(*args).compile()
-    timing.compile_s += time.perf_counter() - started
-    if progress is not None:
-        progress.phase(name)
+    compiled = _compile(function, args, timing, name, progress)
     started = time.perf_counter()
     result = jax.block_until_ready(compiled(*args))
     timing.run_s += time.perf_counter() - started
     return result
+
+
+def _compile(function, args: tuple, timing: Timing, name: str, progress, donate=()):
+    """`jax.jit(function)` compiled for `args`, the seconds it took added to `timing`."""
+    if progress is not None:
+        progress.phase(f"{name} (compiling)")
+    started = time.perf_counter()
+    with _compiling(function):  # another thread's call of `function` may be compiling it
+        compiled = jax.jit(function, donate_argnums=donate).lower(*args).compile()
+    timing.compile_s += time.perf_counter() - started
+    if progress is not None:
+        progress.phase(name)
+    return compiled
+
+
+CHUNKS = 16
+"""About how many compiled calls an `UpdateLoop` splits its updates into."""
+
+
+def chunk_size(num_updates: int) -> int:
+    """The divisor of `num_updates` nearest (in ratio) to `num_updates / CHUNKS`."""
+    divisors = [d for d in range(1, num_updates + 1) if num_updates % d == 0]
+    return min(divisors, key=lambda d: abs(np.log(d * CHUNKS / num_updates)))
+
+
+class UpdateLoop:
+    """`num_updates` updates of every run, as a few compiled calls of `chunk_size` updates
+    each, with the progress bar moved between them: no program holds a host callback, so
+    JAX's persistent compilation cache can keep them all (`internalize.numerics`), and the
+    numbers are those of one scan over all the updates.
+
+    Per run, `init(*inputs) -> carry` starts it and `body(carry, done) -> (carry, output)` is
+    one update (`done`: int32, the updates done after it, from 1). Calling the loop returns
+    the carries and the outputs, leading axes [runs, updates]. Repeated calls with inputs of
+    the same shapes share the compiled programs; make the loop once and call it often.
+    """
+
+    def __init__(self, init, body, num_updates: int, parallel: bool) -> None:
+        if num_updates < 1:
+            raise ValueError(f"an update loop needs at least one update, got {num_updates}")
+        size = chunk_size(num_updates)
+        self.num_updates, self.size = num_updates, size
+
+        def chunk(carry, first):
+            done = first + jnp.arange(1, size + 1, dtype=jnp.int32)
+            return over_runs(lambda c: jax.lax.scan(body, c, done), parallel)(carry)
+
+        def start(*inputs):
+            carry = over_runs(init, parallel)(*inputs)
+            shapes = jax.eval_shape(chunk, carry, jnp.int32(0))[1]
+            outputs = jax.tree.map(
+                lambda x: jnp.zeros((x.shape[0], num_updates, *x.shape[2:]), x.dtype), shapes
+            )
+            return carry, outputs
+
+        def advance(carry, outputs, first):  # `outputs` donated: written in place
+            carry, part = chunk(carry, first)
+            outputs = jax.tree.map(
+                lambda whole, x: jax.lax.dynamic_update_slice_in_dim(whole, x, first, axis=1),
+                outputs,
+                part,
+            )
+            return carry, outputs
+
+        self.start, self.advance = start, advance
+
+    def __call__(
+        self, *inputs, timing: Timing, name: str, progress: Progress | None, steps_per_update: int
+    ) -> tuple[Any, Any]:
+        """Run every update of each run of `inputs` (leading run axis), the time into `timing`
+        under `name`; each call moves `progress` by the environment steps it took."""
+        start = _compile(self.start, inputs, timing, name, progress)
+        started = time.perf_counter()
+        carry, outputs = start(*inputs)
+        first = jnp.int32(0)
+        advance = _compile(self.advance, (carry, outputs, first), timing, name, progress, (1,))
+        runs = int(jax.tree.leaves(inputs)[0].shape[0])
+        for first in range(0, self.num_updates, self.size):
+            carry, outputs = jax.block_until_ready(advance(carry, outputs, jnp.int32(first)))
+            if progress is not None:
+                progress.advance(runs * self.size * steps_per_update)
+        timing.run_s += time.perf_counter() - started
+        return carry, outputs
 
 
 _shared: dict[str, tuple] | None = None
@@ -175,16 +252,21 @@ def _fields(instance: Any) -> list:
 
 def _socialize(ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Timing):
     rewards = caregiver_present()
-    advance = progress.updates(ppo.config.batch_size) if progress else None
 
-    def train(keys):
-        return over_runs(
-            lambda key: ppo.run(ppo.init(key), rewards, num_updates, True, advance),
-            ppo.config.parallel_runs,
-        )(keys)
+    def init(key):
+        return ppo.start_caregiver(ppo.init(key), rewards)
 
-    runners, metrics, (obs, action, social_reward, *partner) = compiled_call(
-        train, keys, timing=timing, name="socialization", progress=progress
+    def body(runner, _):
+        runner, metrics, rollout = ppo.update(runner, rewards)
+        return runner, (metrics, isr_data(rollout))
+
+    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
+    runners, (metrics, (obs, action, social_reward, *partner)) = loop(
+        keys,
+        timing=timing,
+        name="socialization",
+        progress=progress,
+        steps_per_update=ppo.config.batch_size,
     )
     runs = keys.shape[0]
     dataset = ISRDataset(
@@ -420,21 +502,31 @@ def runs_continuer(
     """`continue_runs` for one learner and update count: a function `(runners, settings,
     timing, name, env_params=None) -> (runners, metrics)` whose calls with arguments of the
     same shapes share one compiled program (they differ only in values)."""
-    advance = progress.updates(ppo.config.batch_size) if progress else None
 
-    def train(runners, settings, env_params):
-        def one_run(runner, setting, params):
-            task = dataclasses.replace(ppo, env_params=params)
-            return task.run(runner, setting, num_updates, False, advance, extra_metrics)[:2]
+    def init(runner, setting, params):
+        return ppo.start_caregiver(runner, setting), setting, params
 
-        return over_runs(one_run, ppo.config.parallel_runs)(runners, settings, env_params)
+    def body(carry, _):
+        runner, setting, params = carry
+        task = dataclasses.replace(ppo, env_params=params)
+        runner, metrics, _ = task.update(runner, setting, extra_metrics)
+        return (runner, setting, params), metrics
+
+    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
 
     def call(runners: Runner, settings: LearnerReward, timing: Timing, name: str, env_params=None):
         if env_params is None:
             env_params = per_run(ppo.env_params, runners.step.shape[0])
-        return compiled_call(
-            train, runners, settings, env_params, timing=timing, name=name, progress=progress
+        (runners, _, _), metrics = loop(
+            runners,
+            settings,
+            env_params,
+            timing=timing,
+            name=name,
+            progress=progress,
+            steps_per_update=ppo.config.batch_size,
         )
+        return runners, metrics
 
     return call
 
@@ -505,47 +597,42 @@ def socialize_snapshots(
     thresholds = jnp.asarray(ready_goals, jnp.float32)
     ready_until = num_updates if ready_until is None else ready_until
     count = len(at_updates) + len(ready_goals)
-    advance = progress.updates(ppo.config.batch_size) if progress else None
     timing = Timing(steps=runs * num_updates * ppo.config.batch_size)
 
-    def one_run(key, rewards):
+    def init(key, rewards):
         runner = ppo.start_caregiver(ppo.init(key), rewards)
         kept = jax.tree.map(lambda x: jnp.stack([x] * count), runner)
         ready_update = jnp.full(len(ready_goals), -1, jnp.int32)
         recent = jnp.full(ready_window, jnp.nan, jnp.float32)
+        return runner, kept, ready_update, recent, rewards
 
-        def one_update(carry, done):
-            runner, kept, ready_update, recent = carry
-            runner, metrics, rollout = ppo.update(runner, rewards)
-            if advance is not None:
-                jax.debug.callback(advance, runner.step)
-            recent, ready = readiness_check(recent, metrics.goals_per_episode, thresholds)
-            ready = ready & (done <= ready_until)
-            waiting = ready_update < 0
-            take_ready = waiting & (ready | (done == ready_until))
-            ready_update = jnp.where(waiting & ready, done, ready_update)
-            take = jnp.concatenate([fixed == done, take_ready])
-            kept = jax.tree.map(
-                lambda k, x: jnp.where(take.reshape(-1, *[1] * x.ndim), x[None], k), kept, runner
-            )
-            data = (rollout.obs, rollout.action, rollout.social_reward, rollout.presence)
-            if rollout.partner_action is not None:
-                data = (*data, rollout.partner_action)
-            return (runner, kept, ready_update, recent), (metrics, data)
+    def body(carry, done):
+        runner, kept, ready_update, recent, rewards = carry
+        runner, metrics, rollout = ppo.update(runner, rewards)
+        recent, ready = readiness_check(recent, metrics.goals_per_episode, thresholds)
+        ready = ready & (done <= ready_until)
+        waiting = ready_update < 0
+        take_ready = waiting & (ready | (done == ready_until))
+        ready_update = jnp.where(waiting & ready, done, ready_update)
+        take = jnp.concatenate([fixed == done, take_ready])
+        kept = jax.tree.map(
+            lambda k, x: jnp.where(take.reshape(-1, *[1] * x.ndim), x[None], k), kept, runner
+        )
+        data = (*isr_data(rollout), rollout.presence)
+        return (runner, kept, ready_update, recent, rewards), (metrics, data)
 
-        carry = (runner, kept, ready_update, recent)
-        done = jnp.arange(1, num_updates + 1, dtype=jnp.int32)
-        (runner, kept, ready_update, _), outputs = jax.lax.scan(one_update, carry, done)
-        never = ready_update < 0
-        return kept, jnp.where(never, ready_until, ready_update), never, outputs
-
-    def socialize_all(keys, rewards):
-        return over_runs(one_run, ppo.config.parallel_runs)(keys, rewards)
-
-    kept, ready_update, never, (metrics, data) = compiled_call(
-        socialize_all, keys, rewards, timing=timing, name=name, progress=progress
+    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
+    (_, kept, ready_update, _, _), (metrics, data) = loop(
+        keys,
+        rewards,
+        timing=timing,
+        name=name,
+        progress=progress,
+        steps_per_update=ppo.config.batch_size,
     )
-    obs, action, social_reward, presence, *partner = data
+    never = ready_update < 0
+    ready_update = jnp.where(never, ready_until, ready_update)
+    obs, action, social_reward, *partner, presence = data
     dataset = ISRDataset(
         obs=obs.reshape(runs, -1, *obs.shape[-3:]),
         action=action.reshape(runs, -1).astype(jnp.int32),

@@ -480,26 +480,25 @@ class PPO:
         rewards: LearnerReward,
         num_updates: int,
         collect: bool = False,
-        progress: Callable[[jax.Array], None] | None = None,
         extra_metrics: Callable[[Rollout], dict] | None = None,
     ) -> tuple[Runner, UpdateMetrics, Any]:
         """`num_updates` updates in one scan, rewarded by `rewards` (its schedule starts
         afresh). Returns the runner, `UpdateMetrics` with a leading axis of `num_updates`, and,
-        if `collect`, the ISR data (obs uint8[U, S, E, H, W, C], action, social reward
-        [U, S, E]); otherwise None. `progress`, if given, is called on the host with the step
-        count after every update. `extra_metrics(rollout)`, if given, adds an experiment's own
-        float32 metrics per update (`UpdateMetrics.extra`). Two-agent tasks append the
-        partner's action int32[U, S, E] to the ISR data."""
+        if `collect`, the ISR data (`isr_data`, leading axes [U, S, E]); otherwise None.
+        `extra_metrics(rollout)`, if given, adds an experiment's own float32 metrics per update
+        (`UpdateMetrics.extra`)."""
 
         def one_update(runner: Runner, _):
             runner, metrics, rollout = self.update(runner, rewards, extra_metrics)
-            if progress is not None:
-                jax.debug.callback(progress, runner.step)
-            data = (rollout.obs, rollout.action, rollout.social_reward) if collect else None
-            if collect and rollout.partner_action is not None:
-                data = (*data, rollout.partner_action)
-            return runner, (metrics, data)
+            return runner, (metrics, isr_data(rollout) if collect else None)
 
         runner = self.start_caregiver(runner, rewards)
         runner, (metrics, data) = jax.lax.scan(one_update, runner, None, length=num_updates)
         return runner, metrics, data
+
+
+def isr_data(rollout: Rollout) -> tuple:
+    """What an ISR learns from in one rollout: obs uint8[S, E, H, W, C], action and social
+    reward [S, E], and, in two-agent tasks, the partner's action int32[S, E]."""
+    data = (rollout.obs, rollout.action, rollout.social_reward)
+    return data if rollout.partner_action is None else (*data, rollout.partner_action)
