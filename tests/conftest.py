@@ -8,16 +8,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-# JAX's persistent compilation cache for this session, in a folder of its own that is removed
-# when the session ends (tests and the commands they start compile the same programs many times:
-# the tiny runs of each experiment). A cached program is the one compiled, so numbers are the
-# same; programs with host callbacks (progress bars) are never cached by JAX. Set before JAX is
-# imported: it reads these at import, and commands started by tests inherit them.
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+# The persistent compilation cache (`internalize.compile_cache`) for this session, in a folder
+# of its own that is removed when the session ends: tests and the commands they start compile
+# the same programs many times (the tiny runs of each experiment), and nothing goes into the
+# user's own cache. Set before JAX is imported; commands started by tests inherit it.
+if "INTERNALIZE_COMPILE_CACHE" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="internalize-tests-jax-cache-")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ["INTERNALIZE_COMPILE_CACHE"] = _cache
+
+from internalize import compile_cache  # noqa: E402
+
+compile_cache.configure()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

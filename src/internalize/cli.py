@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from internalize import __version__
+from internalize import __version__, compile_cache
 from internalize.envs.layouts import NAMED_LAYOUTS
 
 
@@ -189,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = False) -> None:
-    """--preset, --seeds, --first-seed, --out and --quiet, which every experiment takes; with
-    `unset`, an option not given is absent from the arguments (the config gives it)."""
+    """--preset, --seeds, --first-seed, --out, --quiet and --compile-cache, which every run
+    command takes; with `unset`, an option not given is absent from the arguments (the config
+    gives it)."""
     default = (lambda value: argparse.SUPPRESS) if unset else (lambda value: value)
     parser.add_argument(
         "--preset", choices=("fast", "paper"), default=default("fast"), help="default fast"
@@ -201,6 +202,13 @@ def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = F
     )
     parser.add_argument("--out", default=None, help=out_help)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--compile-cache",
+        metavar="DIR|off",
+        default=None,
+        help="where compiled programs are kept for the next run (default "
+        "$INTERNALIZE_COMPILE_CACHE, else ~/.cache/internalize/jax); off: compile afresh",
+    )
 
 
 def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
@@ -471,6 +479,7 @@ def _os_error(error: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        compile_cache.configure(getattr(args, "compile_cache", None))
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))
         elif args.command == "reproduce":

@@ -24,6 +24,8 @@ import os
 import platform
 import sys
 
+from internalize import compile_cache
+
 ISA_CAP = "--xla_cpu_max_isa=AVX2"
 """XLA flag that caps the instruction set of XLA's generated CPU kernels (x86-64 only)."""
 
@@ -59,6 +61,8 @@ def make_deterministic(cpu: int | None = None) -> dict[str, str]:
     if hasattr(os, "sched_setaffinity"):
         allowed = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {allowed[0] if cpu is None else cpu})
+    if os.environ.get(compile_cache.VARIABLE, "off") != "off":  # programs for one CPU
+        compile_cache.configure(os.environ[compile_cache.VARIABLE])
     return describe()
 
 
