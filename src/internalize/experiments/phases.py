@@ -125,28 +125,14 @@ class UpdateLoop:
         size = chunk_size(num_updates)
         self.num_updates, self.size = num_updates, size
 
+        def start(*inputs):
+            return over_runs(init, parallel)(*inputs)
+
         def chunk(carry, first):
             done = first + jnp.arange(1, size + 1, dtype=jnp.int32)
             return over_runs(lambda c: jax.lax.scan(body, c, done), parallel)(carry)
 
-        def start(*inputs):
-            carry = over_runs(init, parallel)(*inputs)
-            shapes = jax.eval_shape(chunk, carry, jnp.int32(0))[1]
-            outputs = jax.tree.map(
-                lambda x: jnp.zeros((x.shape[0], num_updates, *x.shape[2:]), x.dtype), shapes
-            )
-            return carry, outputs
-
-        def advance(carry, outputs, first):  # `outputs` donated: written in place
-            carry, part = chunk(carry, first)
-            outputs = jax.tree.map(
-                lambda whole, x: jax.lax.dynamic_update_slice_in_dim(whole, x, first, axis=1),
-                outputs,
-                part,
-            )
-            return carry, outputs
-
-        self.start, self.advance = start, advance
+        self.start, self.chunk = start, chunk
 
     def __call__(
         self, *inputs, timing: Timing, name: str, progress: Progress | None, steps_per_update: int
@@ -155,16 +141,31 @@ class UpdateLoop:
         under `name`; each call moves `progress` by the environment steps it took."""
         start = _compile(self.start, inputs, timing, name, progress)
         started = time.perf_counter()
-        carry, outputs = start(*inputs)
+        carry = start(*inputs)
+        timing.run_s += time.perf_counter() - started
         first = jnp.int32(0)
-        advance = _compile(self.advance, (carry, outputs, first), timing, name, progress, (1,))
+        chunk = _compile(self.chunk, (carry, first), timing, name, progress)
+        outputs = jax.tree.map(  # [runs, updates, ...], written in place chunk by chunk
+            lambda x: jnp.zeros((x.shape[0], self.num_updates, *x.shape[2:]), x.dtype),
+            chunk.out_info[1],
+        )
+        write = _compile(_write, (outputs, chunk.out_info[1], first), timing, name, progress, (0,))
         runs = int(jax.tree.leaves(inputs)[0].shape[0])
+        started = time.perf_counter()
         for first in range(0, self.num_updates, self.size):
-            carry, outputs = jax.block_until_ready(advance(carry, outputs, jnp.int32(first)))
+            carry, part = chunk(carry, jnp.int32(first))
+            outputs = jax.block_until_ready(write(outputs, part, jnp.int32(first)))
             if progress is not None:
                 progress.advance(runs * self.size * steps_per_update)
         timing.run_s += time.perf_counter() - started
         return carry, outputs
+
+
+def _write(whole, part, first):
+    """`part` [runs, n, ...] written into `whole` [runs, updates, ...] from update `first`."""
+    return jax.tree.map(
+        lambda w, x: jax.lax.dynamic_update_slice_in_dim(w, x, first, axis=1), whole, part
+    )
 
 
 _shared: dict[str, tuple] | None = None
