@@ -109,9 +109,10 @@ def chunk_size(num_updates: int) -> int:
 
 class UpdateLoop:
     """`num_updates` updates of every run, as a few compiled calls of `chunk_size` updates
-    each, with the progress bar moved between them: no program holds a host callback, so
-    JAX's persistent compilation cache can keep them all (`internalize.numerics`), and the
-    numbers are those of one scan over all the updates.
+    each, with the progress bar moved between them by the steps taken (`config.batch_size`
+    per run and update): no program holds a host callback, so JAX's persistent compilation
+    cache can keep them all (`internalize.compile_cache`), and the numbers are those of one
+    scan over all the updates.
 
     Per run, `init(*inputs) -> carry` starts it and `body(carry, done) -> (carry, output)` is
     one update (`done`: int32, the updates done after it, from 1). Calling the loop returns
@@ -119,11 +120,12 @@ class UpdateLoop:
     the same shapes share the compiled programs; make the loop once and call it often.
     """
 
-    def __init__(self, init, body, num_updates: int, parallel: bool) -> None:
+    def __init__(self, init, body, num_updates: int, config: PPOConfig) -> None:
         if num_updates < 1:
             raise ValueError(f"an update loop needs at least one update, got {num_updates}")
         size = chunk_size(num_updates)
-        self.num_updates, self.size = num_updates, size
+        self.num_updates, self.size, self.steps_per_update = num_updates, size, config.batch_size
+        parallel = config.parallel_runs
 
         def start(*inputs):
             return over_runs(init, parallel)(*inputs)
@@ -135,7 +137,7 @@ class UpdateLoop:
         self.start, self.chunk = start, chunk
 
     def __call__(
-        self, *inputs, timing: Timing, name: str, progress: Progress | None, steps_per_update: int
+        self, *inputs, timing: Timing, name: str, progress: Progress | None
     ) -> tuple[Any, Any]:
         """Run every update of each run of `inputs` (leading run axis), the time into `timing`
         under `name`; each call moves `progress` by the environment steps it took."""
@@ -156,7 +158,7 @@ class UpdateLoop:
             carry, part = chunk(carry, jnp.int32(first))
             outputs = jax.block_until_ready(write(outputs, part, jnp.int32(first)))
             if progress is not None:
-                progress.advance(runs * self.size * steps_per_update)
+                progress.advance(runs * self.size * self.steps_per_update)
         timing.run_s += time.perf_counter() - started
         return carry, outputs
 
@@ -261,22 +263,29 @@ def _socialize(ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Ti
         runner, metrics, rollout = ppo.update(runner, rewards)
         return runner, (metrics, isr_data(rollout))
 
-    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
+    loop = UpdateLoop(init, body, num_updates, ppo.config)
     runners, (metrics, (obs, action, social_reward, *partner)) = loop(
         keys,
         timing=timing,
         name="socialization",
         progress=progress,
-        steps_per_update=ppo.config.batch_size,
     )
-    runs = keys.shape[0]
-    dataset = ISRDataset(
+    dataset = _dataset(obs, action, social_reward, partner)
+    return runners, metrics, dataset, timing
+
+
+def _dataset(obs, action, social_reward, partner: list, observed=None) -> ISRDataset:
+    """The `ISRDataset` of `isr_data` collected [runs, updates, S, E, ...] (`partner`: the
+    partner's actions, or empty; `observed`: bool, the steps the caregiver saw), its steps in
+    time order along one axis per run."""
+    runs = obs.shape[0]
+    return ISRDataset(
         obs=obs.reshape(runs, -1, *obs.shape[-3:]),
         action=action.reshape(runs, -1).astype(jnp.int32),
         social_reward=social_reward.reshape(runs, -1),
         partner_action=partner[0].reshape(runs, -1).astype(jnp.int32) if partner else None,
+        observed=None if observed is None else observed.reshape(runs, -1),
     )
-    return runners, metrics, dataset, timing
 
 
 def train_isr(
@@ -513,7 +522,7 @@ def runs_continuer(
         runner, metrics, _ = task.update(runner, setting, extra_metrics)
         return (runner, setting, params), metrics
 
-    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
+    loop = UpdateLoop(init, body, num_updates, ppo.config)
 
     def call(runners: Runner, settings: LearnerReward, timing: Timing, name: str, env_params=None):
         if env_params is None:
@@ -525,7 +534,6 @@ def runs_continuer(
             timing=timing,
             name=name,
             progress=progress,
-            steps_per_update=ppo.config.batch_size,
         )
         return runners, metrics
 
@@ -622,25 +630,18 @@ def socialize_snapshots(
         data = (*isr_data(rollout), rollout.presence)
         return (runner, kept, ready_update, recent, rewards), (metrics, data)
 
-    loop = UpdateLoop(init, body, num_updates, ppo.config.parallel_runs)
+    loop = UpdateLoop(init, body, num_updates, ppo.config)
     (_, kept, ready_update, _, _), (metrics, data) = loop(
         keys,
         rewards,
         timing=timing,
         name=name,
         progress=progress,
-        steps_per_update=ppo.config.batch_size,
     )
     never = ready_update < 0
     ready_update = jnp.where(never, ready_until, ready_update)
     obs, action, social_reward, *partner, presence = data
-    dataset = ISRDataset(
-        obs=obs.reshape(runs, -1, *obs.shape[-3:]),
-        action=action.reshape(runs, -1).astype(jnp.int32),
-        social_reward=social_reward.reshape(runs, -1),
-        partner_action=partner[0].reshape(runs, -1).astype(jnp.int32) if partner else None,
-        observed=presence.reshape(runs, -1) > 0,
-    )
+    dataset = _dataset(obs, action, social_reward, partner, presence > 0)
     kept = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), kept)  # [count, runs, ...]
     snapshots = Snapshots(
         at_updates=jax.tree.map(lambda x: x[: len(at_updates)], kept),
