@@ -48,6 +48,52 @@ def test_the_mode_is_refused_once_jax_has_started(monkeypatch):
     assert os.environ["XLA_FLAGS"] == ""
 
 
+ON_AN_ACCELERATOR = """
+import json, os
+from internalize import numerics
+before = sorted(os.sched_getaffinity(0)), os.environ.get("XLA_FLAGS", "")
+numerics.make_deterministic()
+print(json.dumps([before, [sorted(os.sched_getaffinity(0)), os.environ.get("XLA_FLAGS", "")]]))
+"""
+
+
+@pytest.mark.parametrize("platforms", ["cuda", "tpu,cpu"])
+def test_on_an_accelerator_the_mode_changes_nothing(platforms):
+    """Pinning and CPU flags are for the CPU: where JAX will run on a GPU or TPU the mode
+    leaves the CPUs the process may use and XLA_FLAGS as they were (JAX is not started)."""
+    env = {**os.environ, "JAX_PLATFORMS": platforms, "XLA_FLAGS": "--a=1"}
+    done = subprocess.run(
+        [sys.executable, "-c", ON_AN_ACCELERATOR], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(done.stdout)
+    assert after == before and before[1] == "--a=1"
+
+
+def test_the_accelerator_is_found_without_starting_jax(monkeypatch):
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert numerics.accelerator() is None
+    monkeypatch.setenv("JAX_PLATFORMS", "rocm")
+    assert numerics.accelerator() == "gpu"
+    monkeypatch.delenv("JAX_PLATFORMS")
+
+    class Distribution:
+        def __init__(self, name):
+            self.metadata = {"Name": name}
+
+    installed = [Distribution("jax"), Distribution("jax-cuda12-pjrt")]
+    monkeypatch.setattr(numerics.metadata, "distributions", lambda: installed)
+    devices = {"/dev/nvidia[0-9]*": ["/dev/nvidia0"]}
+    monkeypatch.setattr(numerics.glob, "glob", lambda pattern: devices.get(pattern, []))
+    assert numerics.accelerator() == "gpu"
+    devices.clear()  # the plugin without a device: the CPU
+    assert numerics.accelerator() is None
+    devices["/dev/accel[0-9]*"] = ["/dev/accel0"]  # a TPU's device, but no libtpu
+    assert numerics.accelerator() is None
+    installed.append(Distribution("libtpu"))
+    assert numerics.accelerator() == "tpu"
+
+
 def _rows(run_dir: Path) -> list[dict]:
     """metrics.csv of `run_dir`, numbers as floats."""
     with open(run_dir / "metrics.csv") as table:

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(1, 2),
         default=2,
-        help="worker processes: 2 (default) runs the prosocial experiment beside the others",
+        help="worker processes, each on a CPU of its own: 2 (default) runs two groups of "
+        "experiments at a time, the costliest first",
     )
     _backend_options(every, "experiment")
     every.add_argument(

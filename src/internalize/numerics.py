@@ -16,13 +16,17 @@ The deterministic mode removes both causes that are in our hands: the process ru
 are capped at AVX2, an instruction set every x86-64 server of the last decade has, so that a CPU
 with AVX-512 compiles the kernels an AVX2 CPU does. It must be set before JAX starts its CPU
 backend. What it cannot settle: libraries inside jaxlib that choose kernels by the CPU at run
-time, and other versions of jax/jaxlib. A GPU's numerics are its own: the mode does not touch
-them (it still pins the host process to one CPU).
+time, and other versions of jax/jaxlib. A GPU's or TPU's numerics are its own: where JAX will run
+on one (`accelerator`), the mode changes nothing, neither the CPUs the process may use nor the
+flags.
 """
 
+import glob
 import os
 import platform
+import re
 import sys
+from importlib import metadata
 
 from internalize import compile_cache
 
@@ -48,15 +52,42 @@ def deterministic_flags(xla_flags: str) -> str:
     return f"{xla_flags} {ISA_CAP}".strip()
 
 
+ACCELERATORS = {
+    "gpu": (r"jax-cuda\d+-pjrt|jax-rocm\d+-pjrt", ("/dev/nvidia[0-9]*", "/dev/kfd")),
+    "tpu": (r"libtpu(-nightly)?", ("/dev/accel[0-9]*", "/dev/vfio/[0-9]*")),
+}
+"""Per kind of accelerator: the PyPI distributions of JAX's plugins for it (a pattern) and the
+device files its driver makes."""
+
+
+def accelerator() -> str | None:
+    """The accelerator JAX will run on by default, found without starting JAX (flags and CPU
+    pinning must come before that): `gpu`, `tpu`, or None for the CPU. `JAX_PLATFORMS`, where
+    set, decides by its first platform; otherwise an accelerator counts where JAX's plugin for
+    it is installed and its device files exist."""
+    chosen = os.environ.get("JAX_PLATFORMS", "").split(",")[0].strip().lower()
+    if chosen:
+        return {"cuda": "gpu", "rocm": "gpu", "gpu": "gpu", "tpu": "tpu"}.get(chosen)
+    installed = {(dist.metadata["Name"] or "").lower() for dist in metadata.distributions()}
+    for kind, (plugins, devices) in ACCELERATORS.items():
+        pattern = re.compile(plugins)
+        if any(map(pattern.fullmatch, installed)) and any(map(glob.glob, devices)):
+            return kind
+    return None
+
+
 def make_deterministic(cpu: int | None = None) -> dict[str, str]:
     """Put this process in the deterministic mode: on one CPU (`cpu`, default the first it may
     use) and with XLA's CPU kernels capped at AVX2. Call it before anything runs in JAX; child
-    processes inherit both. Returns what `describe` returns.
+    processes inherit both. Where JAX will run on an accelerator (`accelerator`), it changes
+    nothing. Returns what `describe` returns.
 
     Raises RuntimeError if JAX's backend has started already.
     """
     if _backend_started():
         raise RuntimeError("the deterministic mode must be set before JAX starts its backend")
+    if accelerator() is not None:
+        return describe()
     os.environ["XLA_FLAGS"] = deterministic_flags(os.environ.get("XLA_FLAGS", ""))
     if hasattr(os, "sched_setaffinity"):
         allowed = sorted(os.sched_getaffinity(0))

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import internalize.experiments.retention as retention
+import internalize.learners.ppo as ppo
 from internalize.cli import main
 from internalize.experiments.common import LOCK_FILE
 from internalize.experiments.retention import Retention, RetentionConfig
@@ -237,6 +238,38 @@ def test_runs_computed_together_give_the_numbers_of_a_run_alone(tiny_run, tmp_pa
         float(r["presence"]) for r in rows if r["condition"] == "none" and r["seed"] == "1234"
     ]
     assert presence[0] > presence[-1] > 0.0  # fading, not gone at once: 2 updates over 4096 steps
+
+
+def test_the_gpu_path_runs_side_by_side_and_works_on_a_cpu(tiny_run, tmp_path, monkeypatch):
+    """Where JAX runs on a GPU or TPU, runs that no setting places (`parallel_runs` None) are
+    vmapped: the learners, the ISRs and the evaluations. Made to take that path here, the tiny
+    run finishes with the same table, its first update the same but for rounding."""
+    out, *_ = tiny_run
+    asked = []
+
+    def on_a_gpu():
+        asked.append(True)
+        return True
+
+    monkeypatch.setattr(ppo, "side_by_side_by_default", on_a_gpu)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv(tmp_path / "vmapped")) == 0
+    assert len(asked) >= 3  # socialization, the ISR and autonomy each chose the GPU path
+    (columns, side_by_side), (_, alone) = (
+        read_metrics(directory / "metrics.csv") for directory in (tmp_path / "vmapped", out)
+    )
+    assert columns == ["seed", "phase", "condition", "update", *METRIC_NAMES]
+    assert [row["phase"] for row in side_by_side] == [row["phase"] for row in alone]
+    for row in side_by_side:
+        assert all(np.isfinite(float(row[name])) for name in METRIC_NAMES)
+    first = [(a, b) for a, b in zip(side_by_side, alone, strict=True) if a["update"] == "0"]
+    for vmapped, mapped in first[:SEEDS]:  # each seed's first socialization update
+        np.testing.assert_allclose(
+            [float(vmapped[name]) for name in METRIC_NAMES],
+            [float(mapped[name]) for name in METRIC_NAMES],
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 @pytest.mark.parametrize(

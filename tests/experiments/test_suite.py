@@ -240,30 +240,40 @@ def test_failed_experiments_exit_1_with_a_line_each_on_stderr(tmp_path):
     assert not (run / RESULTS_FILE).exists()
 
 
-def test_a_worker_that_dies_fails_its_experiment_and_those_after_it_are_not_run(tmp_path):
-    result = _faulty_run(tmp_path / "run", "retention=die,prosocial=fail,departure=fail")
-    lines = _our_lines(result.stderr)
-    assert lines[0] == "internalize: retention failed: its worker process died (killed by SIGKILL)"
-    assert lines[1:5] == [
-        f"internalize: {name} not run: its worker ended before it"
-        for name in ("hacking", "scaling", "ood", "layouts")
-    ]
-    assert lines[5].startswith("internalize: prosocial failed: RuntimeError")
-    assert lines[6].startswith("internalize: departure failed: RuntimeError") and len(lines) == 7
+def _statuses(result: subprocess.CompletedProcess) -> dict[str, str]:
+    """Each experiment's line on stderr, by name (workers run side by side: any order)."""
+    lines = {}
+    for line in _our_lines(result.stderr):
+        name, _, status = line.removeprefix("internalize: ").partition(" ")
+        lines[name] = status
+    assert lines == json.loads(result.stdout)["status"]
+    return lines
+
+
+def test_a_worker_that_dies_fails_its_experiment_and_the_next_groups_go_to_the_other(tmp_path):
+    faults = "departure=die,retention=die,prosocial=fail,ood=fail,layouts=fail"
+    status = _statuses(_faulty_run(tmp_path / "run", faults))
+    died = "failed: its worker process died (killed by SIGKILL)"
+    assert status.pop("departure") == status.pop("retention") == died
+    # The groups left when departure's worker died ran in the other, until it died too.
+    for name in ("prosocial", "ood", "layouts"):
+        assert status.pop(name).startswith("failed: RuntimeError")
+    assert status == {
+        name: "not run: its worker ended before it" for name in ("hacking", "scaling")
+    }
 
 
 def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(tmp_path):
     run = tmp_path / "run"
+    faults = "retention=hang,departure=fail,prosocial=fail,ood=fail,layouts=fail"
     # 15 s: longer than a worker takes to start on a busy machine.
-    result = _faulty_run(run, "retention=hang,prosocial=fail", **{STALL_VARIABLE: "15"})
+    status = _statuses(_faulty_run(run, faults, **{STALL_VARIABLE: "15"}))
     dump = run / "hang-retention.txt"
-    lines = _our_lines(result.stderr)
-    assert lines[0] == (
-        f"internalize: retention failed: hung (no progress for 15 s); every thread's stack is "
-        f"in {dump}; run the same command to resume (if it was only slow, raise "
-        f"{STALL_VARIABLE} first)"
+    assert status["retention"] == (
+        f"failed: hung (no progress for 15 s); every thread's stack is in {dump}; run the same "
+        f"command to resume (if it was only slow, raise {STALL_VARIABLE} first)"
     )
-    assert lines[1] == "internalize: hacking not run: its worker ended before it"
+    assert status["hacking"] == status["scaling"] == "not run: its worker ended before it"
     stacks = dump.read_text()
     assert "most recent call first" in stacks and "in _injected_fault" in stacks
     assert not list(run.glob(".stacks-*"))

@@ -214,7 +214,7 @@ class Generalization(Protocol):
 
         timing = Timing(steps=len(CONDITIONS) * tasks * seeds * config.eval_episodes * steps)
         returns, goals = compiled_call(
-            over_runs(evaluate, parallel=False),
+            over_runs(evaluate),
             every,
             tile(jax.random.key_data(keys), len(CONDITIONS)),
             tile(task_params, len(CONDITIONS)),

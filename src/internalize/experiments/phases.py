@@ -298,13 +298,14 @@ def train_isr(
     """One ISR per run, trained on that run's socialization data (`network`: the ISR network,
     SPEC §4's single-agent one by default).
 
-    Runs are trained one after another inside one call (`lax.map`): at these batch sizes
-    vmapping gains little (it once hung, see `PPOConfig.parallel_runs`).
+    Runs are trained in one call, one after another (`lax.map`) on a CPU, where vmapping gains
+    little at these batch sizes (it once hung, see `PPOConfig.parallel_runs`), side by side on
+    a GPU or TPU (`over_runs`).
     """
 
     def compute():
         timing = Timing()
-        train = over_runs(make_isr_train(config, dataset.size, network), parallel=False)
+        train = over_runs(make_isr_train(config, dataset.size, network))
         result = compiled_call(
             train, keys, dataset, timing=timing, name="ISR training", progress=progress
         )
@@ -662,7 +663,8 @@ def isr_trainer(
     ISRs in one compiled call, the i-th from `keys[i]` on row `rows[i]` of `dataset` (leading
     axis [rows], `num_samples` steps) with only the steps of `observed[i]` (bool[ISRs, N]): a
     prefix (a shorter socialization) or the steps the caregiver saw. The ISRs of a call train
-    one after another; calls with arguments of the same shapes share one compiled program."""
+    one after another on a CPU, side by side on a GPU or TPU (`over_runs`); calls with
+    arguments of the same shapes share one compiled program."""
     train_one = make_isr_train(config, num_samples, network)
 
     def train(keys, rows, observed, dataset):  # the data an argument, not a constant
@@ -670,7 +672,7 @@ def isr_trainer(
             data = jax.tree.map(lambda x: x[row], dataset).replace(observed=seen)
             return train_one(key, data)
 
-        return over_runs(one, parallel=False)(keys, rows, observed)
+        return over_runs(one)(keys, rows, observed)
 
     def call(keys, rows, observed, dataset: ISRDataset) -> tuple[ISRResult, Timing]:
         timing = Timing()

@@ -4,8 +4,9 @@ know of an experiment comes from its record here.
 A record names the module that holds the experiment's config class and protocol (a
 `runner.Protocol`, which `runner.run_experiment` runs), its title
 and help, the settings that set it apart from a sibling sharing the module (ood and layouts),
-the worker group it runs in under `reproduce all` (experiments of one group run one after
-another in one process and share identical phases) and whether it saves policies to render.
+the group it runs in under `reproduce all` (experiments of one group run one after another in
+one worker process and share identical phases), about what a seed of it costs (so that the
+workers start the costliest groups first) and whether it saves policies to render.
 Adding an experiment is one module (config, protocol, analysis) and one line here.
 """
 
@@ -43,8 +44,13 @@ class Experiment:
     """One line for `internalize reproduce --help`."""
     description: str
     """What `internalize reproduce NAME --help` says of it."""
-    group: int = 0
-    """Worker of `reproduce all` it runs in (0: the goals-world group, which shares phases)."""
+    group: str = "retention"
+    """Its group under `reproduce all`: experiments of one group run one after another in one
+    worker and share identical phases (retention, hacking and scaling socialize alike)."""
+    cost: float = 0.0
+    """About the seconds one seed of it takes on one CPU with the defaults (measured, see
+    benchmarks/RESULTS.md). Only the order matters: `reproduce all`'s workers take the groups
+    of largest total cost first, so that they end together."""
     renders: bool = True
     """Saves policies that `internalize render` can play."""
     in_all: bool = True
@@ -106,6 +112,7 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment A (SPEC §5 A): per seed, socialize with the caregiver present, train the "
             "ISR on that data, then continue under oracle, none and isr. "
             + _writes("retention.png"),
+            cost=17,
             headline=("*/goals_per_episode",),
             report_rows=(
                 *(
@@ -139,6 +146,7 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
             "and one on its first 1/12, then run autonomy with each. "
             + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
+            cost=7,
             headline=("*/goals_per_episode_late", "*/internal_reward_late", "*/looping_late"),
             report_rows=tuple(
                 (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
@@ -161,6 +169,7 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment C (SPEC §5 C): per seed, socialize once, then train one ISR on the first "
             "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
             + _writes("scaling.png"),
+            cost=13,
             renders=False,
             headline=("per_seed/test_mse/*", "tests/log-log slope/per_seed"),
             report_rows=(
@@ -187,6 +196,8 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment B (SPEC §5 B): socialize on 1 random block; frozen trains on, then plays "
             "5 random blocks without learning; oracle and isr learn on 5 random blocks. All are "
             "evaluated over 100 episodes. " + _writes("ood.png"),
+            group="generalization",
+            cost=18,
             settings={"tasks": ("random",)},
             headline=("*/return",),
             report_rows=tuple(
@@ -205,6 +216,8 @@ REGISTRY: dict[str, Experiment] = {
             "Experiment B's protocol on each hand-picked layout (plus, x, U, T, four rooms) from "
             "one socialization per seed, with a pooled comparison that has the layout as a "
             "fixed effect. " + _writes("layouts.png"),
+            group="generalization",
+            cost=36,
             settings={"tasks": tuple(NAMED_LAYOUTS)},
             headline=("per_task/*/return",),
             report_rows=_p_values(
@@ -222,7 +235,8 @@ REGISTRY: dict[str, Experiment] = {
             "caregiver present (it rewards the learner when the partner reaches its goal), train "
             "the two-agent ISR on that data, then continue under oracle, none and isr. "
             + _writes("prosocial.png, episode.gif, episode.png, reward_map.png"),
-            group=1,
+            group="prosocial",
+            cost=69,
             headline=("*/helps_per_episode",),
             report_rows=(
                 ("helps none/oracle", ("helps_ratio_to_oracle", "none/oracle"), "stops helping"),
@@ -245,7 +259,8 @@ REGISTRY: dict[str, Experiment] = {
                 "departure.png (critical period, retention against effort), "
                 "departure_curves.png (curves with the presence under them)"
             ),
-            group=1,
+            group="departure",
+            cost=73,
             renders=False,
             headline=("schedules/*/retention", "critical_period/*/isr/oracle"),
             report_rows=(
@@ -272,7 +287,6 @@ REGISTRY: dict[str, Experiment] = {
             "threshold (the caregiver rewards the learner when the partner reaches its goal). "
             "Not part of reproduce all (about 4 times the goals world's cost per step). "
             + _writes("departure.png, departure_curves.png"),
-            group=1,
             renders=False,
             in_all=False,
             headline=("schedules/*/retention", "critical_period/*/isr/oracle"),

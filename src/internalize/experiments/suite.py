@@ -10,15 +10,17 @@ Running it again on the same directory resumes: finished experiments (those whos
 `results.json` exists) are skipped, an interrupted one is removed and run again.
 
 Experiments run in worker processes, so that Ctrl-C stops them at once, even inside a long
-compiled call. The goals-gridworld experiments run one after another in one worker, where
-phases with identical inputs are computed once (`phases.shared_phases`): retention, hacking
-and scaling socialize alike (and retention's ISR is hacking's `isr_full`), and so do ood and
-layouts (with their ISR and `frozen` learner). The prosocial and departure experiments run in
-a second worker beside them (`jobs=2`) or after them (`jobs=1`). Each worker runs on one CPU (see
-`_cpu_shares`), so the numbers do not depend on the machine. One progress bar follows all of
+compiled call. Experiments of one group (`registry.Experiment.group`) run one after another in
+one worker, where phases with identical inputs are computed once (`phases.shared_phases`):
+retention, hacking and scaling socialize alike (and retention's ISR is hacking's `isr_full`),
+and so do ood and layouts (with their ISR and `frozen` learner). Groups are handed out, the
+costliest first (`registry.Experiment.cost`), to whichever of the `jobs` workers is free, so that
+the workers end about together. Each worker runs on one CPU (see `_cpu_shares`), so the numbers
+do not depend on the machine nor on which worker ran what. One progress bar follows all of
 them. Workers die with the parent, however it dies (`_die_with_parent`). An experiment that
 raises is failed with its traceback in its directory's `error.txt`, and the next one runs; a
-worker that dies fails the experiment it was in, and those after it in its group are not run.
+worker that dies fails the experiment it was in, those after it in its group are not run, and
+the groups not yet handed out go to the workers left.
 A worker that sends nothing (no step, no phase) for `STALL_TIMEOUT_S` (the setting
 `INTERNALIZE_STALL_TIMEOUT_S`) is taken as hung: it writes every thread's stack into
 `hang-NAME.txt` in the run directory, is killed, and fails its experiment.
@@ -59,15 +61,20 @@ from internalize.experiments.common import (
 )
 from internalize.experiments.registry import REGISTRY
 from internalize.experiments.runner import planned_steps, run_experiment
-from internalize.numerics import make_deterministic
+from internalize.numerics import accelerator, make_deterministic
 
 EXPERIMENTS = tuple(name for name, record in REGISTRY.items() if record.in_all)
-"""In the order `reproduce all` runs them (`internalize.experiments.registry`)."""
-GROUPS = tuple(
-    tuple(name for name in EXPERIMENTS if REGISTRY[name].group == group)
-    for group in sorted({REGISTRY[name].group for name in EXPERIMENTS})
-)
-"""Experiments that run in one worker, in order (the first group shares its phases)."""
+"""The experiments of `reproduce all`, in registry order (it runs them in `groups_of` order)."""
+
+
+def groups_of(names: list[str]) -> list[list[str]]:
+    """`names` in their groups (`registry.Experiment.group`), each in registry order, the group
+    of largest total cost first (ties: the one that comes first in the registry)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(REGISTRY[name].group, []).append(name)
+    return sorted(groups.values(), key=lambda group: -sum(REGISTRY[n].cost for n in group))
+
 
 QUICK = {
     "socialize_steps": 40_960,
@@ -141,7 +148,8 @@ class SuiteConfig(ExperimentConfig):
     quick: bool = False
     """A few rollouts per phase instead of the experiments' step counts (a smoke test)."""
     jobs: int = 2
-    """Worker processes: 2 runs prosocial and departure beside the others, 1 after them."""
+    """Worker processes, each on a CPU of its own: 2 runs two groups of experiments at a time,
+    1 one after another."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -281,32 +289,44 @@ def _saved_traceback(directory: Path) -> str:
 
 
 def _worker(
-    names: list[str], config: SuiteConfig, root: str, messages, cpu, parent: int, stacks: str
+    index: int, config: SuiteConfig, root: str, messages, inbox, cpu, parent: int, stacks: str
 ) -> None:
-    """Run experiments `names` one after another, reporting to `messages` (a queue), in the
-    deterministic mode on CPU `cpu` (None: the first this process may use); end with the
-    parent process `parent`; on SIGUSR1 write every thread's stack to the file `stacks`."""
+    """Worker `index`: run the groups of experiments the parent hands out through `inbox` (a
+    queue; None: no more) one after another, reporting to `messages` (a queue of `(index,
+    experiment, kind, value)`), in the deterministic mode on CPU `cpu` (None: the first this
+    process may use); end with the parent process `parent`; on SIGUSR1 write every thread's
+    stack to the file `stacks`."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
     # Written from C by the signal handler, so even a thread stuck in a compiled call shows.
     stacks_file = open(stacks, "w")  # open for the life of the process
     faulthandler.register(signal.SIGUSR1, file=stacks_file, all_threads=True)
+    if accelerator() is not None:  # the workers share one device: not 75% each (JAX's default)
+        os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / config.jobs:.2f}")
     make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
 
-    with shared_phases():
-        for name in names:
-            messages.put((name, "start", None))
-            try:
-                _injected_fault(name)
-                progress = SharedProgress(name, messages.put)
-                run_experiment(name, config.experiment_config(name), Path(root) / name, progress)
-            except Exception as error:  # reported by the parent; the next experiment runs
-                cause = f"{type(error).__name__}: {error}{_saved_traceback(Path(root) / name)}"
-                messages.put((name, "failed", cause))
-            else:
-                messages.put((name, "done", None))
-    messages.put((names[-1], "exit", None))
+    def send(message: tuple) -> None:
+        messages.put((index, *message))
+
+    send((None, "ready", None))
+    while (names := inbox.get()) is not None:
+        with shared_phases():
+            for name in names:
+                send((name, "start", None))
+                try:
+                    _injected_fault(name)
+                    progress = SharedProgress(name, send)
+                    run_experiment(
+                        name, config.experiment_config(name), Path(root) / name, progress
+                    )
+                except Exception as error:  # reported by the parent; the next experiment runs
+                    cause = f"{type(error).__name__}: {error}{_saved_traceback(Path(root) / name)}"
+                    send((name, "failed", cause))
+                else:
+                    send((name, "done", None))
+        send((None, "ready", None))
+    send((None, "exit", None))
 
 
 @dataclass
@@ -315,10 +335,12 @@ class _Worker:
 
     process: Any
     """Its `multiprocessing` process."""
-    names: list[str]
-    """The experiments it runs, in order."""
+    inbox: Any
+    """The queue through which it is handed groups of experiments."""
     stacks: Path
     """Where it writes every thread's stack on SIGUSR1."""
+    names: list[str] = dataclasses.field(default_factory=list)
+    """The experiments handed to it so far, in order."""
     heard: float = 0.0
     """When (`time.monotonic()`) it last sent a message."""
     running: str | None = None
@@ -328,17 +350,23 @@ class _Worker:
 
 
 class _Supervisor:
-    """Follows the workers' `(experiment, kind, value)` messages until every worker has ended:
-    moves the bar, records each experiment's status, notices a worker that died or that sent
-    nothing for `timeout` seconds (hung: it is stopped), and samples the peak memory of all the
-    processes (every 0.5 s, not at every one of many messages)."""
+    """Follows the workers' `(worker, experiment, kind, value)` messages until every worker has
+    ended: hands the next of `groups` to a worker that is ready, moves the bar, records each
+    experiment's status, notices a worker that died or that sent nothing for `timeout` seconds
+    (hung: it is stopped), and samples the peak memory of all the processes (every 0.5 s, not
+    at every one of many messages)."""
 
     def __init__(
-        self, workers: list[_Worker], messages, bar: Progress, show: bool, timeout: float
+        self,
+        workers: list[_Worker],
+        groups: list[list[str]],
+        messages,
+        bar: Progress,
+        show: bool,
+        timeout: float,
     ) -> None:
-        self.workers, self.messages, self.bar, self.show = workers, messages, bar, show
-        self.timeout = timeout
-        self.owner = {name: worker for worker in workers for name in worker.names}
+        self.workers, self.groups, self.messages = workers, list(groups), messages
+        self.bar, self.show, self.timeout = bar, show, timeout
         self.status: dict[str, str] = {}
         self.phases: dict[str, str] = {}
         self.peak, self.checked = 0, 0.0
@@ -352,10 +380,14 @@ class _Supervisor:
             if time.monotonic() - self.checked >= 0.5:
                 self._check()
 
-    def _handle(self, name: str, kind: str, value: Any) -> None:
-        worker = self.owner[name]
+    def _handle(self, index: int, name: str | None, kind: str, value: Any) -> None:
+        worker = self.workers[index]
         worker.heard = time.monotonic()
-        if kind == "advance":
+        if kind == "ready":
+            group = self.groups.pop(0) if self.groups else None
+            worker.names.extend(group or [])
+            worker.inbox.put(group)
+        elif kind == "advance":
             self.bar.advance(value)
         elif kind in ("start", "phase"):
             worker.running, self.phases[name] = name, value or "starting"
@@ -403,7 +435,7 @@ class _Supervisor:
         _wait_for_content(worker.stacks, seconds=5.0)
         worker.process.kill()
         worker.process.join()
-        name = self._current(worker) or worker.names[-1]
+        name = self._current(worker) or (worker.names or ["worker"])[-1]
         dump = worker.stacks.with_name(f"hang-{name}.txt")
         os.replace(worker.stacks, dump)
         self._end(
@@ -438,19 +470,21 @@ def _wait_for_content(path: Path, seconds: float) -> None:
 def _run_workers(
     config: SuiteConfig, path: Path, groups: list[list[str]], bar: Progress, show: bool
 ) -> _Supervisor:
-    """Run each group of experiments in a worker process of its own; returns their supervisor
-    once all have ended. Ctrl-C and SIGTERM stop the workers and raise; a worker silent for
+    """Run the groups of experiments in `config.jobs` worker processes (fewer if there are
+    fewer groups), each taking the next group when it is free; returns their supervisor once
+    all have ended. Ctrl-C and SIGTERM stop the workers and raise; a worker silent for
     `_stall_timeout()` seconds is stopped as hung."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     workers = []
-    for index, (group, cpu) in enumerate(zip(groups, _cpu_shares(len(groups)), strict=True)):
+    for index, cpu in enumerate(_cpu_shares(min(config.jobs, len(groups)))):
         stacks = path / f".stacks-{index}.txt"
         stacks.touch()  # there to be renamed even if the worker hangs before it opens it
-        arguments = (group, config, str(path), messages, cpu, os.getpid(), str(stacks))
+        inbox = context.Queue()
+        arguments = (index, config, str(path), messages, inbox, cpu, os.getpid(), str(stacks))
         process = context.Process(target=_worker, args=arguments, daemon=True)
-        workers.append(_Worker(process, group, stacks))
-    supervisor = _Supervisor(workers, messages, bar, show, _stall_timeout())
+        workers.append(_Worker(process, inbox, stacks))
+    supervisor = _Supervisor(workers, groups, messages, bar, show, _stall_timeout())
     # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -551,10 +585,7 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool, backend: str, addr
             shutil.rmtree(experiment_dir)  # interrupted: run it again
     pending = [name for name in config.experiments if not (path / name).exists()]
     before = [name for name in config.experiments if name not in pending]
-    groups = [[name for name in group if name in pending] for group in GROUPS]
-    if config.jobs == 1:
-        groups = [sum(groups, [])]
-    groups = [group for group in groups if group]
+    groups = groups_of(pending)
 
     total = sum(planned_steps(name, config.experiment_config(name)) for name in pending)
     bar = Progress(total, enabled=progress)

@@ -72,9 +72,10 @@ class PPOConfig:
     """Width of the shared dense layer."""
     head_widths: tuple[int, ...] = (64, 64)
     """Hidden tanh layers of the policy and of the value head."""
-    parallel_runs: bool = False
+    parallel_runs: bool | None = None
     """Train runs (seeds, conditions) side by side with `vmap` (True) or one after another
-    inside the same jitted call with `lax.map` (False, the default). vmapping was up to ~20%
+    inside the same jitted call with `lax.map` (False); None (the default): side by side on a
+    GPU or TPU, one after another on a CPU (`over_runs`). On a CPU vmapping was up to ~20%
     faster for the fast network at 10 seeds, slower for the paper's. It used to hang for good
     on a CPU: the batched QR of vmapped orthogonal initialisation waited on XLA's thread pool
     from inside it; `learners.networks.orthogonal` now draws a batch of keys one by one
@@ -199,9 +200,19 @@ class UpdateMetrics(struct.PyTreeNode):
 METRIC_NAMES = tuple(field.name for field in fields(UpdateMetrics) if field.name != "extra")
 
 
-def over_runs(function: Callable, parallel: bool) -> Callable:
+def side_by_side_by_default() -> bool:
+    """Whether runs are vmapped where nothing says (`PPOConfig.parallel_runs` None): where JAX
+    runs on a GPU or TPU."""
+    return jax.default_backend() != "cpu"
+
+
+def over_runs(function: Callable, parallel: bool | None = None) -> Callable:
     """`function` applied over a leading run axis of all its arguments: vmapped if `parallel`,
-    else one run after another with `lax.map` (same results, one compiled loop)."""
+    else one run after another with `lax.map` (the same results but for rounding, one compiled
+    loop); None: vmapped where JAX runs on a GPU or TPU, where runs side by side fill the
+    device, one after another on a CPU."""
+    if parallel is None:
+        parallel = side_by_side_by_default()
     if parallel:
         return jax.vmap(function)
     return lambda *args: jax.lax.map(lambda run: function(*run), args)
