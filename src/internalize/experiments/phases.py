@@ -384,6 +384,7 @@ def autonomy(
     isr_network: ISRNetwork | None = None,
     extra_metrics=None,
     schedule: ScheduleConfig = PAPER_SCHEDULE,
+    distance: bool = False,
 ) -> tuple[Runner, UpdateMetrics, Timing]:
     """Continue every socialized run under each condition.
 
@@ -393,8 +394,10 @@ def autonomy(
     leading run axis, gives each run its own task (default: `ppo.env_params` for all); the
     runners' environments must already be of that task (`PPO.move_to_task`). `isr_threshold`
     and `isr_network` make the ISR's reward and `schedule` how the caregiver leaves
-    (`autonomy_settings`); `extra_metrics` goes to `PPO.run`. Returns runners and metrics
-    with leading axes [C, runs], in the order of `conditions`.
+    (`autonomy_settings`); `extra_metrics` goes to `PPO.run`; `distance` adds the metric
+    `distance`, how far each run's policy has moved from its socialized one
+    (`policy_distance`). Returns runners and metrics with leading axes [C, runs], in the order
+    of `conditions`.
     """
     (outcome,) = autonomy_variants(
         ppo,
@@ -407,6 +410,7 @@ def autonomy(
         env_params,
         isr_network,
         extra_metrics,
+        distance,
     )
     return outcome
 
@@ -427,6 +431,7 @@ def autonomy_variants(
     env_params: Any = None,
     isr_network: ISRNetwork | None = None,
     extra_metrics=None,
+    distance: bool = False,
 ) -> list[tuple[Runner, UpdateMetrics, Timing]]:
     """`autonomy` for each of `variants` (an ISR threshold and a schedule each), all in the
     same compiled calls over one run axis [variants * conditions * runs]: compiled once, and
@@ -434,7 +439,7 @@ def autonomy_variants(
     first variant's Timing holds the time; the others say `shared`."""
     runs = runners.step.shape[0]
     steps = len(conditions) * runs * num_updates * ppo.config.batch_size
-    inputs = (conditions, isr_params, num_updates, env_params, isr_network, extra_metrics)
+    inputs = (conditions, isr_params, num_updates, env_params, isr_network, extra_metrics, distance)
     return _once(
         "autonomy",
         (_fields(ppo), runners, *inputs, variants),
@@ -453,6 +458,7 @@ def _autonomy(
     env_params,
     isr_network,
     extra_metrics,
+    distance,
     variants,
     progress,
     steps,
@@ -488,6 +494,7 @@ def _autonomy(
             progress,
             params,
             extra_metrics,
+            distance,
         )
         for v in range(count):
             for i, condition in enumerate(group):
@@ -509,26 +516,33 @@ def runs_continuer(
     num_updates: int,
     progress: Progress | None = None,
     extra_metrics=None,
+    distance: bool = False,
 ):
     """`continue_runs` for one learner and update count: a function `(runners, settings,
     timing, name, env_params=None) -> (runners, metrics)` whose calls with arguments of the
-    same shapes share one compiled program (they differ only in values)."""
+    same shapes share one compiled program (they differ only in values). With `distance`,
+    each update also measures `policy_distance` from the run's policy at the start."""
 
     def init(runner, setting, params):
-        return ppo.start_caregiver(runner, setting), setting, params
+        start = runner.train.params if distance else None
+        return ppo.start_caregiver(runner, setting), setting, params, start
 
     def body(carry, _):
-        runner, setting, params = carry
+        runner, setting, params, start = carry
         task = dataclasses.replace(ppo, env_params=params)
-        runner, metrics, _ = task.update(runner, setting, extra_metrics)
-        return (runner, setting, params), metrics
+        acting = runner.train.params
+        runner, metrics, rollout = task.update(runner, setting, extra_metrics)
+        if start is not None:
+            moved = policy_distance(ppo, acting, start, rollout.obs)
+            metrics = metrics.replace(extra={**metrics.extra, "distance": moved})
+        return (runner, setting, params, start), metrics
 
     loop = UpdateLoop(init, body, num_updates, ppo.config)
 
     def call(runners: Runner, settings: LearnerReward, timing: Timing, name: str, env_params=None):
         if env_params is None:
             env_params = per_run(ppo.env_params, runners.step.shape[0])
-        (runners, _, _), metrics = loop(
+        (runners, *_), metrics = loop(
             runners,
             settings,
             env_params,
@@ -551,13 +565,26 @@ def continue_runs(
     progress: Progress | None = None,
     env_params: Any = None,
     extra_metrics=None,
+    distance: bool = False,
 ) -> tuple[Runner, UpdateMetrics]:
     """`num_updates` more updates of each run of `runners`, rewarded by its own `settings`
     (both with a leading run axis; `env_params` too if given, else `ppo.env_params` for all),
     in one compiled call timed into `timing` under `name`. Returns the runners and metrics
     [runs, updates]."""
-    call = runs_continuer(ppo, num_updates, progress, extra_metrics)
+    call = runs_continuer(ppo, num_updates, progress, extra_metrics, distance)
     return call(runners, settings, timing, name, env_params)
+
+
+def policy_distance(ppo: PPO, params: Any, start: Any, obs: jax.Array) -> jax.Array:
+    """float32 d = sqrt(KL(pi || pi_0)): the policy `params` against the policy `start`, the
+    per-state KL divergence averaged over the observations `obs` (uint8[..., H, W, C], the
+    states the learner met). The distance that optimisation against a proxy reward travels
+    (Gao, Schulman and Hilton 2022)."""
+    obs = obs.reshape(-1, *obs.shape[-3:])
+    log_p = jax.nn.log_softmax(ppo.policy(params, obs)[0])
+    log_q = jax.nn.log_softmax(ppo.policy(start, obs)[0])
+    kl = (jnp.exp(log_p) * (log_p - log_q)).sum(-1).mean()
+    return jnp.sqrt(jnp.maximum(kl, 0.0))
 
 
 @struct.dataclass

@@ -160,6 +160,40 @@ REGISTRY: dict[str, Experiment] = {
             ),
         ),
         Experiment(
+            "overoptimization",
+            "overoptimization",
+            "OveroptimizationConfig",
+            "Overoptimization",
+            "The overoptimization curve of internalized values (beyond the paper)",
+            "beyond the paper: gold against KL distance for ISRs of 5 data sizes, single and "
+            "ensembles",
+            "Beyond the paper: per seed, socialize once (as in D); on 1/24, 1/12, 1/6, 1/3 and "
+            "all of the data train a single ISR and an ensemble of 5; autonomy with the single "
+            "ISR and with the ensemble aggregated by mean, min and uwo; gold (true return) "
+            "against d = sqrt(KL to the socialized policy) fitted by d (alpha - beta log d), and "
+            "the share of D's hack that each ensemble closes. "
+            + _writes("overoptimization.png, fits.png, reward_map.png"),
+            cost=150,
+            renders=False,
+            headline=("*:1/12/true_return_late", "*:all/true_return_late"),
+            report_rows=tuple(
+                (
+                    f"share of the hack closed at 1/12: {a}",
+                    ("hack_closed", a, "share"),
+                    "nearly all (Coste et al.)",
+                )
+                for a in ("mean", "min", "uwo")
+            )
+            + tuple(
+                (
+                    f"p beta rises as the data shrink: {kind}",
+                    ("beta_against_data", kind, "test", "p_value"),
+                    "rises (Gao et al.)",
+                )
+                for kind in ("single", "min")
+            ),
+        ),
+        Experiment(
             "scaling",
             "scaling",
             "ScalingConfig",

@@ -18,6 +18,7 @@ from internalize.envs.boulder import BoulderEnv, BoulderParams, agent_cells
 from internalize.envs.constants import NUM_HEADINGS
 from internalize.envs.goals import GoalsEnv, GoalsParams
 from internalize.envs.layouts import walls_mask
+from internalize.isr.ensemble import predict
 from internalize.isr.model import ISRNetwork
 
 
@@ -28,13 +29,15 @@ def goals_reward_maps(
     walls: Sequence[Sequence[int]],
     goal: Sequence[int],
     network: ISRNetwork | None = None,
+    measure=predict,
 ) -> dict[str, np.ndarray]:
     """Rewards of every (heading, action, x, y) for the agent on the layout `walls`, `goal`.
 
     Returns {"true": the social reward R_s of taking the action there, name: the ISR's
-    prediction for each `isr_params` entry}, each float[headings, actions, size, size] indexed
-    [heading, action, x, y], nan on walls, the outer wall and the goal (the agent is never
-    there).
+    prediction for each `isr_params` entry (an ensemble's aggregated reward; `measure`
+    `internalize.isr.ensemble.disagreement` maps its members' disagreement instead)}, each
+    float[headings, actions, size, size] indexed [heading, action, x, y], nan on walls, the
+    outer wall and the goal (the agent is never there).
     """
     network = network or ISRNetwork()
     mask = walls_mask(walls, env.size)
@@ -60,8 +63,8 @@ def goals_reward_maps(
     values = {"true": jax.vmap(lambda s: jax.vmap(lambda a: true_reward(s, a))(actions))(states)}
     for name, isr in isr_params.items():
         values[name] = jax.vmap(
-            lambda o, isr=isr: network.apply(
-                isr, jnp.broadcast_to(o, (len(actions), *o.shape)), actions
+            lambda o, isr=isr: measure(
+                network, isr, jnp.broadcast_to(o, (len(actions), *o.shape)), actions
             )
         )(obs)
     return _to_grids(values, cells, env.num_actions, env.size)
@@ -125,8 +128,8 @@ def boulder_reward_maps(
     values = {"true": true}
     for name, isr in isr_params.items():
         values[name] = jax.vmap(
-            lambda o, partner_action, isr=isr: network.apply(
-                isr, jnp.broadcast_to(o, (len(actions), *o.shape)), actions, partner_action
+            lambda o, partner_action, isr=isr: predict(
+                network, isr, jnp.broadcast_to(o, (len(actions), *o.shape)), actions, partner_action
             )
         )(obs, partner_actions)
     return _to_grids(values, cells, env.num_actions, env.size)

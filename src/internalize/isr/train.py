@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from internalize.isr.ensemble import AGGREGATIONS, aggregation_weights
 from internalize.isr.model import ISRNetwork
 from internalize.settings import replace_settings
 
@@ -72,9 +73,21 @@ class ISRConfig:
     train_eval_samples: int = 16_384
     """The training error is measured on at most this many training samples, evenly spaced in
     time (measuring it on all of them would cost as much as the training itself)."""
+    members: int = 1
+    """ISRs in an ensemble (`internalize.isr.ensemble`), trained side by side from independent
+    initialisations, each on a bootstrap resample of the training split; 1: one ISR (the
+    paper's)."""
+    aggregation: str = "mean"
+    """How an ensemble's rewards combine: `mean`, `min` (the worst case) or `uwo` (mean minus
+    `penalty` times the variance)."""
+    penalty: float = 1.0
+    """lambda of the `uwo` aggregation."""
+    bootstrap: bool = True
+    """Train each ensemble member on a Poisson(1) bootstrap resample of the training split
+    (each sample drawn as often as a Poisson(1) count says); False: all on the same data."""
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "eval_points", "train_eval_samples"):
+        for name in ("batch_size", "eval_points", "train_eval_samples", "members"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.epochs > 0 or not self.learning_rate > 0:
@@ -83,6 +96,12 @@ class ISRConfig:
             )
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"train_fraction must lie in (0, 1), got {self.train_fraction}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(
+                f"unknown ISR aggregation {self.aggregation!r}; known: {list(AGGREGATIONS)}"
+            )
+        if not self.penalty >= 0:
+            raise ValueError(f"penalty must be >= 0, got {self.penalty}")
 
     def replace(self, **changes: Any) -> "ISRConfig":
         return replace_settings(self, "ISR", changes)
@@ -99,9 +118,10 @@ class ISRResult:
     """A trained ISR and its errors."""
 
     params: dict
-    """Network parameters."""
+    """Network parameters (an ensemble's: `internalize.isr.ensemble`)."""
     train_mse: jax.Array
-    """float32 MSE on the training split after training (see `ISRConfig.train_eval_samples`)."""
+    """float32 MSE on the training split after training (see `ISRConfig.train_eval_samples`);
+    of an ensemble, the mean of its members' (so too the test errors)."""
     test_mse: jax.Array
     """float32 MSE on the test split after training."""
     test_curve: jax.Array
@@ -122,10 +142,11 @@ def sampling_cdf(target: jax.Array, balance: bool, mask: jax.Array | None = None
     """float32[N] cumulative sampling probabilities; rewarded and unrewarded get half each.
 
     With no rewarded (or no unrewarded) sample, sampling is uniform. `mask` (bool[N]), if
-    given, leaves its False samples out (probability 0).
+    given, leaves its False samples out (probability 0); as float32[N] counts, it weighs each
+    sample by its count, as if it were there that many times (a bootstrap resample).
     """
     if mask is not None:
-        rewarded = (target > 0) & mask
+        rewarded = jnp.where(target > 0, mask, 0)
         num_rewarded, num_samples = rewarded.sum(), mask.sum()
         weights = jnp.where(
             rewarded,
@@ -154,8 +175,14 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
     A dataset with `observed` steps learns from those alone: the first `train_fraction` of them
     (in time) train and the rest test, and the Adam steps follow the observed training count
     (`epochs` passes over it), within a compiled loop sized for a fully observed dataset whose
-    later steps do nothing. Its `test_curve` is measured at the same points of that loop."""
+    later steps do nothing. Its `test_curve` is measured at the same points of that loop.
+
+    With `config.members > 1` it trains an ensemble of that many, side by side (vmapped) in the
+    one call: member i from its own key, on a Poisson(1) bootstrap resample of the training
+    samples (`config.bootstrap`); the parameters carry `config.aggregation`."""
     network = network or ISRNetwork()
+    if config.members > 1:
+        return _ensemble_train(config, num_samples, network)
     num_train, _ = split_sizes(num_samples, config.train_fraction)
     total_steps = math.ceil(config.epochs * num_train / config.batch_size)
     steps_per_eval = math.ceil(total_steps / config.eval_points)
@@ -194,9 +221,10 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         total, _ = jax.lax.scan(chunk_error, jnp.float32(0.0), batches)
         return total / (count if mask is None else jnp.maximum(weight.sum(), 1.0))
 
-    def train(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+    def train(key: jax.Array, dataset: ISRDataset, counts: jax.Array | None = None) -> ISRResult:
+        """`counts` (float32[N], optional) weighs each sample: a bootstrap resample."""
         if dataset.observed is not None:
-            return train_observed(key, dataset)
+            return train_observed(key, dataset, counts)
         target = jnp.maximum(dataset.social_reward, 0.0)
         train_obs, test_obs = dataset.obs[:num_train], dataset.obs[num_train:]
         train_action, test_action = dataset.action[:num_train], dataset.action[num_train:]
@@ -205,7 +233,10 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             (None, None) if partner is None else (partner[:num_train], partner[num_train:])
         )
         train_target, test_target = target[:num_train], target[num_train:]
-        cdf = sampling_cdf(train_target, config.balance)
+        if counts is None:
+            cdf, side = sampling_cdf(train_target, config.balance), "left"
+        else:  # a sample counted 0 times is never drawn
+            cdf, side = sampling_cdf(train_target, config.balance, counts[:num_train]), "right"
         key_init, key_train = jax.random.split(key)
         params = network.init(
             key_init,
@@ -217,8 +248,8 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
 
         def grad_step(carry, key):
             params, opt_state = carry
-            index = jnp.searchsorted(cdf, jax.random.uniform(key, (config.batch_size,)))
-            index = jnp.minimum(index, num_train - 1)
+            drawn = jax.random.uniform(key, (config.batch_size,))
+            index = jnp.minimum(jnp.searchsorted(cdf, drawn, side), num_train - 1)
 
             def loss(params):
                 predicted = network.apply(
@@ -254,7 +285,7 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             test_curve=jnp.concatenate([initial_test[None], curve]),
         )
 
-    def train_observed(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+    def train_observed(key: jax.Array, dataset: ISRDataset, counts=None) -> ISRResult:
         observed, partner = dataset.observed, dataset.partner_action
         target = jnp.maximum(dataset.social_reward, 0.0)
         rank = jnp.cumsum(observed) - 1  # each observed step's place among them, in time
@@ -262,7 +293,8 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         is_train, is_test = observed & (rank < observed_train), observed & (rank >= observed_train)
         last_train = jnp.max(jnp.where(is_train, jnp.arange(num_samples), 0))
         steps = jnp.ceil(config.epochs * observed_train / config.batch_size).astype(jnp.int32)
-        cdf = sampling_cdf(target, config.balance, is_train)
+        weight = is_train if counts is None else jnp.where(is_train, counts, 0.0)
+        cdf = sampling_cdf(target, config.balance, weight)
         key_init, key_train = jax.random.split(key)
         params = network.init(
             key_init, dataset.obs[:1], dataset.action[:1], None if partner is None else partner[:1]
@@ -322,6 +354,30 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             train_mse=train_mse,
             test_mse=curve[-1],
             test_curve=jnp.concatenate([initial_test[None], curve]),
+        )
+
+    return train
+
+
+def _ensemble_train(config: ISRConfig, num_samples: int, network: ISRNetwork):
+    """`make_isr_train` of an ensemble of `config.members` ISRs."""
+    train_one = make_isr_train(config.replace(members=1), num_samples, network)
+
+    def train(key: jax.Array, dataset: ISRDataset) -> ISRResult:
+        def member(key):
+            key_member, key_resample = jax.random.split(key)
+            counts = None
+            if config.bootstrap:
+                counts = jax.random.poisson(key_resample, 1.0, (num_samples,)).astype(jnp.float32)
+            return train_one(key_member, dataset, counts)
+
+        members = jax.vmap(member)(jax.random.split(key, config.members))
+        weights = aggregation_weights(config.aggregation, config.penalty)
+        return ISRResult(
+            params={"members": members.params, "aggregation": weights},
+            train_mse=members.train_mse.mean(0),
+            test_mse=members.test_mse.mean(0),
+            test_curve=members.test_curve.mean(0),
         )
 
     return train

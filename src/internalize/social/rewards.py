@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from internalize.isr.ensemble import predict
 from internalize.isr.model import ISRNetwork
 from internalize.social.caregiver import (
     CaregiverState,
@@ -31,10 +32,11 @@ from internalize.social.caregiver import (
 
 @struct.dataclass
 class ISRReward:
-    """R_i from a trained ISR network, paid only above `threshold` if that is set."""
+    """R_i from a trained ISR network or ensemble, paid only above `threshold` if that is set."""
 
     params: Any
-    """The network's parameters."""
+    """The network's parameters, or an ensemble's (`internalize.isr.ensemble`: the threshold
+    then applies to the aggregated reward)."""
     network: ISRNetwork = struct.field(pytree_node=False, default=ISRNetwork())
     threshold: jax.Array | float | None = None
     """If set, the ISR pays only where its prediction exceeds this (else 0). The original used
@@ -44,7 +46,7 @@ class ISRReward:
     def __call__(self, obs: jax.Array, action: jax.Array, transition: Any) -> jax.Array:
         # Two-agent tasks (the boulder world) report the partner's action; the ISR reads it.
         partner = getattr(transition, "partner_action", None)
-        reward = self.network.apply(self.params, obs, action, partner)
+        reward = predict(self.network, self.params, obs, action, partner)
         if self.threshold is not None:
             reward = jnp.where(reward > self.threshold, reward, 0.0)
         return reward
