@@ -175,6 +175,9 @@ def test_golden_numbers(tiny_all_run):
 
 
 GOLDEN_ALL = Path(__file__).parent / "golden" / "all_quick.json"
+NEWER_THAN_GOLDEN = {"overoptimization"}
+"""Experiments added to `reproduce all` after the golden file was written (on another machine,
+so their numbers cannot be added to it here); each has tests of its own."""
 NOT_NUMBERS = ("timings", "versions", "config")
 """Parts of results.json that are not the experiment's numbers (durations, the machine and the
 settings, which a redesign may lay out otherwise)."""
@@ -257,7 +260,9 @@ def test_golden_numbers_of_every_experiment(tiny_all_run):
     if os.environ.get("INTERNALIZE_UPDATE_GOLDEN"):
         GOLDEN_ALL.write_text(json.dumps({"machine": machine, "experiments": found}) + "\n")
     golden = json.loads(GOLDEN_ALL.read_text())
-    assert sorted(found) == sorted(golden["experiments"])
+    newer = NEWER_THAN_GOLDEN
+    assert sorted(set(found) - newer) == sorted(set(golden["experiments"]) - newer)
+    found = {name: numbers for name, numbers in found.items() if name in golden["experiments"]}
     if machine == golden["machine"]:
         assert _golden_differences(golden["experiments"], found) == []
         return

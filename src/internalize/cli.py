@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         "all",
         help="every experiment into one run directory (resumable)",
         description=(
-            "Run every experiment (retention, hacking, scaling, ood, layouts, prosocial) with "
+            "Run every experiment of `reproduce all` (retention, hacking, overoptimization, "
+            "scaling, ood, layouts, prosocial, departure) with "
             "its default settings into one run directory, one subdirectory each, in worker "
             "processes in the deterministic mode (each on one CPU, XLA's kernels capped at "
             "AVX2; see `reproduce NAME --deterministic`). Run the same "

@@ -251,15 +251,17 @@ def _statuses(result: subprocess.CompletedProcess) -> dict[str, str]:
 
 
 def test_a_worker_that_dies_fails_its_experiment_and_the_next_groups_go_to_the_other(tmp_path):
-    faults = "departure=die,retention=die,prosocial=fail,ood=fail,layouts=fail"
+    faults = "retention=die,departure=fail,prosocial=fail,ood=fail,layouts=die"
     status = _statuses(_faulty_run(tmp_path / "run", faults))
     died = "failed: its worker process died (killed by SIGKILL)"
-    assert status.pop("departure") == status.pop("retention") == died
-    # The groups left when departure's worker died ran in the other, until it died too.
-    for name in ("prosocial", "ood", "layouts"):
+    assert status.pop("retention") == status.pop("layouts") == died
+    # Retention's group, the costliest, went first to one worker, which died at once; every
+    # group left ran in the other, until it died too.
+    for name in ("departure", "prosocial", "ood"):
         assert status.pop(name).startswith("failed: RuntimeError")
     assert status == {
-        name: "not run: its worker ended before it" for name in ("hacking", "scaling")
+        name: "not run: its worker ended before it"
+        for name in ("hacking", "overoptimization", "scaling")
     }
 
 
@@ -273,7 +275,12 @@ def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(t
         f"failed: hung (no progress for 15 s); every thread's stack is in {dump}; run the same "
         f"command to resume (if it was only slow, raise {STALL_VARIABLE} first)"
     )
-    assert status["hacking"] == status["scaling"] == "not run: its worker ended before it"
+    assert (
+        status["hacking"]
+        == status["overoptimization"]
+        == status["scaling"]
+        == ("not run: its worker ended before it")
+    )
     stacks = dump.read_text()
     assert "most recent call first" in stacks and "in _injected_fault" in stacks
     assert not list(run.glob(".stacks-*"))

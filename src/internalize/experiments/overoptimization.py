@@ -200,13 +200,13 @@ class Overoptimization(Protocol):
             )
         metrics = jax.tree.map(lambda *parts: np.concatenate(parts), *found)
         isrs = {"single": singles, "ensemble": ensembles}
-        return social_metrics, isrs, metrics
+        return runners, social_metrics, isrs, metrics
 
     def analyse(self, outcome, run: Run) -> dict:
         config = self.config
-        social_metrics, isrs, metrics = outcome
+        runners, social_metrics, isrs, metrics = outcome
         run.save_checkpoints(
-            {},
+            {"socialized": runners.train.params},
             {
                 f"{kind}_{label.replace('/', 'of')}": isr.params
                 for kind, found in isrs.items()
