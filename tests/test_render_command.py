@@ -78,6 +78,7 @@ def test_every_experiment_with_checkpoints_is_rendered(rendered, all_run):
     assert printed["skipped"] == {  # they save no policies to play
         "scaling": "no policies to render",
         "departure": "no policies to render",
+        "overoptimization": "no policies to render",
     }
     assert all(Path(f).parent == out for f in printed["files"])  # --out was honoured
     # `reproduce all` rendered the same GIFs into each experiment's own render/ folder.

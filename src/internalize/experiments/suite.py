@@ -32,8 +32,8 @@ import faulthandler
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue
 import shutil
 import signal
 import sys
@@ -292,10 +292,14 @@ def _worker(
     index: int, config: SuiteConfig, root: str, messages, inbox, cpu, parent: int, stacks: str
 ) -> None:
     """Worker `index`: run the groups of experiments the parent hands out through `inbox` (a
-    queue; None: no more) one after another, reporting to `messages` (a queue of `(index,
-    experiment, kind, value)`), in the deterministic mode on CPU `cpu` (None: the first this
-    process may use); end with the parent process `parent`; on SIGUSR1 write every thread's
-    stack to the file `stacks`."""
+    queue; None: no more) one after another, reporting to `messages` (the sending end of a pipe
+    of `(index, experiment, kind, value)`), in the deterministic mode on CPU `cpu` (None: the
+    first this process may use); end with the parent process `parent`; on SIGUSR1 write every
+    thread's stack to the file `stacks`.
+
+    Each message is in the pipe when `send` returns (a `multiprocessing.Queue` hands it to a
+    thread that writes it later, and loses it if the process is killed first): a worker killed
+    right after an experiment ended has still told its parent how it ended."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
     # Written from C by the signal handler, so even a thread stuck in a compiled call shows.
@@ -306,8 +310,11 @@ def _worker(
     make_deterministic(cpu)  # before JAX starts its backend
     from internalize.experiments.phases import shared_phases
 
+    lock = threading.Lock()  # progress may be reported from XLA's callback threads
+
     def send(message: tuple) -> None:
-        messages.put((index, *message))
+        with lock:
+            messages.send((index, *message))
 
     send((None, "ready", None))
     while (names := inbox.get()) is not None:
@@ -337,6 +344,8 @@ class _Worker:
     """Its `multiprocessing` process."""
     inbox: Any
     """The queue through which it is handed groups of experiments."""
+    messages: Any
+    """The receiving end of the pipe through which it reports; end of file once it ended."""
     stacks: Path
     """Where it writes every thread's stack on SIGUSR1."""
     names: list[str] = dataclasses.field(default_factory=list)
@@ -360,12 +369,11 @@ class _Supervisor:
         self,
         workers: list[_Worker],
         groups: list[list[str]],
-        messages,
         bar: Progress,
         show: bool,
         timeout: float,
     ) -> None:
-        self.workers, self.groups, self.messages = workers, list(groups), messages
+        self.workers, self.groups = workers, list(groups)
         self.bar, self.show, self.timeout = bar, show, timeout
         self.status: dict[str, str] = {}
         self.phases: dict[str, str] = {}
@@ -373,12 +381,21 @@ class _Supervisor:
 
     def run(self) -> None:
         while not all(worker.exited for worker in self.workers):
-            try:
-                self._handle(*self.messages.get(timeout=0.5))
-            except queue.Empty:
-                pass
+            pipes = [worker.messages for worker in self.workers if not worker.exited]
+            for pipe in multiprocessing.connection.wait(pipes, timeout=0.5):
+                self._receive(next(w for w in self.workers if w.messages is pipe))
             if time.monotonic() - self.checked >= 0.5:
                 self._check()
+
+    def _receive(self, worker: _Worker) -> None:
+        """Handle the next message of `worker`; at the end of its pipe (every message it sent
+        has been read), it ended: if it did not say so, it died."""
+        try:
+            self._handle(*worker.messages.recv())
+        except EOFError:
+            if not worker.exited:
+                worker.process.join()
+                self._died(worker)
 
     def _handle(self, index: int, name: str | None, kind: str, value: Any) -> None:
         worker = self.workers[index]
@@ -410,19 +427,8 @@ class _Supervisor:
         alive = [worker.process.pid for worker in self.workers if worker.process.is_alive()]
         self.peak = max(self.peak, _rss_bytes([os.getpid(), *alive]))
         for worker in self.workers:
-            if not worker.exited and not worker.process.is_alive():
-                self._drain()  # what it sent before it ended
-                if not worker.exited:
-                    self._died(worker)
-            elif not worker.exited and self.checked - worker.heard > self.timeout:
+            if not worker.exited and self.checked - worker.heard > self.timeout:
                 self._stop_hung(worker)
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self._handle(*self.messages.get_nowait())
-            except queue.Empty:
-                return
 
     def _died(self, worker: _Worker) -> None:
         code = worker.process.exitcode
@@ -475,21 +481,23 @@ def _run_workers(
     all have ended. Ctrl-C and SIGTERM stop the workers and raise; a worker silent for
     `_stall_timeout()` seconds is stopped as hung."""
     context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    workers = []
+    workers, senders = [], []
     for index, cpu in enumerate(_cpu_shares(min(config.jobs, len(groups)))):
         stacks = path / f".stacks-{index}.txt"
         stacks.touch()  # there to be renamed even if the worker hangs before it opens it
         inbox = context.Queue()
-        arguments = (index, config, str(path), messages, inbox, cpu, os.getpid(), str(stacks))
+        messages, sender = context.Pipe(duplex=False)
+        arguments = (index, config, str(path), sender, inbox, cpu, os.getpid(), str(stacks))
         process = context.Process(target=_worker, args=arguments, daemon=True)
-        workers.append(_Worker(process, inbox, stacks))
-    supervisor = _Supervisor(workers, groups, messages, bar, show, _stall_timeout())
+        workers.append(_Worker(process, inbox, messages, stacks))
+        senders.append(sender)
+    supervisor = _Supervisor(workers, groups, bar, show, _stall_timeout())
     # SIGTERM ends this process like Ctrl-C, so that its workers are stopped too.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        for worker in workers:
+        for worker, sender in zip(workers, senders, strict=True):
             worker.process.start()
+            sender.close()  # the worker holds the only sending end: its pipe ends when it does
             worker.heard = time.monotonic()
         supervisor.run()
     except BaseException:
@@ -499,6 +507,7 @@ def _run_workers(
     finally:
         for worker in workers:
             worker.process.join()
+            worker.messages.close()
             worker.stacks.unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, previous)
     return supervisor
