@@ -82,8 +82,11 @@ QUICK = {
     "frozen_steps": 2048,
     "transfer_steps": 2048,
     "sample_counts": (4096, 12_288, 40_960),
+    "data_fractions": (1 / 12, 1 / 3, 1.0),
+    "members": 3,
 }
-"""`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes."""
+"""`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes (and, in
+overoptimization, 3 data shares and ensembles of 3)."""
 
 
 def _settings_of(name: str) -> set[str]:
