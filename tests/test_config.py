@@ -55,6 +55,7 @@ def test_the_preset_sets_the_defaults_whoever_gives_it():
         (["schedule.episode_share=2"], r"episode_share must lie in \(0, 1\]"),
         (["ppo.learning_rate"], "--set takes KEY=VALUE"),
         (["preset=slow"], "unknown preset 'slow'"),
+        (["reward_form=instead"], r"unknown reward_form 'instead'; known: \['add', 'replace'"),
     ],
 )
 def test_bad_settings_are_named(assignments, message):

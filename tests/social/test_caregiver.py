@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from internalize.social.caregiver import (
+    REWARD_FORMS,
     Presence,
     constant_presence,
     fading,
@@ -103,6 +104,38 @@ def test_learner_reward_by_hand():
     np.testing.assert_allclose(
         learner_reward(env, social, internal, presence), [-0.045, 0.35, -0.045, 0.2], atol=1e-7
     )
+
+
+def test_reward_forms_by_hand():
+    """SPEC §7's forms of the internal reward once the caregiver is gone, and between."""
+    env = jnp.asarray([-0.009, -0.009, 0.991, -0.009])
+    social = jnp.asarray([0.0, 0.4, 0.0, 0.0])
+    internal = jnp.asarray([0.0, 0.35, 0.3, 0.0])  # as paid: 0 below the ISR's threshold
+    gone, half = 0.0, jnp.asarray([0.5, 0.5, 0.5, 0.5])
+    # replace: R_i where the ISR pays, R_e elsewhere (the goal's +1 too where it does not).
+    np.testing.assert_allclose(
+        learner_reward(env, social, internal, gone, "replace"), [-0.009, 0.35, 0.3, -0.009]
+    )
+    # alone: R_i only, no step cost, in runs with an internal reward; R_e in runs without.
+    np.testing.assert_allclose(
+        learner_reward(env, social, internal, gone, "alone", 1.0), [0.0, 0.35, 0.3, 0.0]
+    )
+    np.testing.assert_allclose(
+        learner_reward(env, social, internal * 0, gone, "alone", 0.0), env, atol=1e-7
+    )
+    # Half there: half the caregiver's world, half the autonomous one.
+    np.testing.assert_allclose(
+        learner_reward(env, social, internal, half, "replace"),
+        [-0.009, 0.5 * (-0.009 + 0.4) + 0.5 * 0.35, 0.5 * 0.991 + 0.5 * 0.3, -0.009],
+        atol=1e-7,
+    )
+    # Present throughout, every form is the caregiver's R_e + R_s.
+    for form in REWARD_FORMS:
+        np.testing.assert_allclose(
+            learner_reward(env, social, internal, 1.0, form, 1.0), env + social, atol=1e-7
+        )
+    with pytest.raises(ValueError, match="unknown reward form 'instead'; known: \\['add'"):
+        learner_reward(env, social, internal, gone, "instead")
 
 
 @pytest.mark.parametrize(

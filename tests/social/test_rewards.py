@@ -76,3 +76,42 @@ def test_paper_schedules_leave_the_random_numbers_as_they_were():
     first, _, _ = run(always, updates=2)
     second, _, _ = run(share_one, updates=2)
     assert jax.tree.all(jax.tree.map(jnp.array_equal, first.train.params, second.train.params))
+
+
+@struct.dataclass
+class PaysForward:
+    """An internal reward model that pays 0.3 for moving forward (action 2), else nothing."""
+
+    def __call__(self, obs, action, transition):
+        return jnp.where(action == 2, 0.3, 0.0)
+
+
+def test_reward_forms_inside_ppo():
+    """With the caregiver gone, the learner is trained on R_e + R_i (`add`), on R_i where the
+    model pays and R_e elsewhere (`replace`), or on R_i alone (`alone`): checked on the
+    rewards of one rollout (the same actions under each form: the rollout's draws do not
+    depend on its rewards)."""
+    runner = PPO_SMALL.init(jax.random.key(3))
+    rollouts = {
+        form: jax.jit(PPO_SMALL.rollout)(
+            runner, LearnerReward(constant_presence(0.0), jnp.float32(1.0), PaysForward(), form)
+        )[1]
+        for form in ("add", "replace", "alone")
+    }
+    add = rollouts["add"]
+    paid = add.internal_reward
+    assert 0.0 < float((paid > 0).mean()) < 1.0  # some steps paid, some not
+    for rollout in rollouts.values():
+        np.testing.assert_array_equal(rollout.action, add.action)
+    last = add.truncated  # the reward of a truncated step holds its bootstrap: left out
+    expected = {
+        "add": add.env_reward + paid,
+        "replace": jnp.where(paid > 0, paid, add.env_reward),
+        "alone": paid,
+    }
+    for form, rewards in expected.items():
+        np.testing.assert_allclose(
+            rollouts[form].reward[~last], rewards[~last], rtol=1e-6, atol=1e-7, err_msg=form
+        )
+    with pytest.raises(ValueError, match="unknown reward form 'instead'"):
+        LearnerReward(constant_presence(0.0), jnp.float32(1.0), None, "instead")

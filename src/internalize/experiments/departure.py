@@ -373,6 +373,7 @@ class Departure(Retention):
                     config.isr_threshold,
                     self.isr_network,
                     schedule,
+                    config.reward_form,
                 )
                 index = CONDITIONS.index(condition)  # as `phases.autonomy` keys a condition
                 key = jax.vmap(jax.random.fold_in, (0, None))(start.key, index)

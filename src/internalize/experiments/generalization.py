@@ -39,6 +39,7 @@ from internalize.experiments.runner import Protocol, Run
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
 from internalize.plots import generalization_figure
+from internalize.social.caregiver import REWARD_FORMS
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
@@ -87,12 +88,20 @@ class GeneralizationConfig(ExperimentConfig):
     """Evaluate with the policy's most likely action instead of sampled actions."""
     isr_threshold: float | None = 0.2
     """The ISR pays only where its prediction exceeds this (the original's 0.2); None pays all."""
+    reward_form: str = "add"
+    """How the ISR's reward enters once the caregiver is gone (SPEC §7): `add` (R_e + R_i, the
+    paper's), `replace` (R_i instead of R_e where the ISR pays, R_e elsewhere: the original's
+    ood and layouts) or `alone` (R_i only, no step cost: the original's prosocial)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_positive("socialize_steps", "frozen_steps", "transfer_steps", "eval_episodes")
         if not self.tasks:
             raise ValueError("tasks is empty: give `random` and/or layout names")
+        if self.reward_form not in REWARD_FORMS:
+            raise ValueError(
+                f"unknown reward_form {self.reward_form!r}; known: {list(REWARD_FORMS)}"
+            )
         known = (RANDOM_TASK, *LAYOUT_TASKS)
         unknown = [task for task in self.tasks if task not in known]
         if unknown:
@@ -180,6 +189,7 @@ class Generalization(Protocol):
                 bar,
                 env_params=task_params,
                 isr_threshold=config.isr_threshold,
+                reward_form=config.reward_form,
             ),
         )
         policies = {

@@ -327,6 +327,7 @@ def autonomy_settings(
     isr_threshold: float | None = None,
     isr_network: ISRNetwork | None = None,
     schedule: ScheduleConfig = PAPER_SCHEDULE,
+    reward_form: str = "add",
 ) -> LearnerReward:
     """Learner rewards for `conditions` x `runs`, stacked condition-major: [C * runs].
 
@@ -336,8 +337,8 @@ def autonomy_settings(
     `oracle`: the caregiver stays (P = 1); `none`: it leaves at `switch_step` as `schedule`
     says (at once by default) and nothing replaces it; `isr`: it leaves likewise and the ISR
     (`isr_network`, default SPEC §4's, with `isr_params`, leading run axis) supplies R_i, paid
-    only above `isr_threshold` if that is set. Without `isr` among the conditions,
-    `isr_params` is not needed (and not used).
+    only above `isr_threshold` if that is set, in the `reward_form` (`caregiver.REWARD_FORMS`).
+    Without `isr` among the conditions, `isr_params` is not needed (and not used).
     """
     unknown = [condition for condition in conditions if condition not in AUTONOMY_CONDITIONS]
     if unknown:
@@ -369,7 +370,9 @@ def autonomy_settings(
             network=isr_network or ISRNetwork(),
             threshold=None if isr_threshold is None else jnp.full(count, isr_threshold),
         )
-    return LearnerReward(presence=presence, internal_weight=weights, internal=internal)
+    return LearnerReward(
+        presence=presence, internal_weight=weights, internal=internal, form=reward_form
+    )
 
 
 def autonomy(
@@ -385,6 +388,7 @@ def autonomy(
     extra_metrics=None,
     schedule: ScheduleConfig = PAPER_SCHEDULE,
     distance: bool = False,
+    reward_form: str = "add",
 ) -> tuple[Runner, UpdateMetrics, Timing]:
     """Continue every socialized run under each condition.
 
@@ -392,8 +396,8 @@ def autonomy(
     random numbers. Conditions without an ISR train together in one call, the `isr` condition
     in another (so that only its runs pay for the ISR's forward passes). `env_params`, with a
     leading run axis, gives each run its own task (default: `ppo.env_params` for all); the
-    runners' environments must already be of that task (`PPO.move_to_task`). `isr_threshold`
-    and `isr_network` make the ISR's reward and `schedule` how the caregiver leaves
+    runners' environments must already be of that task (`PPO.move_to_task`). `isr_threshold`,
+    `isr_network` and `reward_form` make the ISR's reward and `schedule` how the caregiver leaves
     (`autonomy_settings`); `extra_metrics` goes to `PPO.run`; `distance` adds the metric
     `distance`, how far each run's policy has moved from its socialized one
     (`policy_distance`). Returns runners and metrics with leading axes [C, runs], in the order
@@ -411,6 +415,7 @@ def autonomy(
         isr_network,
         extra_metrics,
         distance,
+        reward_form,
     )
     return outcome
 
@@ -432,6 +437,7 @@ def autonomy_variants(
     isr_network: ISRNetwork | None = None,
     extra_metrics=None,
     distance: bool = False,
+    reward_form: str = "add",
 ) -> list[tuple[Runner, UpdateMetrics, Timing]]:
     """`autonomy` for each of `variants` (an ISR threshold and a schedule each), all in the
     same compiled calls over one run axis [variants * conditions * runs]: compiled once, and
@@ -439,7 +445,16 @@ def autonomy_variants(
     first variant's Timing holds the time; the others say `shared`."""
     runs = runners.step.shape[0]
     steps = len(conditions) * runs * num_updates * ppo.config.batch_size
-    inputs = (conditions, isr_params, num_updates, env_params, isr_network, extra_metrics, distance)
+    inputs = (
+        conditions,
+        isr_params,
+        num_updates,
+        env_params,
+        isr_network,
+        extra_metrics,
+        distance,
+        reward_form,
+    )
     return _once(
         "autonomy",
         (_fields(ppo), runners, *inputs, variants),
@@ -459,6 +474,7 @@ def _autonomy(
     isr_network,
     extra_metrics,
     distance,
+    reward_form,
     variants,
     progress,
     steps,
@@ -476,7 +492,9 @@ def _autonomy(
     ]
     for group in filter(None, groups):
         each = [
-            autonomy_settings(group, switch_step, runs, isr_params, threshold, isr_network, plan)
+            autonomy_settings(
+                group, switch_step, runs, isr_params, threshold, isr_network, plan, reward_form
+            )
             for threshold, plan in variants
         ]
         settings = jax.tree.map(lambda *parts: jnp.concatenate(parts), *each)

@@ -36,7 +36,7 @@ from internalize.isr.model import ISRNetwork
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure
-from internalize.social.caregiver import ScheduleConfig
+from internalize.social.caregiver import REWARD_FORMS, ScheduleConfig
 from internalize.stats import summarize
 
 HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
@@ -58,6 +58,10 @@ class AutonomyConfig(ExperimentConfig):
     """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
     isr_threshold: float | None = None
     """If set, the ISR pays only where its prediction exceeds this (None: every prediction)."""
+    reward_form: str = "add"
+    """How the ISR's reward enters once the caregiver is gone (SPEC §7): `add` (R_e + R_i, the
+    paper's), `replace` (R_i instead of R_e where the ISR pays, R_e elsewhere: the original's
+    ood and layouts) or `alone` (R_i only, no step cost: the original's prosocial)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,6 +70,10 @@ class AutonomyConfig(ExperimentConfig):
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
         if self.isr_threshold is not None and not np.isfinite(self.isr_threshold):
             raise ValueError(f"isr_threshold must be finite or None, got {self.isr_threshold}")
+        if self.reward_form not in REWARD_FORMS:
+            raise ValueError(
+                f"unknown reward_form {self.reward_form!r}; known: {list(REWARD_FORMS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ class Retention(Protocol):
             variants,
             bar,
             isr_network=first.isr_network,
+            reward_form=first.config.reward_form,
         )
         return [
             (*start, *run.timed("autonomy", outcome))

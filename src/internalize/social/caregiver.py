@@ -187,14 +187,38 @@ def readiness(ready_goals: float, window: int = 4, switch_step: float = math.inf
     return make_presence(1.0, 0.0, switch_step, 0.0, ready_goals=ready_goals, ready_window=window)
 
 
+REWARD_FORMS = ("add", "replace", "alone")
+"""How the internal reward R_i enters the learner's reward once the caregiver is gone
+(`learner_reward`): `add` (the paper's), `replace`, `alone` (SPEC §7: the original's code used
+each in another experiment)."""
+
+
 def learner_reward(
     env_reward: jax.Array,
     social_reward: jax.Array,
     internal_reward: jax.Array,
     presence: jax.Array,
+    form: str = "add",
+    internal_weight: jax.Array | float = 1.0,
 ) -> jax.Array:
-    """`R_e + P * R_s + (1 - P) * R_i`, elementwise."""
-    return env_reward + presence * social_reward + (1.0 - presence) * internal_reward
+    """The learner's reward, elementwise: `P * (R_e + R_s) + (1 - P) * A`, where what the
+    learner gets without the caregiver, A, takes the internal reward R_i in the `form`:
+
+    - `add`: `A = R_e + R_i`, so the reward is `R_e + P * R_s + (1 - P) * R_i` (SPEC §1);
+    - `replace`: `A = R_i` where R_i > 0 (where the ISR pays: above its threshold, if it has
+      one), `R_e` elsewhere (the original's ood and layouts, SPEC §7);
+    - `alone`: `A = R_i`, no environment reward or step cost (the original's prosocial), in
+      runs whose `internal_weight` is > 0; runs without an internal reward keep `A = R_e`.
+    """
+    if form == "add":
+        return env_reward + presence * social_reward + (1.0 - presence) * internal_reward
+    if form == "replace":
+        alone = jnp.where(internal_reward > 0, internal_reward, env_reward)
+    elif form == "alone":
+        alone = jnp.where(jnp.asarray(internal_weight) > 0, internal_reward, env_reward)
+    else:
+        raise ValueError(f"unknown reward form {form!r}; known: {list(REWARD_FORMS)}")
+    return presence * (env_reward + social_reward) + (1.0 - presence) * alone
 
 
 SCHEDULES = ("two_phase", "fading", "intermittent", "readiness")

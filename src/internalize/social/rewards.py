@@ -23,6 +23,7 @@ from flax import struct
 from internalize.isr.ensemble import predict
 from internalize.isr.model import ISRNetwork
 from internalize.social.caregiver import (
+    REWARD_FORMS,
     CaregiverState,
     Presence,
     constant_presence,
@@ -61,6 +62,13 @@ class LearnerReward:
     """float32 multiplier `w` of R_i (0: no internal reward)."""
     internal: Any = None
     """An internal reward model (`ISRReward` or any with its call), or None (R_i = 0)."""
+    form: str = struct.field(pytree_node=False, default="add")
+    """How R_i enters the reward once the caregiver is gone: `add`, `replace` or `alone`
+    (`caregiver.learner_reward`); without an internal model, R_e alone whatever the form."""
+
+    def __post_init__(self) -> None:
+        if self.form not in REWARD_FORMS:
+            raise ValueError(f"unknown reward form {self.form!r}; known: {list(REWARD_FORMS)}")
 
     def start(self, key: jax.Array, num_envs: int) -> CaregiverState:
         """The caregiver's state at the start of a run."""
@@ -78,11 +86,19 @@ class LearnerReward:
         learner's reward, the internal reward it received (`(1 - P) * w * R_i`) and the
         presence P, each float32[num_envs]."""
         presence = self.presence.per_env(state, step)
+        form = self.form
         if self.internal is None:
-            internal = jnp.zeros_like(transition.env_reward)
+            internal, form = jnp.zeros_like(transition.env_reward), "add"
         else:
             internal = self.internal_weight * self.internal(obs, action, transition)
-        reward = learner_reward(transition.env_reward, transition.social_reward, internal, presence)
+        reward = learner_reward(
+            transition.env_reward,
+            transition.social_reward,
+            internal,
+            presence,
+            form,
+            self.internal_weight,
+        )
         return reward, (1.0 - presence) * internal, presence
 
 
