@@ -659,4 +659,4 @@ class BoulderDepartureConfig(DepartureConfig):
 class BoulderDeparture(Departure):
     """The departure protocol with experiment E's two-agent ISR."""
 
-    isr_network = Prosocial.isr_network
+    AGENT_CELLS = Prosocial.AGENT_CELLS

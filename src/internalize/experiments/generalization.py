@@ -189,6 +189,7 @@ class Generalization(Protocol):
                 bar,
                 env_params=task_params,
                 isr_threshold=config.isr_threshold,
+                isr_network=self.isr_network,
                 reward_form=config.reward_form,
             ),
         )

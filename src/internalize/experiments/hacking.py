@@ -129,6 +129,7 @@ class Hacking(Protocol):
                 self.autonomy_updates,
                 bar,
                 schedule=config.schedule,
+                isr_network=self.isr_network,
                 extra_metrics=looping_metric(config.loop_threshold),
             ),
         )
@@ -216,6 +217,7 @@ class Hacking(Protocol):
             },
             MAP_WALLS,
             MAP_GOAL,
+            network=self.isr_network,
         )
         size = self.env.size
         run.save_figure(

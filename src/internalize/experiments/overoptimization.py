@@ -191,6 +191,7 @@ class Overoptimization(Protocol):
                     jax.tree.map(lambda *parts: np.concatenate(parts), *params),
                     self.autonomy_updates,
                     bar,
+                    isr_network=self.isr_network,
                     extra_metrics=looping_metric(config.loop_threshold),
                     distance=True,
                 ),
@@ -349,12 +350,14 @@ class Overoptimization(Protocol):
             {f"single ISR {label} (seed {seed})": first["single"], f"ensemble mean {label}": mean},
             MAP_WALLS,
             MAP_GOAL,
+            network=self.isr_network,
         )
         spread = goals_reward_maps(
             *layout,
             {f"ensemble disagreement {label} (sd)": mean},
             MAP_WALLS,
             MAP_GOAL,
+            network=self.isr_network,
             measure=disagreement,
         )
         maps.update({name: value for name, value in spread.items() if name != "true"})

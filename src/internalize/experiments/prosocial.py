@@ -137,7 +137,7 @@ def write_episode(run_dir: RunDirectory, frames, helped: list[int], strip: int =
 
 
 def reward_maps(
-    env: BoulderEnv, env_params, isr_params, seed: int
+    env: BoulderEnv, env_params, isr_params, seed: int, network: ISRNetwork | None = None
 ) -> tuple[dict[str, np.ndarray], dict]:
     """The true and ISR reward maps of each of `MAP_SITUATIONS` (names `SITUATION: true`,
     `SITUATION: ISR (seed N)`), and the labelled cells (partner P, boulder B) of each map."""
@@ -151,6 +151,7 @@ def reward_maps(
             cells["partner"],
             MAP_GOAL,
             cells["boulder"],
+            network=network,
         )
         labels = [("P", cells["partner"])]
         if cells["boulder"] is not None:
@@ -172,7 +173,7 @@ class Prosocial(Retention):
         "goals_per_episode": "partner reaches its goal, per episode",
         "true_return": "return (true reward)",
     }
-    isr_network = ISRNetwork(agent_cells=agent_cells)
+    AGENT_CELLS = staticmethod(agent_cells)
 
     def make_env(self):
         env = BoulderEnv()
@@ -225,7 +226,7 @@ class Prosocial(Retention):
         """`reward_map.png` of the first seed's ISR; returns, per situation, the largest gap
         between the ISR's reward and the true one."""
         seed = run.seeds[0]
-        maps, marks = reward_maps(self.env, self.env_params, isr_params, seed)
+        maps, marks = reward_maps(self.env, self.env_params, isr_params, seed, self.isr_network)
         gaps = {
             situation: float(np.nanmax(np.abs(maps[f"{situation}:\n{kind}"] - true)))
             for situation in MAP_SITUATIONS

@@ -32,7 +32,6 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.experiments.runner import Protocol, Run
-from internalize.isr.model import ISRNetwork
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure
@@ -98,8 +97,6 @@ class Retention(Protocol):
     """The results.json name of each condition's headline (the first) over oracle's."""
     LABELS = {"goals_per_episode": "goals per episode", "true_return": "return (true reward)"}
     """The curves of the figure and their labels."""
-    isr_network: ISRNetwork | None = None
-    """The ISR's network (None: SPEC §4's single-agent one)."""
 
     def __init__(self, name: str, config: RetentionConfig) -> None:
         super().__init__(name, config)

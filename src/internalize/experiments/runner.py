@@ -38,6 +38,7 @@ from internalize.experiments.common import (
     versions,
 )
 from internalize.experiments.phases import Timing, seed_keys
+from internalize.isr.model import ISRNetwork, centre_cell
 
 
 @dataclass
@@ -77,8 +78,17 @@ class Protocol:
     """An experiment's phases and analysis (see the module's docstring). `name` is the name it
     runs under (one protocol may serve several registered experiments: ood and layouts)."""
 
+    AGENT_CELLS = staticmethod(centre_cell)
+    """How the ISR finds the agents in an observation (`isr.model.isr_input`): the goals
+    world's one agent at the centre of its view, unless a task says otherwise."""
+
     def __init__(self, name: str, config: ExperimentConfig) -> None:
         self.name, self.config = name, config
+
+    @property
+    def isr_network(self) -> ISRNetwork:
+        """The ISR network that the `isr` settings train (`ISRConfig.network`)."""
+        return self.config.isr.network(self.AGENT_CELLS)
 
     def describe(self) -> dict:
         """What `config.json` holds beside the settings (update counts, the environment)."""

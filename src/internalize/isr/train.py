@@ -11,6 +11,7 @@ Reported errors are plain means over the split's samples (not re-balanced).
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import optax
 from flax import struct
 
 from internalize.isr.ensemble import AGGREGATIONS, aggregation_weights
-from internalize.isr.model import ISRNetwork
+from internalize.isr.model import ISRNetwork, centre_cell
 from internalize.settings import replace_settings
 
 EVAL_CHUNK = 2048
@@ -85,6 +86,12 @@ class ISRConfig:
     bootstrap: bool = True
     """Train each ensemble member on a Poisson(1) bootstrap resample of the training split
     (each sample drawn as often as a Poisson(1) count says); False: all on the same data."""
+    axes: str = "paper"
+    """The network's axis layout: `paper` (SPEC §4) or `original` (the authors' code: the grid's
+    first axis as the convolutions' channels, flattened to 672 on the goals world; SPEC §7)."""
+    conv_init: str = "orthogonal"
+    """The convolutions' initialisation: `orthogonal` (SPEC §4) or `torch` (PyTorch's default,
+    which the original's convolutions kept; SPEC §7)."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "eval_points", "train_eval_samples", "members"):
@@ -102,9 +109,15 @@ class ISRConfig:
             )
         if not self.penalty >= 0:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
+        self.network()  # names an unknown axes or conv_init
 
     def replace(self, **changes: Any) -> "ISRConfig":
         return replace_settings(self, "ISR", changes)
+
+    def network(self, agent_cells: Callable[[jax.Array], jax.Array] = centre_cell) -> ISRNetwork:
+        """The ISR network these settings train, for a task whose agents `agent_cells` finds
+        (`isr.model.isr_input`)."""
+        return ISRNetwork(agent_cells=agent_cells, axes=self.axes, conv_init=self.conv_init)
 
 
 ISR_PRESETS = {
@@ -180,7 +193,7 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
     With `config.members > 1` it trains an ensemble of that many, side by side (vmapped) in the
     one call: member i from its own key, on a Poisson(1) bootstrap resample of the training
     samples (`config.bootstrap`); the parameters carry `config.aggregation`."""
-    network = network or ISRNetwork()
+    network = network or config.network()
     if config.members > 1:
         return _ensemble_train(config, num_samples, network)
     num_train, _ = split_sizes(num_samples, config.train_fraction)

@@ -48,6 +48,15 @@ def orthogonal(gain: float) -> nn.initializers.Initializer:
     return init
 
 
+def _uniform(bound: float) -> nn.initializers.Initializer:
+    """Uniform in [-bound, bound)."""
+
+    def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
 class Conv2x2(nn.Module):
     """A 2x2 convolution, stride 1, no padding, as one matrix product over 2x2 patches.
 
@@ -58,12 +67,21 @@ class Conv2x2(nn.Module):
 
     features: int
     gain: float = SQRT2
+    init: str = "orthogonal"
+    """`orthogonal` (with `gain`; zero bias) or `torch`: PyTorch's default for `Conv2d`, weights
+    and bias uniform in +-1/sqrt(fan_in), fan_in = 4 * C (what the original's ISR kept)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         channels = x.shape[-1]
-        kernel = self.param("kernel", orthogonal(self.gain), (2, 2, channels, self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        shape = (2, 2, channels, self.features)
+        if self.init == "torch":
+            bound = 1.0 / np.sqrt(4 * channels)
+            kernel = self.param("kernel", _uniform(bound), shape)
+            bias = self.param("bias", _uniform(bound), shape[-1:])
+        else:
+            kernel = self.param("kernel", orthogonal(self.gain), shape)
+            bias = self.param("bias", nn.initializers.zeros, (self.features,))
         patches = jnp.concatenate(
             [x[..., :-1, :-1, :], x[..., :-1, 1:, :], x[..., 1:, :-1, :], x[..., 1:, 1:, :]],
             axis=-1,
