@@ -33,6 +33,21 @@ def test_a_schedule_by_kind_then_its_values():
         assert (config.schedule.kind, config.schedule.fade_steps) == ("fading", 30_000)
 
 
+def test_every_experiment_has_the_presets_the_command_line_offers():
+    from internalize.cli import PRESET_NAMES
+    from internalize.experiments.registry import REGISTRY
+
+    for name, record in REGISTRY.items():
+        config = record.config_class()
+        presets = sorted(config.PPO_PRESETS), sorted(config.ISR_PRESETS)
+        assert presets == (sorted(PRESET_NAMES),) * 2, name
+    cnn = resolve_config("retention", None, {"preset": "fast-cnn"}, [])
+    fast = resolve_config("retention", None, {"preset": "fast"}, [])
+    assert cnn.ppo.network == "paper_cnn" and fast.ppo.network == "mlp"
+    assert cnn.ppo.replace(network="mlp", trunk_width=64, head_widths=(32,)) == fast.ppo
+    assert cnn.isr == fast.isr
+
+
 def test_the_preset_sets_the_defaults_whoever_gives_it():
     paper = resolve_config("retention", None, {"preset": "paper"}, ["ppo.learning_rate=5e-5"])
     assert paper.ppo.network == "paper_cnn" and paper.ppo.learning_rate == 5e-5

@@ -190,13 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRESET_NAMES = ("fast", "fast-cnn", "paper")
+"""The presets every experiment has (the keys of `learners.ppo.PRESETS`; named here so that the
+command line starts without JAX)."""
+
+
 def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = False) -> None:
     """--preset, --seeds, --first-seed, --out, --quiet and --compile-cache, which every run
     command takes; with `unset`, an option not given is absent from the arguments (the config
     gives it)."""
     default = (lambda value: argparse.SUPPRESS) if unset else (lambda value: value)
     parser.add_argument(
-        "--preset", choices=("fast", "paper"), default=default("fast"), help="default fast"
+        "--preset", choices=PRESET_NAMES, default=default("fast"), help="default fast"
     )
     parser.add_argument("--seeds", type=POSITIVE, default=default(10), help="default 10")
     parser.add_argument(

@@ -35,6 +35,7 @@ from internalize.stats import welch_test
 PROSOCIAL_PRESETS: dict[str, PPOConfig] = {
     "paper": PRESETS["paper"],
     "fast": PRESETS["fast"].replace(ent_coef=0.01, num_epochs=20, minibatch_size=256),
+    "fast-cnn": PRESETS["fast-cnn"].replace(ent_coef=0.01, num_epochs=20, minibatch_size=256),
 }
 """PPO settings for the boulder world. `fast` is the goals task's `fast` with an entropy bonus
 0.01 and 20 epochs of 256-sample minibatches (160 gradient steps per 2,048-sample rollout):
@@ -45,6 +46,7 @@ PROSOCIAL_ISR_PRESETS: dict[str, ISRConfig] = {
     "paper": ISRConfig(batch_size=10, epochs=10.0),
     "fast": ISRConfig(batch_size=32, epochs=2.0, learning_rate=1e-3),
 }
+PROSOCIAL_ISR_PRESETS["fast-cnn"] = PROSOCIAL_ISR_PRESETS["fast"]
 """ISR training for task 2: `paper` is SPEC §4's 10 epochs at batch size 10; `fast` 2 epochs at
 batch size 32 with Adam 1e-3 (13,500 Adam steps on 2.4e5 samples). Chosen on seed 1234 among
 three settings, each with the ISR paying only above 0.2: 2 epochs at batch 256 (test MSE 7.7e-4,

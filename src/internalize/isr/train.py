@@ -124,6 +124,7 @@ ISR_PRESETS = {
     "paper": ISRConfig(),
     "fast": ISRConfig(batch_size=64, epochs=2.0, learning_rate=1e-3),
 }
+ISR_PRESETS["fast-cnn"] = ISR_PRESETS["fast"]
 
 
 @struct.dataclass

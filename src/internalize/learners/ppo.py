@@ -128,6 +128,11 @@ PRESETS = {
         head_widths=(32,),
     ),
 }
+PRESETS["fast-cnn"] = PRESETS["fast"].replace(
+    network="paper_cnn", trunk_width=128, head_widths=(64, 64)
+)
+"""`fast-cnn`: the paper's CNN (SPEC §4, its widths) with `fast`'s rollouts, minibatches, epochs,
+learning rate and observation scale: the paper's inductive bias at `fast`'s pace."""
 
 
 class TrainState(struct.PyTreeNode):
