@@ -27,6 +27,7 @@ from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     Timing,
     autonomy,
+    best_checkpoints,
     compiled_call,
     metric_curves,
     metric_rows,
@@ -88,6 +89,11 @@ class GeneralizationConfig(ExperimentConfig):
     """Evaluate with the policy's most likely action instead of sampled actions."""
     isr_threshold: float | None = 0.2
     """The ISR pays only where its prediction exceeds this (the original's 0.2); None pays all."""
+    best_checkpoint_steps: int | None = None
+    """None: `frozen` and the transfers start from the end of socialization (the paper's); N:
+    from each seed's best checkpoint of socialization, one every N environment steps, by the
+    mean return of its last rollout (the original's ood and layouts: 10000; SPEC §7). The ISR
+    learns from every socialization step either way."""
     reward_form: str = "add"
     """How the ISR's reward enters once the caregiver is gone (SPEC §7): `add` (R_e + R_i, the
     paper's), `replace` (R_i instead of R_e where the ISR pays, R_e elsewhere: the original's
@@ -98,6 +104,10 @@ class GeneralizationConfig(ExperimentConfig):
         self.check_positive("socialize_steps", "frozen_steps", "transfer_steps", "eval_episodes")
         if not self.tasks:
             raise ValueError("tasks is empty: give `random` and/or layout names")
+        if self.best_checkpoint_steps is not None and self.best_checkpoint_steps < 1:
+            raise ValueError(
+                f"best_checkpoint_steps must be >= 1 or None, got {self.best_checkpoint_steps}"
+            )
         if self.reward_form not in REWARD_FORMS:
             raise ValueError(
                 f"unknown reward_form {self.reward_form!r}; known: {list(REWARD_FORMS)}"
@@ -158,7 +168,10 @@ class Generalization(Protocol):
         config, ppo, bar = self.config, self.ppo, run.progress
         seeds, tasks = config.seeds, len(config.tasks)
         runners, social_metrics, dataset = run.timed(
-            "socialization", socialize(ppo, run.key_runs, self.updates["socialize"], bar)
+            "socialization",
+            socialize(
+                ppo, run.key_runs, self.updates["socialize"], bar, config.best_checkpoint_steps
+            ),
         )
         isr = run.timed("isr", train_isr(config.isr, run.key_isr, dataset, bar))
         del dataset
@@ -255,6 +268,13 @@ class Generalization(Protocol):
             "return": np.asarray(social_curves["true_return"][:, -1]).tolist(),
             "goals_per_episode": np.asarray(social_curves["goals_per_episode"][:, -1]).tolist(),
         }
+        if config.best_checkpoint_steps is not None:
+            best = best_checkpoints(
+                metrics[0].true_return, config.ppo.batch_size, config.best_checkpoint_steps
+            )
+            numbers["socialization"]["best_checkpoint_step"] = (
+                (best + 1) * config.ppo.batch_size
+            ).tolist()
         numbers["isr_model"] = {
             "train_mse": np.asarray(isr.train_mse).tolist(),
             "test_mse": np.asarray(isr.test_mse).tolist(),

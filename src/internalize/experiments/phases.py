@@ -232,28 +232,58 @@ def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: i
 
 
 def socialize(
-    ppo: PPO, keys: jax.Array, num_updates: int, progress: Progress | None = None
+    ppo: PPO,
+    keys: jax.Array,
+    num_updates: int,
+    progress: Progress | None = None,
+    best_every: int | None = None,
 ) -> tuple[Runner, UpdateMetrics, ISRDataset, Timing]:
     """Train one run per key with the caregiver present throughout (P = 1).
 
     Returns the runners, metrics [runs, updates] and the ISR data of every step, in time order,
-    as an `ISRDataset` with a leading run axis.
+    as an `ISRDataset` with a leading run axis. With `best_every` (environment steps), each
+    runner's learner is its best checkpoint instead of its last (`best_checkpoints`): the
+    original's ood and layouts started autonomy from it (SPEC §7); the data stay every step's.
     """
     steps = int(keys.shape[0]) * num_updates * ppo.config.batch_size
     return _once(
         "socialize",
-        (_fields(ppo), keys, num_updates),
-        lambda: _socialize(ppo, keys, num_updates, progress, Timing(steps=steps)),
+        (_fields(ppo), keys, num_updates, best_every),
+        lambda: _socialize(ppo, keys, num_updates, progress, Timing(steps=steps), best_every),
         progress,
         steps,
     )
+
+
+def checkpoint_updates(num_updates: int, batch_size: int, every: int) -> np.ndarray:
+    """bool[num_updates]: the updates at which a checkpoint is taken every `every` environment
+    steps, the first update whose end reaches each multiple of `every` (SB3's callback checks
+    every `every` steps; the nearest whole rollout here)."""
+    if every < 1:
+        raise ValueError(f"checkpoints need every >= 1 step, got {every}")
+    end = np.arange(1, num_updates + 1) * batch_size
+    return end // every > (end - batch_size) // every
+
+
+def best_checkpoints(returns: np.ndarray, batch_size: int, every: int) -> np.ndarray:
+    """int[runs]: the update (0-based) of each run's best checkpoint, the first of the highest
+    `returns` (float[runs, updates], the mean return per episode of each update's rollout:
+    about the last 100 episodes, as the original's callback read them) among
+    `checkpoint_updates`; the last update where no checkpoint was taken."""
+    returns = np.asarray(returns, np.float32)
+    checks = checkpoint_updates(returns.shape[1], batch_size, every)
+    if not checks.any():
+        return np.full(returns.shape[0], returns.shape[1] - 1)
+    return np.flatnonzero(checks)[np.argmax(returns[:, checks], axis=1)]
 
 
 def _fields(instance: Any) -> list:
     return [getattr(instance, field.name) for field in dataclasses.fields(instance)]
 
 
-def _socialize(ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Timing):
+def _socialize(
+    ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Timing, best_every=None
+):
     rewards = caregiver_present()
 
     def init(key):
@@ -263,13 +293,45 @@ def _socialize(ppo: PPO, keys: jax.Array, num_updates: int, progress, timing: Ti
         runner, metrics, rollout = ppo.update(runner, rewards)
         return runner, (metrics, isr_data(rollout))
 
-    loop = UpdateLoop(init, body, num_updates, ppo.config)
-    runners, (metrics, (obs, action, social_reward, *partner)) = loop(
+    if best_every is None:
+        loop = UpdateLoop(init, body, num_updates, ppo.config)
+    else:  # carry the best checkpoint's learner beside the runner (`best_checkpoints`)
+        checks = jnp.asarray(checkpoint_updates(num_updates, ppo.config.batch_size, best_every))
+
+        def init_best(key):
+            runner = init(key)
+            return runner, (jnp.float32(-jnp.inf), runner.train)
+
+        def body_best(carry, done):
+            runner, (best, train) = carry
+            runner, (metrics, data) = body(runner, done)
+            better = checks[done - 1] & (metrics.true_return > best)
+            best = jnp.where(better, metrics.true_return, best)
+            train = jax.tree.map(
+                lambda kept, new: jnp.where(better, new, kept), train, runner.train
+            )
+            return (runner, (best, train)), (metrics, data)
+
+        loop = UpdateLoop(init_best, body_best, num_updates, ppo.config)
+    carry, (metrics, (obs, action, social_reward, *partner)) = loop(
         keys,
         timing=timing,
         name="socialization",
         progress=progress,
     )
+    if best_every is None:
+        runners = carry
+    else:
+        runners, (best, train) = carry
+        runners = runners.replace(
+            train=jax.tree.map(
+                lambda kept, last: jnp.where(
+                    jnp.isfinite(best).reshape(-1, *[1] * (last.ndim - 1)), kept, last
+                ),
+                train,
+                runners.train,
+            )
+        )
     dataset = _dataset(obs, action, social_reward, partner)
     return runners, metrics, dataset, timing
 
@@ -296,12 +358,14 @@ def train_isr(
     network: ISRNetwork | None = None,
 ) -> tuple[ISRResult, Timing]:
     """One ISR per run, trained on that run's socialization data (`network`: the ISR network,
-    SPEC §4's single-agent one by default).
+    by default the one `config` describes, `ISRConfig.network`, for the single-agent task).
 
     Runs are trained in one call, one after another (`lax.map`) on a CPU, where vmapping gains
     little at these batch sizes (it once hung, see `PPOConfig.parallel_runs`), side by side on
     a GPU or TPU (`over_runs`).
     """
+
+    network = network or config.network()  # so that the default and its equal share a phase
 
     def compute():
         timing = Timing()

@@ -89,7 +89,7 @@ class ISRNetwork(nn.Module):
         if self.axes == "original":  # [..., x, y, feature] read as [channel, height, width]
             x = jnp.moveaxis(x, -3, -1)
         for features in self.conv_features:
-            x = nn.relu(Conv2x2(features, init=self.conv_init)(x))
+            x = nn.relu(Conv2x2(features, scheme=self.conv_init)(x))
         x = x.reshape(*x.shape[:-3], -1)
         for width in self.widths:
             x = nn.relu(nn.Dense(width, kernel_init=orthogonal(SQRT2))(x))

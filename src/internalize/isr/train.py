@@ -92,6 +92,11 @@ class ISRConfig:
     conv_init: str = "orthogonal"
     """The convolutions' initialisation: `orthogonal` (SPEC §4) or `torch` (PyTorch's default,
     which the original's convolutions kept; SPEC §7)."""
+    train_on_test: bool = False
+    """Draw the training batches from every sample, the test split's too, while the test error
+    is still measured on the test split: the original's scaling script trained on its test
+    samples (its evaluation call took an optimizer step; SPEC §7), so it saw no train/test gap.
+    False (the paper's model): the test split is never trained on."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "eval_points", "train_eval_samples", "members"):
@@ -247,10 +252,18 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
             (None, None) if partner is None else (partner[:num_train], partner[num_train:])
         )
         train_target, test_target = target[:num_train], target[num_train:]
+        # What the batches are drawn from: the training split, or every sample.
+        drawn_from = (train_obs, train_action, train_partner, train_target)
+        if config.train_on_test:
+            drawn_from = (dataset.obs, dataset.action, partner, target)
+        else:
+            counts = None if counts is None else counts[:num_train]
+        draw_obs, draw_action, draw_partner, draw_target = drawn_from
+        size = draw_target.shape[0]
         if counts is None:
-            cdf, side = sampling_cdf(train_target, config.balance), "left"
+            cdf, side = sampling_cdf(draw_target, config.balance), "left"
         else:  # a sample counted 0 times is never drawn
-            cdf, side = sampling_cdf(train_target, config.balance, counts[:num_train]), "right"
+            cdf, side = sampling_cdf(draw_target, config.balance, counts), "right"
         key_init, key_train = jax.random.split(key)
         params = network.init(
             key_init,
@@ -263,16 +276,16 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         def grad_step(carry, key):
             params, opt_state = carry
             drawn = jax.random.uniform(key, (config.batch_size,))
-            index = jnp.minimum(jnp.searchsorted(cdf, drawn, side), num_train - 1)
+            index = jnp.minimum(jnp.searchsorted(cdf, drawn, side), size - 1)
 
             def loss(params):
                 predicted = network.apply(
                     params,
-                    train_obs[index],
-                    train_action[index],
-                    None if train_partner is None else train_partner[index],
+                    draw_obs[index],
+                    draw_action[index],
+                    None if draw_partner is None else draw_partner[index],
                 )
-                return ((predicted - train_target[index]) ** 2).mean()
+                return ((predicted - draw_target[index]) ** 2).mean()
 
             grads = jax.grad(loss)(params)
             updates, opt_state = optimiser.update(grads, opt_state, params)
@@ -300,6 +313,8 @@ def make_isr_train(config: ISRConfig, num_samples: int, network: ISRNetwork | No
         )
 
     def train_observed(key: jax.Array, dataset: ISRDataset, counts=None) -> ISRResult:
+        if config.train_on_test:
+            raise ValueError("isr.train_on_test applies to fully observed datasets only")
         observed, partner = dataset.observed, dataset.partner_action
         target = jnp.maximum(dataset.social_reward, 0.0)
         rank = jnp.cumsum(observed) - 1  # each observed step's place among them, in time

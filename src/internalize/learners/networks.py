@@ -67,15 +67,16 @@ class Conv2x2(nn.Module):
 
     features: int
     gain: float = SQRT2
-    init: str = "orthogonal"
-    """`orthogonal` (with `gain`; zero bias) or `torch`: PyTorch's default for `Conv2d`, weights
-    and bias uniform in +-1/sqrt(fan_in), fan_in = 4 * C (what the original's ISR kept)."""
+    scheme: str = "orthogonal"
+    """The initialisation: `orthogonal` (with `gain`; zero bias) or `torch`: PyTorch's default
+    for `Conv2d`, weights and bias uniform in +-1/sqrt(fan_in), fan_in = 4 * C (what the
+    original's ISR kept)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         channels = x.shape[-1]
         shape = (2, 2, channels, self.features)
-        if self.init == "torch":
+        if self.scheme == "torch":
             bound = 1.0 / np.sqrt(4 * channels)
             kernel = self.param("kernel", _uniform(bound), shape)
             bias = self.param("bias", _uniform(bound), shape[-1:])

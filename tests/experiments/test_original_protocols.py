@@ -1,0 +1,82 @@
+"""The original's protocols (SPEC §7) one setting away. Autonomy from the best checkpoint of
+socialization (the original's ood and layouts, `--set best_checkpoint_steps=N`): which updates
+are checkpoints, which is best, and that the learner kept is the one a shorter socialization
+ends with. The scaling curve's separate socializations: a shorter socialization collects the
+first samples of a longer one, so prefixes of one run are the separate runs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from internalize.envs.goals import GoalsEnv
+from internalize.experiments.generalization import GeneralizationConfig
+from internalize.experiments.phases import best_checkpoints, checkpoint_updates, socialize
+from internalize.learners.ppo import PPO, PRESETS
+from internalize.social.rewards import caregiver_present
+
+
+def test_checkpoint_updates_by_hand():
+    # Rollouts of 2048 steps end at 2048, 4096, ..., 12288: 10000 is first reached by the 5th.
+    np.testing.assert_array_equal(checkpoint_updates(6, 2048, 10_000), [0, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(checkpoint_updates(6, 2048, 4096), [0, 1, 0, 1, 0, 1])
+    assert checkpoint_updates(3, 2048, 1000).all()  # more often than a rollout: every update
+    with pytest.raises(ValueError, match="every >= 1 step, got 0"):
+        checkpoint_updates(3, 2048, 0)
+
+
+def test_best_checkpoints_by_hand():
+    returns = np.asarray([[0.1, 0.9, 0.3, 0.5, 0.8, 0.2], [0.4, 0.1, 0.2, 0.6, 0.6, 0.7]])
+    # Checkpoints at updates 1, 3, 5 (0-based): the first of the best among them.
+    np.testing.assert_array_equal(best_checkpoints(returns, 2048, 4096), [1, 5])
+    np.testing.assert_array_equal(best_checkpoints(returns[:, :3], 2048, 4096), [1, 1])
+    # No checkpoint within the run: the last update.
+    np.testing.assert_array_equal(best_checkpoints(returns, 2048, 10**6), [5, 5])
+
+
+@pytest.fixture(scope="module")
+def small_ppo():
+    env = GoalsEnv()
+    config = PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1)
+    return PPO(config, env, env.make_params(n_blocks=3))
+
+
+def test_the_learner_kept_is_the_best_checkpoints(small_ppo):
+    ppo = small_ppo
+    keys = jax.vmap(jax.random.key)(jnp.arange(3))
+    # 7 updates of 64 steps, a checkpoint every 128: updates 2, 4 and 6 (1-based), not the last.
+    runners, metrics, dataset, _ = socialize(ppo, keys, 7, best_every=128)
+    last, last_metrics, _, _ = socialize(ppo, keys, 7)
+    np.testing.assert_array_equal(metrics.true_return, last_metrics.true_return)
+    np.testing.assert_array_equal(dataset.obs.shape[:2], (3, 7 * 64))  # every step's data
+    np.testing.assert_array_equal(runners.step, last.step)  # the environments go on
+    best = best_checkpoints(metrics.true_return, 64, 128)
+    assert set(best.tolist()) <= {1, 3, 5}
+    run = jax.jit(
+        lambda key, updates: ppo.run(ppo.init(key), caregiver_present(), updates)[0],
+        static_argnums=1,
+    )
+    for seed, update in enumerate(best.tolist()):
+        shorter = run(keys[seed], update + 1)
+        kept = jax.tree.map(lambda x, seed=seed: x[seed], runners.train)
+        for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(shorter.train), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+        final = jax.tree.map(lambda x, seed=seed: x[seed], last.train.params)
+        moved = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.abs(a - b).max(), kept.params, final))
+        assert max(float(m) for m in moved) > 1e-4  # not the last update's learner
+
+
+def test_a_bad_checkpoint_interval_is_named():
+    with pytest.raises(ValueError, match="best_checkpoint_steps must be >= 1 or None, got 0"):
+        GeneralizationConfig(best_checkpoint_steps=0)
+
+
+def test_a_shorter_socialization_collects_the_first_samples_of_a_longer_one(small_ppo):
+    """The original socialized once per data size of its scaling curve (SPEC §7); with the
+    same seed, each of those runs collects what the first steps of the longest collect, so our
+    prefixes of one run are those runs' data (the sizes rounded to whole rollouts)."""
+    keys = jax.vmap(jax.random.key)(jnp.arange(2))
+    _, _, short, _ = socialize(small_ppo, keys, 3)
+    _, _, long, _ = socialize(small_ppo, keys, 7)
+    for a, b in zip(jax.tree.leaves(short), jax.tree.leaves(long), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[:, : a.shape[1]])
