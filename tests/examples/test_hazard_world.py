@@ -176,6 +176,33 @@ def test_with_the_caregiver_present_the_learner_keeps_away_from_the_hazard():
     assert (goals > 6.5).all(), goals
 
 
+def test_the_users_world_is_found_by_import_path_where_they_work(tmp_path, monkeypatch):
+    """`world=package.module:make_env` is looked up beside where the user works: retention's
+    protocol is built in the example world from the repository's root, and from elsewhere the
+    error says what was looked for. (The whole run by the installed command is slow-marked.)"""
+    from internalize.experiments.runner import protocol
+    from internalize.experiments.suite import resolve_config
+
+    config = resolve_config("retention", None, {}, ["world=examples.hazard_world:make_env"])
+    elsewhere = [entry for entry in sys.path if entry not in ("", str(ROOT))]
+
+    def forget():  # modules named `examples` (pytest puts tests/ on the path: its examples/)
+        for name in [name for name in sys.modules if name.split(".")[0] == "examples"]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setattr(sys, "path", list(elsewhere))
+
+    forget()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="cannot be loaded: No module named 'examples"):
+        protocol("retention", config)
+    forget()
+    monkeypatch.chdir(ROOT)
+    built = protocol("retention", config)
+    assert built.env.obs_shape == ENV.obs_shape and built.env.num_actions == ENV.num_actions
+    assert type(built.env).__module__ == "examples.hazard_world"
+
+
+@pytest.mark.slow
 def test_retention_runs_in_the_users_world_by_import_path(tmp_path):
     """The installed command, started where the user works, runs retention in the example world
     given as `package.module:make_env`, and records the world in config.json."""

@@ -11,9 +11,13 @@ import pytest
 
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.generalization import GeneralizationConfig
-from internalize.experiments.phases import best_checkpoints, checkpoint_updates, socialize
+from internalize.experiments.phases import (
+    best_checkpoints,
+    checkpoint_updates,
+    socialize,
+    socialize_snapshots,
+)
 from internalize.learners.ppo import PPO, PRESETS
-from internalize.social.rewards import caregiver_present
 
 
 def test_checkpoint_updates_by_hand():
@@ -41,42 +45,44 @@ def small_ppo():
     return PPO(config, env, env.make_params(n_blocks=3))
 
 
-def test_the_learner_kept_is_the_best_checkpoints(small_ppo):
-    ppo = small_ppo
+@pytest.fixture(scope="module")
+def with_best(small_ppo):
+    """3 runs of 7 updates of 64 steps, a checkpoint every 128 steps: updates 2, 4 and 6
+    (1-based), not the last; and the same runs' states after each of those updates."""
     keys = jax.vmap(jax.random.key)(jnp.arange(3))
-    # 7 updates of 64 steps, a checkpoint every 128: updates 2, 4 and 6 (1-based), not the last.
-    runners, metrics, dataset, _ = socialize(ppo, keys, 7, best_every=128)
-    last, last_metrics, _, _ = socialize(ppo, keys, 7)
-    np.testing.assert_array_equal(metrics.true_return, last_metrics.true_return)
-    np.testing.assert_array_equal(dataset.obs.shape[:2], (3, 7 * 64))  # every step's data
-    np.testing.assert_array_equal(runners.step, last.step)  # the environments go on
+    best = socialize(small_ppo, keys, 7, best_every=128)
+    metrics, _, snapshots, _ = socialize_snapshots(small_ppo, keys, 7, (2, 4, 6, 7))
+    return keys, best, metrics, snapshots
+
+
+def test_the_learner_kept_is_the_best_checkpoints(with_best):
+    _, (runners, metrics, dataset, _), plain_metrics, snapshots = with_best
+    np.testing.assert_allclose(metrics.true_return, plain_metrics.true_return, rtol=1e-5)
+    assert dataset.obs.shape[:2] == (3, 7 * 64)  # every step's data
+    np.testing.assert_array_equal(runners.step, 7 * 64)  # the environments go on
     best = best_checkpoints(metrics.true_return, 64, 128)
     assert set(best.tolist()) <= {1, 3, 5}
-    run = jax.jit(
-        lambda key, updates: ppo.run(ppo.init(key), caregiver_present(), updates)[0],
-        static_argnums=1,
-    )
     for seed, update in enumerate(best.tolist()):
-        shorter = run(keys[seed], update + 1)
         kept = jax.tree.map(lambda x, seed=seed: x[seed], runners.train)
-        for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(shorter.train), strict=True):
+        index = (1, 3, 5).index(update)
+        at_best = jax.tree.map(lambda x, i=index, seed=seed: x[i, seed], snapshots.at_updates.train)
+        for a, b in zip(jax.tree.leaves(kept), jax.tree.leaves(at_best), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-        final = jax.tree.map(lambda x, seed=seed: x[seed], last.train.params)
-        moved = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.abs(a - b).max(), kept.params, final))
-        assert max(float(m) for m in moved) > 1e-4  # not the last update's learner
+        last = jax.tree.map(lambda x, seed=seed: x[3, seed], snapshots.at_updates.train.params)
+        moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), kept.params, last)
+        assert max(jax.tree.leaves(moved)) > 1e-4  # not the last update's learner
+
+
+def test_a_shorter_socialization_collects_the_first_samples_of_a_longer_one(small_ppo, with_best):
+    """The original socialized once per data size of its scaling curve (SPEC §7); with the
+    same seed, each of those runs collects what the first steps of the longest collect, so our
+    prefixes of one run are those runs' data (the sizes rounded to whole rollouts)."""
+    keys, (_, _, long, _), _, _ = with_best
+    _, _, short, _ = socialize(small_ppo, keys, 3)
+    for a, b in zip(jax.tree.leaves(short), jax.tree.leaves(long), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[:, : a.shape[1]])
 
 
 def test_a_bad_checkpoint_interval_is_named():
     with pytest.raises(ValueError, match="best_checkpoint_steps must be >= 1 or None, got 0"):
         GeneralizationConfig(best_checkpoint_steps=0)
-
-
-def test_a_shorter_socialization_collects_the_first_samples_of_a_longer_one(small_ppo):
-    """The original socialized once per data size of its scaling curve (SPEC §7); with the
-    same seed, each of those runs collects what the first steps of the longest collect, so our
-    prefixes of one run are those runs' data (the sizes rounded to whole rollouts)."""
-    keys = jax.vmap(jax.random.key)(jnp.arange(2))
-    _, _, short, _ = socialize(small_ppo, keys, 3)
-    _, _, long, _ = socialize(small_ppo, keys, 7)
-    for a, b in zip(jax.tree.leaves(short), jax.tree.leaves(long), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[:, : a.shape[1]])
