@@ -36,13 +36,15 @@ def phase_figure(
     panels: Mapping[str, str],
     switch_step: float,
     title: str,
+    rescaled: Mapping[str, tuple[str, float]] | None = None,
 ):
     """Curves over training steps: socialization, then each autonomy condition.
 
     `socialization` maps "step" (float[T]) and metric names (float[seeds, T]); `autonomy` maps
     condition -> the same (a metric that socialization did not measure starts with autonomy).
     `panels` maps metric name -> axis label. A dashed line marks the caregiver's departure at
-    `switch_step`.
+    `switch_step`. `rescaled` maps a metric to (label, factor): a second axis on the right
+    reads its panel multiplied by the factor (another paper's scale, say).
     """
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
@@ -69,6 +71,10 @@ def phase_figure(
         ax.set_xlabel("environment steps")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if metric in (rescaled or {}):
+            other, factor = rescaled[metric]
+            functions = (lambda v, f=factor: v * f, lambda v, f=factor: v / f)
+            ax.secondary_yaxis("right", functions=functions).set_ylabel(other, fontsize=8)
     axes[0][0].legend(fontsize=8, loc="lower left")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()

@@ -86,3 +86,25 @@ def test_a_shorter_socialization_collects_the_first_samples_of_a_longer_one(smal
 def test_a_bad_checkpoint_interval_is_named():
     with pytest.raises(ValueError, match="best_checkpoint_steps must be >= 1 or None, got 0"):
         GeneralizationConfig(best_checkpoint_steps=0)
+
+
+def test_retention_figure_reads_on_fig_1s_scale_too():
+    """Fig. 1 of the paper plots goals per 1,000 steps / 20 (SPEC §7): 2.5 times goals per
+    20-step episode. Retention's figure gives that axis beside its own."""
+    from internalize.experiments.runner import protocol
+    from internalize.experiments.suite import make_config
+    from internalize.plots import phase_figure
+
+    scale = protocol("retention", make_config("retention", seeds=1)).published_scale()
+    label, factor = scale["goals_per_episode"]
+    assert factor == 2.5 and "1,000 steps / 20" in label
+    assert protocol("prosocial", make_config("prosocial", seeds=1)).published_scale() == {}
+    steps = np.asarray([1.0, 2.0])
+    curves = {"step": steps, "goals_per_episode": np.asarray([[0.5, 3.0], [1.0, 3.2]])}
+    figure = phase_figure(
+        curves, {"isr": curves}, {"goals_per_episode": "goals per episode"}, 2.0, "x", scale
+    )
+    figure.canvas.draw()
+    ours = figure.axes[0]
+    (published,) = [a for a in ours.child_axes if a.get_ylabel() == label]
+    np.testing.assert_allclose(published.get_ylim(), np.asarray(ours.get_ylim()) * 2.5)

@@ -177,6 +177,9 @@ class Prosocial(Retention):
     }
     AGENT_CELLS = staticmethod(agent_cells)
 
+    def published_scale(self) -> dict:
+        return {}  # Fig. 1's scale is the goals world's
+
     def make_env(self):
         env = BoulderEnv()
         return env, env.make_params()

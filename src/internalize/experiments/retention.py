@@ -141,6 +141,13 @@ class Retention(Protocol):
     def phases(self, run: Run):
         return self.phases_together([self], [run])[0]
 
+    def published_scale(self) -> dict[str, tuple[str, float]]:
+        """The paper's Fig. 1 axis beside ours (SPEC §7): it logged `0.4 * goals / 20` every
+        1,000 steps and labelled it value / 0.4, i.e. goals per 1,000 steps / 20, which is
+        1000 / (20 * max_steps) times goals per episode (2.5 for 20-step episodes)."""
+        factor = 1000.0 / (20.0 * float(self.env_params.max_steps))
+        return {"goals_per_episode": ("Fig. 1's scale: goals per 1,000 steps / 20", factor)}
+
     def batch_key(self):
         """Runs that differ only in the ISR threshold's value and the caregiver's schedule (of
         one `ready_window`) compute their phases together: one socialization and ISR, and the
@@ -208,6 +215,7 @@ class Retention(Protocol):
             switch_step=float(self.samples),
             title=f"{self.name.capitalize()} ({config.preset} preset, {config.seeds} seeds, "
             "mean ± SE)",
+            rescaled=self.published_scale(),
         )
         run.save_figure(f"{self.name}.png", figure)
         fraction = config.final_fraction
