@@ -33,6 +33,15 @@ def env() -> GoalsEnv:
 
 
 @pytest.fixture(scope="session")
+def small_ppo(env):
+    """The fast learner with tiny rollouts (4 x 16 steps, one epoch), on 3 random blocks."""
+    from internalize.learners.ppo import PPO, PRESETS
+
+    config = PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1)
+    return PPO(config, env, env.make_params(n_blocks=3))
+
+
+@pytest.fixture(scope="session")
 def jitted(env):
     """Jitted environment functions shared across tests (compiled once per session)."""
     return {

@@ -10,19 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.envs.goals import GoalsEnv
 from internalize.experiments.departure import DepartureConfig
 from internalize.experiments.phases import autonomy_settings, socialize_snapshots
-from internalize.learners.ppo import PPO, PRESETS
 from internalize.social.caregiver import ScheduleConfig
 from internalize.social.rewards import caregiver_present
-
-
-@pytest.fixture(scope="module")
-def small_ppo():
-    env = GoalsEnv()
-    config = PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1)
-    return PPO(config, env, env.make_params(n_blocks=3))
 
 
 @pytest.fixture(scope="module")

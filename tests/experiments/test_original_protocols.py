@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.envs.goals import GoalsEnv
 from internalize.experiments.generalization import GeneralizationConfig
 from internalize.experiments.phases import (
     best_checkpoints,
@@ -17,7 +16,6 @@ from internalize.experiments.phases import (
     socialize,
     socialize_snapshots,
 )
-from internalize.learners.ppo import PPO, PRESETS
 
 
 def test_checkpoint_updates_by_hand():
@@ -36,13 +34,6 @@ def test_best_checkpoints_by_hand():
     np.testing.assert_array_equal(best_checkpoints(returns[:, :3], 2048, 4096), [1, 1])
     # No checkpoint within the run: the last update.
     np.testing.assert_array_equal(best_checkpoints(returns, 2048, 10**6), [5, 5])
-
-
-@pytest.fixture(scope="module")
-def small_ppo():
-    env = GoalsEnv()
-    config = PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1)
-    return PPO(config, env, env.make_params(n_blocks=3))
 
 
 @pytest.fixture(scope="module")
