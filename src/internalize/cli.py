@@ -187,7 +187,79 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="output folder (default: render/ in each experiment's directory)",
     )
+    _teach_parser(commands)
     return parser
+
+
+TEACH_WORLDS = ("goals", "boulder")
+"""The worlds a person can teach in (the keys of `teach.worlds.WORLDS`; named here so that the
+command line starts without JAX)."""
+
+
+def _teach_parser(commands) -> None:
+    teach = commands.add_parser(
+        "teach",
+        help="a person as the caregiver: teach a learner your values in the browser, then leave",
+        description=(
+            "Serve a page (on 127.0.0.1 unless --host says otherwise) where you watch a learner "
+            "act and approve or disapprove of what it does; an ISR fitted to your labels trains "
+            "it in many hidden environments, and goes on alone once you leave. Prints the URL "
+            "with the session's token. Every label is in the session directory's append-only "
+            "log: --resume DIR goes on with a session, --replay DIR retrains its learner from "
+            "the log (a run directory that report and render read)."
+        ),
+    )
+    teach.add_argument("--env", choices=TEACH_WORLDS, default="goals", help="default goals")
+    teach.add_argument("--preset", choices=PRESET_NAMES, default="fast", help="default fast")
+    teach.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    teach.add_argument(
+        "--port", type=NON_NEGATIVE, default=8765, help="default 8765; 0: any free port"
+    )
+    teach.add_argument(
+        "--out",
+        default=None,
+        help="new session directory (default runs/teach-DATE-TIME); "
+        "with --replay: the replay's run directory (default DIR/replay)",
+    )
+    mode = teach.add_mutually_exclusive_group()
+    mode.add_argument("--resume", metavar="DIR", default=None, help="go on with a session")
+    mode.add_argument(
+        "--replay", metavar="DIR", default=None, help="retrain a session's learner from its log"
+    )
+    teach.add_argument(
+        "--seeds", type=POSITIVE, default=1, help="with --replay: learners retrained (default 1)"
+    )
+    teach.add_argument(
+        "--first-seed",
+        type=NON_NEGATIVE,
+        default=None,
+        help="with --replay: the first seed (default the session's own)",
+    )
+    teach.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="assignments",
+        help="a session setting (internalize.teach.session.TeachConfig), e.g. --set credit_steps=3",
+    )
+    teach.add_argument("--quiet", action="store_true", help="no progress bar (--replay)")
+    teach.add_argument(
+        "--compile-cache",
+        metavar="DIR|off",
+        default=None,
+        help="where compiled programs are kept (as for reproduce)",
+    )
+
+
+def _teach(args: argparse.Namespace) -> dict:
+    from internalize.teach import command
+
+    if args.replay is not None:
+        return command.replay(args.replay, args.out, args.seeds, args.first_seed, not args.quiet)
+    if args.resume is not None:
+        return command.resume(args.resume, args.host, args.port)
+    return command.start(args.out, args.env, args.preset, args.assignments, args.host, args.port)
 
 
 PRESET_NAMES = ("fast", "fast-cnn", "paper")
@@ -474,6 +546,7 @@ INTERRUPTED = {
     "render": "interrupted: the GIFs written are whole, others are missing; run it again",
     "sweep": "interrupted before the sweep began; run the command again",
     "export": "interrupted: what was written is whole, the rest is missing; run it again",
+    "teach": "stopped: every acknowledged label is in the session's log; --resume DIR goes on",
 }
 """What to do after Ctrl-C on a command (`reproduce` says it with its run directory)."""
 
@@ -503,6 +576,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from internalize.report import write_report
 
             print(json.dumps({"report": str(write_report(args.run_dir, args.out))}, indent=2))
+        elif args.command == "teach":
+            print(json.dumps(_teach(args), indent=2))
         elif args.command == "render":
             from internalize.render import render_run
 

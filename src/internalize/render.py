@@ -264,7 +264,11 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
             "boulder worlds"
         )
     max_steps = env_config.get("max_steps")
-    if experiment == "prosocial":
+    if experiment == "teach":  # a teaching session's world (internalize.teach)
+        env = BoulderEnv() if config["world"] == "boulder" else GoalsEnv()
+        settings = {"n_blocks": config["n_blocks"]} if config["world"] == "goals" else {}
+        tasks = {None: env.make_params(max_steps=max_steps, **settings)}
+    elif experiment == "prosocial":
         env = BoulderEnv(egocentric=env_config.get("egocentric", True))
         tasks = {None: env.make_params(max_steps=max_steps)}
     elif experiment in ("retention", "hacking"):
@@ -285,6 +289,7 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
 
 def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
+    from internalize.envs.boulder import BoulderEnv
     from internalize.experiments.suite import resolve_config
     from internalize.learners.ppo import PPO
 
@@ -313,7 +318,10 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     def pick(name: str, index: tuple[int, ...], what: str):
         return _select(_entry(checkpoints, name, path), index, template, what, path)
 
-    if experiment in ("retention", "prosocial", "hacking"):
+    if experiment == "teach":
+        names = list(conditions)  # untaught, taught
+        chosen = {None: [pick("autonomy", (c, seed_index), n) for c, n in enumerate(names)]}
+    elif experiment in ("retention", "prosocial", "hacking"):
         shown = ["none", "isr", "oracle"] if experiment != "hacking" else conditions
         names = ["socialized", *shown]
         params = [pick("socialized", (seed_index,), "socialized")]
@@ -352,7 +360,7 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
                 names=tuple(names),
                 params=jax.tree.map(lambda *leaves: np.stack(leaves), *params),
                 ppo=PPO(ppo_config, env, tasks[task]),
-                counted="partner arrivals" if experiment == "prosocial" else "goals",
+                counted="partner arrivals" if isinstance(env, BoulderEnv) else "goals",
             )
         )
     return sets
@@ -387,9 +395,12 @@ def render_run(
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     if seed_index < 0:
         raise ValueError(f"seed index must be non-negative, got {seed_index}")
+    from internalize.teach import replay_directory
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"{run_dir} is not a run directory: no such directory")
+    run_dir = replay_directory(run_dir)
     directories = _experiment_dirs(run_dir)
     single = directories == [run_dir]
     skipped, sets = {}, []

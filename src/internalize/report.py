@@ -474,8 +474,10 @@ def _sweep_report(run_dir: Path, config: dict) -> str:
 
 def render_report(run_dir: str | Path) -> str:
     """The report of `run_dir` as one HTML page (raises ValueError for a directory that is not
-    a run)."""
-    run_dir = Path(run_dir)
+    a run); a teaching session's is its replay's (`teach.replay_directory`)."""
+    from internalize.teach import replay_directory
+
+    run_dir = replay_directory(run_dir)
     config = _load_json(run_dir / CONFIG_FILE) if run_dir.is_dir() else None
     if config is not None and config.get("experiment") == "sweep":
         return _sweep_report(run_dir, config)

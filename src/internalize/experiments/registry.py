@@ -325,6 +325,36 @@ REGISTRY: dict[str, Experiment] = {
             in_all=False,
             headline=("schedules/*/retention", "critical_period/*/isr/oracle"),
         ),
+        Experiment(
+            "teach",
+            "internalize.teach.replay",
+            "TeachReplayConfig",
+            "TeachReplay",
+            "A person as the caregiver (a teaching session, replayed)",
+            "beyond the paper: retrain a teaching session's learner from its log (teach --replay)",
+            "Per seed, the ISR and the learner go through a teaching session's log again (the "
+            "person's labels, each refit and block of updates, leaving), beside an untaught "
+            "learner of the same seed; both evaluated on the world's events, forward moves and "
+            "the ISR's reward per episode. Needs --set session=DIR (or `internalize teach "
+            "--replay DIR`). " + _writes("checkpoints.msgpack"),
+            group="teach",
+            in_all=False,
+            headline=("*/isr_reward", "*/events"),
+            report_rows=(
+                (
+                    "ISR reward per episode, taught",
+                    ("summary", "taught", "isr_reward", "mean"),
+                    None,
+                ),
+                (
+                    "ISR reward per episode, untaught",
+                    ("summary", "untaught", "isr_reward", "mean"),
+                    None,
+                ),
+                ("events per episode, taught", ("summary", "taught", "events", "mean"), None),
+                ("events per episode, untaught", ("summary", "untaught", "events", "mean"), None),
+            ),
+        ),
     )
 }
 """Every experiment, in the order `reproduce all` runs those it runs (`in_all`)."""
