@@ -120,3 +120,58 @@ def all_run(tmp_path_factory) -> Path:
     output = (out.parent / "output.txt").read_text()
     assert code == 0, f"`internalize {' '.join(ALL_RUN_ARGS)}` exited {code}:\n{output[-3000:]}"
     return out
+
+
+# ------------------------------------------------------------------------- a real browser
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+INSTALL = "apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Chromium and its driver, installed with apt-get when missing (skips only if that fails)."""
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            done = subprocess.run(
+                ["bash", "-c", INSTALL], capture_output=True, text=True, env=environment
+            )
+        except OSError as error:
+            pytest.skip(f"could not run `{INSTALL}`: {error}")
+        if done.returncode != 0 or not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+            pytest.skip(
+                f"could not install Chromium from the distribution's packages (`{INSTALL}` "
+                f"exited {done.returncode}; not root or no network?): {done.stderr[-400:]}"
+            )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def open_browser(chromium, tmp_path_factory):
+    """`open_browser()`: a new headless Chromium (Selenium), its console log kept; the caller
+    quits it."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (the test extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    def start():
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(chromium)
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        for flag in (*FLAGS, f"--user-data-dir={profile}"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+
+    return start

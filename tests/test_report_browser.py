@@ -2,62 +2,20 @@
 here if missing) decodes every image and logs no error; a full-page screenshot is saved."""
 
 import base64
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from internalize.report import write_report
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-INSTALL = "apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,900",
-)
 MAX_SCREENSHOT_HEIGHT = 16_000
 """Chromium cannot capture a taller page in one image; the top of the page is what matters."""
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Chromium and its driver, installed with apt-get when missing (skips only if that fails)."""
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            done = subprocess.run(
-                ["bash", "-c", INSTALL], capture_output=True, text=True, env=environment
-            )
-        except OSError as error:
-            pytest.skip(f"could not run `{INSTALL}`: {error}")
-        if done.returncode != 0 or not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-            pytest.skip(
-                f"could not install Chromium from the distribution's packages (`{INSTALL}` "
-                f"exited {done.returncode}; not root or no network?): {done.stderr[-400:]}"
-            )
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
-def browser(chromium, tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (the test extra)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+def browser(open_browser):
+    driver = open_browser()
     yield driver
     driver.quit()
 

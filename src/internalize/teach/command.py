@@ -11,6 +11,10 @@ from internalize.teach import REPLAY_FOLDER
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def _print(text: str) -> None:
+    print(text, flush=True)  # the URL must reach a pipe at once (tests, scripts)
+
+
 def _serve(directory: Path, config, token: str, resume: bool, host: str, port: int, announce):
     from internalize.teach.server import bind, serve
     from internalize.teach.session import LiveSession
@@ -40,7 +44,7 @@ def start(
     assignments: Sequence[str],
     host: str,
     port: int,
-    announce: Callable[[str], None] = print,
+    announce: Callable[[str], None] = _print,
 ) -> dict:
     """A new teaching session in the new directory `out`, served until interrupted."""
     from internalize import config as settings
@@ -62,7 +66,7 @@ def start(
         return _serve(out, config, token, False, host, port, announce)
 
 
-def resume(directory: str | Path, host: str, port: int, announce=print) -> dict:
+def resume(directory: str | Path, host: str, port: int, announce=_print) -> dict:
     """Go on with the session in `directory`, from its log and last checkpoint."""
     from internalize.experiments.common import hold_run_directory, read_json_object
     from internalize.teach.session import SESSION_FILE, TeachConfig

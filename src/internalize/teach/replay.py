@@ -17,6 +17,7 @@ checkpoints.msgpack): `report` and `render` read it. A rule of one's own is meas
 saved policies (`internalize.render.play`), as tests/teach/test_browser.py does.
 """
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,8 @@ class TeachReplay(Protocol):
 
     def phases(self, run: Run):
         p, session = self.programs, self.session_config
-        taught, untaught, timing = [], [], Timing()
+        taught, untaught = [], []
+        started = time.perf_counter()
         run.progress.phase("replaying the session")
         per_block = session.updates_per_block * session.ppo.batch_size
         for seed in run.seeds:
@@ -119,7 +121,8 @@ class TeachReplay(Protocol):
                 alone.updates += session.updates_per_block
                 run.progress.advance(per_block)
             untaught.append(alone)
-        run.timings["replay"] = timing.as_dict()
+        steps = 2 * len(run.seeds) * self.blocks * per_block
+        run.timings["replay"] = Timing(run_s=time.perf_counter() - started, steps=steps).as_dict()
         run.progress.phase("evaluating")
         evaluations = {
             name: [

@@ -650,7 +650,7 @@ class LiveSession:
             if (step, value) in teacher.labelled:  # the same label from another tab
                 return {"type": "ack", "id": label_id, "duplicate": True, **self.counts()}
             credited = teacher.credited(step)
-            if not credited:
+            if step not in credited:
                 raise Refused(f"step {step} was not watched (shown while the caregiver was away)")
             frame = self.frames.get(step, {})
             record = {
