@@ -27,7 +27,10 @@ def _serve(directory: Path, config, token: str, resume: bool, host: str, port: i
         )
     sock = bind(host, port)  # before the session: a port in use is an error, nothing written
     session = LiveSession(directory, config, token, resume)
-    serve(session, sock, announce)
+    try:
+        serve(session, sock, announce)
+    except KeyboardInterrupt:  # how a session ends: Ctrl-C (the session saved, the log closed)
+        pass
     return {
         "session_dir": str(directory),
         "labels": session.teacher.labels,
