@@ -34,7 +34,8 @@ class Server:
     process: subprocess.Popen
     directory: Path
     url: str
-    output: list[str]
+    log: Path
+    """The server's output (a file: a pipe nobody reads would fill and block the server)."""
 
     @property
     def token(self) -> str:
@@ -55,48 +56,48 @@ class Server:
     def stop(self, sig=signal.SIGINT) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=60)
-        finally:
-            self.output.append(self.process.stdout.read())
+        return self.process.wait(timeout=60)
 
 
-def start_server(arguments: list[str], timeout: float = 120.0) -> Server:
-    """`internalize teach ARGUMENTS --port 0`, once it prints its URL (and answers)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "internalize.cli", "teach", "--port", "0", *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    output, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        found = re.search(r"open (http://127\.0\.0\.1:\d+/\?token=\S+)", line)
+def start_server(arguments: list[str], log: Path, timeout: float = 120.0) -> Server:
+    """`internalize teach ARGUMENTS --port 0`, its output into `log`, once it prints its URL
+    and answers."""
+    with open(log, "a") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "internalize.cli", "teach", "--port", "0", *arguments],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        text = log.read_text()
+        found = re.search(r"session in (\S+)\nopen (http://127\.0\.0\.1:\d+/\?token=\S+)", text)
         if found:
-            directory = Path(re.search(r"session in (\S+)", "".join(output)).group(1))
-            server = Server(process, directory, found.group(1), output)
-            while time.monotonic() < deadline:  # the app answers once its startup is done
-                try:
-                    server.status()
-                    return server
-                except (urllib.error.URLError, ConnectionError):
-                    time.sleep(0.2)
-            break
+            server = Server(process, Path(found.group(1)), found.group(2), log)
+            try:
+                server.status()
+                return server
+            except (urllib.error.URLError, ConnectionError):
+                pass  # the app answers once its startup is done
+        time.sleep(0.2)
     process.kill()
-    rest = process.communicate()[0] or ""
-    raise AssertionError(f"`internalize teach` did not start:\n{''.join(output)}{rest}")
+    process.wait()
+    raise AssertionError(f"`internalize teach` did not start:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def start_teach():
-    """`start_teach(arguments)`: an `internalize teach` server (`start_server`)."""
-    return start_server
+@pytest.fixture
+def start_teach(tmp_path):
+    """`start_teach(arguments)`: an `internalize teach` server (`start_server`), its output
+    in the test's folder."""
+    started = []
+
+    def start(arguments: list[str]) -> Server:
+        started.append(start_server(arguments, tmp_path / f"server-{len(started) + 1}.txt"))
+        return started[-1]
+
+    return start
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +107,8 @@ def small_settings() -> list[str]:
 
 
 @pytest.fixture
-def server(tmp_path, small_settings):
+def server(tmp_path, small_settings, start_teach):
     """A new teaching session with a small learner, stopped (Ctrl-C) after the test."""
-    started = start_server(["--out", str(tmp_path / "session"), *small_settings])
+    started = start_teach(["--out", str(tmp_path / "session"), *small_settings])
     yield started
     started.stop()

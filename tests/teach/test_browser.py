@@ -58,9 +58,9 @@ def test_the_page_labels_pauses_leaves_and_resumes_on_reload(
         page.find_element(By.ID, "leave").click()
         wait_for(page, "!teach.status.present", what="left")
         assert "You have left" in page.find_element(By.ID, "banner").text
-        page.find_element(By.ID, "approve").click()
-        wait_for(page, "teach.refusals.length === 1", what="a refusal")
-        assert "the caregiver has left" in page.find_element(By.ID, "log").text
+        page.find_element(By.ID, "approve").click()  # the page knows: nothing is sent
+        assert "come back to label" in page.find_element(By.ID, "log").text
+        assert page.execute_script("return teach.unacknowledged()") == 0
         page.refresh()  # a reload resumes the session as it was
         status = wait_for(page, "teach.status && teach.frames > 0 && teach.status", what="hello")
         assert status["labels"] == 2 and not status["present"]
@@ -134,7 +134,7 @@ def test_a_scripted_person_teaches_a_rule_that_outlasts_their_leaving(page, star
             time.sleep(3.0)
         assert severe(page) == []
     finally:
-        assert server.stop() == 0
+        assert server.stop() == 0, server.log.read_text()[-2000:]
     shown = replay(directory, None, RULE_SEEDS, None, progress=False)
     results = json.loads((directory / "replay" / "results.json").read_text())
     assert results["labels"] >= LABELS and results["updates"] == updates
@@ -146,5 +146,7 @@ def test_a_scripted_person_teaches_a_rule_that_outlasts_their_leaving(page, star
     right = np.array([moves[i]["right"] for i in moves])  # [seeds, (untaught, taught)]
     left = np.array([moves[i]["left"] for i in moves])
     print({"right": right.tolist(), "left": left.tolist(), "summary": shown["summary"]})
-    assert (right[:, 1] > right[:, 0] + 0.5).all(), right
-    assert (right[:, 1] - left[:, 1]).mean() > 0.5, (right, left)
+    # Measured (AMD EPYC, 2 CPUs): right 7.6, 17.5, 16.3 taught against 0, 0, 0 untaught; left
+    # 0.9, 0, 0 taught. The margins leave room for other machines.
+    assert (right[:, 1] > right[:, 0] + 3.0).all(), right
+    assert (right[:, 1] - left[:, 1]).mean() > 3.0, (right, left)
