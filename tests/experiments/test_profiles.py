@@ -12,6 +12,7 @@ from internalize.envs.boulder import BoulderRules
 from internalize.experiments.profiles import ORIGINAL_BOULDER, PROFILE_NAMES
 from internalize.experiments.prosocial import ProsocialConfig
 from internalize.experiments.registry import REGISTRY
+from internalize.experiments.runner import protocol
 from internalize.experiments.suite import SuiteConfig, make_config, resolve_config
 
 ISR = {"isr.axes": "original", "isr.conv_init": "torch"}
@@ -95,6 +96,13 @@ def test_the_original_profile_sets_each_setting_of_each_experiment(name):
 
 def test_every_experiment_has_the_profile():
     assert set(EXPECTED) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", ["prosocial", "departure-boulder"])
+def test_the_boulder_experiments_build_the_original_world(name):
+    built = protocol(name, make_config(name, profile="original", seeds=1))
+    assert built.env.rules == BoulderRules.original() and built.env.obs_shape == (9, 9, 7)
+    assert protocol(name, make_config(name, seeds=1)).env.obs_shape == (9, 9, 5)
 
 
 def test_the_users_settings_win_over_the_profile_and_the_preset_combines():
