@@ -5,6 +5,8 @@ prosocial run with it."""
 import dataclasses
 import json
 
+import jax
+import numpy as np
 import pytest
 
 from internalize.cli import build_parser, main
@@ -102,6 +104,10 @@ def test_every_experiment_has_the_profile():
 def test_the_boulder_experiments_build_the_original_world(name):
     built = protocol(name, make_config(name, profile="original", seeds=1))
     assert built.env.rules == BoulderRules.original() and built.env.obs_shape == (9, 9, 7)
+    obs = built.env.observe(built.env.reset(jax.random.key(0), built.env_params))
+    # The learner's network sees the channels as they are: not divided by 255 (nor by 10).
+    np.testing.assert_array_equal(built.ppo.features(obs), np.asarray(obs, np.float32))
+    assert int(obs.max()) == 10  # the agents' type
     assert protocol(name, make_config(name, seeds=1)).env.obs_shape == (9, 9, 5)
 
 
