@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from internalize.envs.boulder import BoulderEnv, BoulderRules
+from internalize.envs.boulder import BoulderEnv, BoulderRules, agent_cells
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
@@ -59,7 +59,6 @@ from internalize.experiments.phases import (
 from internalize.experiments.prosocial import (
     PROSOCIAL_ISR_PRESETS,
     PROSOCIAL_PRESETS,
-    Prosocial,
 )
 from internalize.experiments.retention import Retention, RetentionConfig
 from internalize.experiments.runner import Protocol, Run
@@ -663,7 +662,8 @@ class BoulderDepartureConfig(DepartureConfig):
 class BoulderDeparture(Departure):
     """The departure protocol with experiment E's two-agent ISR."""
 
-    AGENT_CELLS = Prosocial.AGENT_CELLS
+    AGENT_CELLS = staticmethod(agent_cells)  # not `Prosocial.AGENT_CELLS`: a bare function
+    # read off the class becomes a method here, and the ISR called it with the protocol first
 
     def make_env(self):
         env = BoulderEnv(rules=self.config.boulder)
