@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from internalize import __version__, compile_cache
 from internalize.envs.layouts import NAMED_LAYOUTS
+from internalize.experiments.profiles import PROFILE_NAMES
 
 
 def _int_at_least(minimum: int):
@@ -265,15 +266,23 @@ def _teach(args: argparse.Namespace) -> dict:
 PRESET_NAMES = ("fast", "fast-cnn", "paper")
 """The presets every experiment has (the keys of `learners.ppo.PRESETS`; named here so that the
 command line starts without JAX)."""
+PROFILE_HELP = (
+    "settings laid over the preset and under yours (--config, options, --set): original turns "
+    "on every SPEC §7 difference that is a setting, the authors' code (docs/fidelity.md); "
+    "default none"
+)
 
 
 def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = False) -> None:
-    """--preset, --seeds, --first-seed, --out, --quiet and --compile-cache, which every run
-    command takes; with `unset`, an option not given is absent from the arguments (the config
-    gives it)."""
+    """--preset, --profile, --seeds, --first-seed, --out, --quiet and --compile-cache, which
+    every run command takes; with `unset`, an option not given is absent from the arguments
+    (the config gives it)."""
     default = (lambda value: argparse.SUPPRESS) if unset else (lambda value: value)
     parser.add_argument(
         "--preset", choices=PRESET_NAMES, default=default("fast"), help="default fast"
+    )
+    parser.add_argument(
+        "--profile", choices=PROFILE_NAMES, default=default(None), help=PROFILE_HELP
     )
     parser.add_argument("--seeds", type=POSITIVE, default=default(10), help="default 10")
     parser.add_argument(
@@ -326,7 +335,7 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-SHORTCUTS = ("preset", "seeds", "first_seed", "isr_threshold")
+SHORTCUTS = ("preset", "profile", "seeds", "first_seed", "isr_threshold")
 """Settings with an option of their own (besides every `*_steps` setting)."""
 
 
@@ -404,6 +413,7 @@ def _reproduce(args: argparse.Namespace) -> dict:
     out = args.out or default_run_path(args.experiment)
     if args.experiment == "all":
         settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
+        settings["profile"] = args.profile
         from internalize.experiments.suite import SuiteConfig, run_all
 
         config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)

@@ -254,7 +254,7 @@ def _select(tree, index: tuple[int, ...], expected: dict, what: str, path: Path)
 def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
     """The environment of an experiment and its test tasks' parameters (name -> params; one
     task, None, where the experiment has no named tasks), from its config.json."""
-    from internalize.envs.boulder import BoulderEnv
+    from internalize.envs.boulder import BoulderEnv, BoulderRules
     from internalize.envs.goals import GoalsEnv
 
     env_config = config.get("env", {})
@@ -269,7 +269,8 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
         settings = {"n_blocks": config["n_blocks"]} if config["world"] == "goals" else {}
         tasks = {None: env.make_params(max_steps=max_steps, **settings)}
     elif experiment == "prosocial":
-        env = BoulderEnv(egocentric=env_config.get("egocentric", True))
+        rules = BoulderRules(**config.get("boulder", {}))  # a run older than the rules: none
+        env = BoulderEnv(egocentric=env_config.get("egocentric", True), rules=rules)
         tasks = {None: env.make_params(max_steps=max_steps)}
     elif experiment in ("retention", "hacking"):
         env = GoalsEnv()

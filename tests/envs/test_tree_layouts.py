@@ -45,7 +45,7 @@ def test_an_independent_count_by_bitmasks_agrees():
         reached = grown & candidates
     trees = np.bitwise_count(candidates[reached == candidates])
     by_size = np.bincount(trees, minlength=26)
-    assert by_size[18] == 1020
+    assert by_size[18] == 1020 and by_size[17] == 8445
     assert SPEC_LAYOUT_COUNT not in by_size and by_size.sum() == 277_606
 
 
@@ -53,6 +53,23 @@ def test_the_shipped_data_is_the_generators_output(generated):
     shipped = load_tree_layouts()
     assert shipped.dtype == bool
     np.testing.assert_array_equal(shipped, generated)
+
+
+def test_the_originals_eight_blocks_give_8445_layouts_shipped_too():
+    """The original placed 8 blocks (SPEC §7): C(25, 8) = 1,081,575 placements, 8,445 trees of
+    17 cells (the bitmask count below agrees), closed under the square's symmetries; 56 of them
+    are paths, with no junction."""
+    eight = enumerate_tree_layouts(n_walls=8)
+    assert eight.shape == (8445, 5, 5) and (eight.sum(axis=(1, 2)) == 8).all()
+    np.testing.assert_array_equal(load_tree_layouts(8), eight)
+    keys = {layout.tobytes() for layout in eight}
+    for layout in eight[::97]:
+        for image in symmetries(layout):
+            assert np.ascontiguousarray(image).tobytes() in keys
+    degree = neighbour_counts(~eight) * ~eight
+    assert (degree.max(axis=(1, 2)) == 2).sum() == 56
+    with pytest.raises(ValueError, match=r"shipped for \[7, 8\] walls, got 9"):
+        load_tree_layouts(9)
 
 
 def test_the_layouts_are_closed_under_the_squares_symmetries(generated):

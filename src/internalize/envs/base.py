@@ -21,7 +21,9 @@ otherwise vmaps `step`, resetting where an episode was truncated.
 `RegeneratingWorld` is the kind of environment the paper's worlds are: the task's event (a goal
 reached) draws a fresh layout and the episode goes on. A subclass writes only `move` (the step
 before any fresh layout), `sample_layout` and `observe`; `reset`, `step`, `step_auto_reset` and
-a `step_batch` that draws layouts only where needed come from here.
+a `step_batch` that draws layouts only where needed come from here. A step's fresh layout is
+drawn from the step's key; whatever `move` draws (the boulder world's order of the agents),
+from `move_key(key)`, a stream of its own.
 """
 
 from typing import Any, Protocol, runtime_checkable
@@ -73,6 +75,16 @@ def select(condition: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
+MOVE_STREAM = 1
+"""`move_key` folds this into a step's key."""
+
+
+def move_key(key: jax.Array) -> jax.Array:
+    """The key `RegeneratingWorld.move` draws from, apart from the step's fresh-layout draws
+    (which take the step's key itself, as they did before `move` drew anything)."""
+    return jax.random.fold_in(key, MOVE_STREAM)
+
+
 def step_batch(
     env: Environment,
     key: jax.Array,
@@ -117,7 +129,8 @@ def step_batch(
 class RegeneratingWorld:
     """An environment whose event (a goal reached) draws a fresh layout mid-episode.
 
-    Subclasses define `move(state, action, params) -> (moved_state, transition with obs None)`,
+    Subclasses define `move(state, action, params, key=...) -> (moved_state, transition with
+    obs None)` (`key`: `move_key` of the step's key, for a move that draws anything),
     `sample_layout(key, params, time) -> state` (`time`: the episode step the layout starts at)
     and `observe(state)`; states have a `time` field (steps taken in the episode).
     """
@@ -128,7 +141,8 @@ class RegeneratingWorld:
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
         """Apply `action`; after the event the next state is a fresh layout (from `key`)."""
-        return self.settle(key, *self.move(state, action, params), params, auto_reset=False)
+        moved = self.move(state, action, params, key=move_key(key))
+        return self.settle(key, *moved, params, auto_reset=False)
 
     def step_auto_reset(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
         """`step`, and where the step truncated, the next state is a new episode's first.
@@ -136,7 +150,8 @@ class RegeneratingWorld:
         Rewards and flags are the step's; `obs` is then the new episode's first observation (the
         truncated episode's last observation is not returned).
         """
-        return self.settle(key, *self.move(state, action, params), params, auto_reset=True)
+        moved = self.move(state, action, params, key=move_key(key))
+        return self.settle(key, *moved, params, auto_reset=True)
 
     def settle(self, key, moved: Any, transition: Any, params: Any, auto_reset: bool):
         """The step after `move`: a fresh layout where the event happened (or, with
@@ -163,7 +178,10 @@ class RegeneratingWorld:
         otherwise: drawing layouts is a large part of the cost of a step.
         """
         num_envs = actions.shape[0]
-        moved, transitions = jax.vmap(self.move, in_axes=(0, 0, None))(states, actions, params)
+        move_keys = jax.random.split(move_key(key), num_envs)
+        moved, transitions = jax.vmap(lambda s, a, k: self.move(s, a, params, key=k))(
+            states, actions, move_keys
+        )
         new_episode = transitions.truncated & auto_reset
         refresh = transitions.goal_reached | new_episode
         times = jnp.where(new_episode, 0, moved.time)

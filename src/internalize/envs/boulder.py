@@ -37,6 +37,22 @@ Goals and episode end
     When the partner reaches its goal (`goal_reached`), the next state is a fresh layout and the
     episode goes on (the step counter is not reset). No terminal state: `truncated` is set on the
     step that reaches `max_steps` (default 100). `step` does not reset by itself; call `reset`.
+
+The original's rules (SPEC §7), each a field of `BoulderRules` (`BoulderEnv.rules`; all of them:
+`BoulderRules.original()`); the defaults are the model above (SPEC §3)
+    `n_walls=8`: 8 wall blocks, 17 open cells, still a tree (8,445 layouts).
+    `actions="original"`: the learner's actions are `OriginalAction` (0 still, 1 left, 2 right,
+    3 forward, 4 pick up): it never drops the boulder.
+    `learner_start="goal_side"`: the learner starts at a leaf on the goal's side of the boulder.
+    `partner="original"`: the partner has a heading and the actions `OriginalAction` 0..3; it
+    plans over walls only (in a tree, depth-first search finds the one path), faces the path's
+    first cell by turning left until it does, then presses forward, blocked or not.
+    `order="random"`: a fair coin (from the step's key) says who acts first; the learner's step
+    cost is assigned, so where the partner arrives first and the learner then moves forward,
+    the step's social reward is overwritten (0; the arrival still counts and regenerates).
+    `observation="original"`: uint8[..., 7] cells as the original's multigrid fork encoded them
+    (type, colour, carried type, carried colour, direction, an agent flag that is always 0,
+    is-goal), on the same view.
 """
 
 from dataclasses import dataclass
@@ -48,7 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from internalize.envs.base import RegeneratingWorld, Transition
+from internalize.envs.base import RegeneratingWorld, Transition, move_key, select
 from internalize.envs.constants import HEADING_TO_VEC, NUM_HEADINGS, Color, Tile
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, check_cell
@@ -61,6 +77,9 @@ from internalize.envs.tree_layouts import (
 
 NUM_CHANNELS = 5
 """Observation channels: object index, colour index, state, is-goal, boulder."""
+ORIGINAL_CHANNELS = 7
+"""Observation channels of `observation="original"`: type, colour, carried type, carried colour,
+direction, agent flag (always 0), is-goal."""
 BOULDER_TILE, BOULDER_COLOUR = Tile.BOX, Color.YELLOW
 """How the boulder is encoded (MiniGrid has no boulder; a box is a carryable object)."""
 LEARNER_COLOUR, PARTNER_COLOUR = Color.RED, Color.BLUE
@@ -83,6 +102,40 @@ class BoulderAction(IntEnum):
     """Drop the carried boulder into the cell ahead (open floor, not the partner)."""
 
 
+class OriginalAction(IntEnum):
+    """The learner's actions under `actions="original"` (multigrid's first five; the original
+    declared its action space from 1, which Stable-Baselines3 ignored, so 0 is `still` and drop
+    is out of reach), and the original partner's (0..3)."""
+
+    STILL = 0
+    """Do nothing."""
+    LEFT = 1
+    """Turn left (counter-clockwise)."""
+    RIGHT = 2
+    """Turn right (clockwise)."""
+    FORWARD = 3
+    """Step into the cell ahead unless a wall, the boulder or the other agent is there."""
+    PICKUP = 4
+    """Pick up the boulder lying in the cell ahead."""
+
+
+NO_ACTION = len(BoulderAction)
+"""The `BoulderAction` code that does nothing (`OriginalAction.STILL` is translated to it)."""
+ORIGINAL_TO_PAPER = np.array(
+    [
+        NO_ACTION,
+        BoulderAction.LEFT,
+        BoulderAction.RIGHT,
+        BoulderAction.FORWARD,
+        BoulderAction.PICKUP,
+    ],
+    np.int32,
+)
+"""`BoulderAction` code of each `OriginalAction`."""
+NUM_ORIGINAL_PARTNER_ACTIONS = 4
+"""The original partner's actions: `OriginalAction` still, left, right, forward."""
+
+
 class PartnerAction(IntEnum):
     """The partner's moves: stay, or one cell along a `Heading` (action = heading + 1)."""
 
@@ -96,6 +149,71 @@ class PartnerAction(IntEnum):
 NUM_PARTNER_ACTIONS = len(PartnerAction)
 PARTNER_MOVES = np.concatenate([np.zeros((1, 2), np.int32), HEADING_TO_VEC])
 """(dx, dy) of each `PartnerAction`, int32[5, 2]."""
+
+
+ACTION_SETS = ("paper", "original")
+LEARNER_STARTS = ("any_leaf", "goal_side")
+PARTNERS = ("paper", "original")
+ORDERS = ("learner_first", "random")
+OBSERVATIONS = ("paper", "original")
+
+
+@dataclass(frozen=True)
+class BoulderRules:
+    """The rules of the boulder world: SPEC §3's model by default, each one settable to what the
+    original's code did (SPEC §7, docs/fidelity.md). Static: they fix shapes and code paths."""
+
+    n_walls: int = N_WALLS
+    """Interior wall blocks: 7 (SPEC §3: 18 open cells, 1,020 layouts) or 8 (the original's: 17
+    open cells, 8,445 layouts); the open cells form a tree either way."""
+    actions: str = "paper"
+    """The learner's actions: `paper` (left, right, forward, pick up, drop) or `original` (still,
+    left, right, forward, pick up: the original never drops the boulder, it can only carry it
+    away or block with its body)."""
+    learner_start: str = "any_leaf"
+    """Where the learner starts: `any_leaf` (a leaf other than the partner's and its goal's) or
+    `goal_side` (the original's: a leaf on the goal's side of the boulder, opposite the partner;
+    where that side has no leaf but the goal, another cell of that side; where it is the goal
+    alone, any free cell)."""
+    partner: str = "paper"
+    """The scripted partner: `paper` (one cell along a shortest path through cells free of the
+    boulder and the learner, waiting when none is open) or `original` (a heading; it plans over
+    walls only, ignoring the boulder and the learner, turns left until it faces the path's first
+    cell, not the shorter way, and then presses forward, even when blocked)."""
+    order: str = "learner_first"
+    """Who acts first in a step: `learner_first`, or `random` (the original's: a fair coin each
+    step; the learner's step cost is assigned, not added, so a learner moving forward after the
+    partner arrived overwrites that step's social reward)."""
+    observation: str = "paper"
+    """Observation channels: `paper` (5: MiniGrid's three, is-goal, boulder) or `original` (the
+    original's 7 multigrid channels: type, colour, carried type, carried colour, direction, an
+    agent flag that is always 0, is-goal; learners scale them by `ppo.obs_scale`, which the
+    original left at 1: not divided by 255)."""
+
+    def __post_init__(self) -> None:
+        if self.n_walls not in (7, 8):
+            raise ValueError(f"n_walls must be 7 or 8, got {self.n_walls!r}")
+        for name, known in (
+            ("actions", ACTION_SETS),
+            ("learner_start", LEARNER_STARTS),
+            ("partner", PARTNERS),
+            ("order", ORDERS),
+            ("observation", OBSERVATIONS),
+        ):
+            if getattr(self, name) not in known:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; known: {list(known)}")
+
+    @classmethod
+    def original(cls) -> "BoulderRules":
+        """Every rule as the original's code had it (SPEC §7)."""
+        return cls(
+            n_walls=8,
+            actions="original",
+            learner_start="goal_side",
+            partner="original",
+            order="random",
+            observation="original",
+        )
 
 
 @struct.dataclass
@@ -126,6 +244,8 @@ class BoulderState:
     """int32: the learner's heading, a `Heading`."""
     partner: jax.Array
     """int32[2]: the partner's cell."""
+    partner_heading: jax.Array
+    """int32: the partner's heading, a `Heading` (only `partner="original"` turns; else 0)."""
     goal: jax.Array
     """int32[2]: the partner's goal cell."""
     time: jax.Array
@@ -163,11 +283,20 @@ def _choose(key: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.stack([flat // n, flat % n]).astype(jnp.int32)
 
 
+def _first_nonempty(masks: list[jax.Array]) -> jax.Array:
+    """The first of the bool[n, n] `masks` with a True cell (the last if none has one)."""
+    chosen = masks[-1]
+    for mask in reversed(masks[:-1]):
+        chosen = jnp.where(mask.any(), mask, chosen)
+    return chosen
+
+
 def agent_cells(obs: jax.Array) -> jax.Array:
     """Where the learner and the partner are in a boulder-world observation.
 
-    uint8[..., H, W, 5] -> bool[..., H, W, 2] (channel 0 the learner, 1 the partner): the cells
-    the ISR writes each agent's action into (`internalize.isr.model.ISRNetwork`).
+    uint8[..., H, W, C] (5 or 7 channels) -> bool[..., H, W, 2] (channel 0 the learner, 1 the
+    partner): the cells the ISR writes each agent's action into
+    (`internalize.isr.model.ISRNetwork`).
     """
     agent = obs[..., 0] == Tile.AGENT
     learner = agent & (obs[..., 1] == LEARNER_COLOUR)
@@ -185,6 +314,8 @@ class BoulderEnv(RegeneratingWorld):
     egocentric: bool = True
     """Observe the grid from the learner, as in task 1 (a 9x9 window centred on the learner,
     turned with its heading), or as a fixed 7x7 map (False)."""
+    rules: BoulderRules = BoulderRules()
+    """The world's rules: SPEC §3's by default, or the original's (`BoulderRules`)."""
 
     @property
     def view(self) -> int:
@@ -199,15 +330,29 @@ class BoulderEnv(RegeneratingWorld):
             )
 
     @property
+    def channels(self) -> int:
+        """Channels of an observation: 5, or 7 with `observation="original"`."""
+        return ORIGINAL_CHANNELS if self.rules.observation == "original" else NUM_CHANNELS
+
+    @property
     def obs_shape(self) -> tuple[int, int, int]:
-        return (self.view, self.view, NUM_CHANNELS)
+        return (self.view, self.view, self.channels)
 
     @property
     def num_actions(self) -> int:
         return len(BoulderAction)
 
     @property
+    def action_names(self) -> tuple[str, ...]:
+        """The learner's actions by index, in lower case."""
+        actions = OriginalAction if self.rules.actions == "original" else BoulderAction
+        return tuple(action.name.lower() for action in actions)
+
+    @property
     def num_partner_actions(self) -> int:
+        """5 `PartnerAction`s, or 4 `OriginalAction`s (still, left, right, forward)."""
+        if self.rules.partner == "original":
+            return NUM_ORIGINAL_PARTNER_ACTIONS
         return NUM_PARTNER_ACTIONS
 
     @property
@@ -218,11 +363,12 @@ class BoulderEnv(RegeneratingWorld):
     @property
     def search_depth(self) -> int:
         """Breadth-first search rounds: the longest path in a tree of the open cells."""
-        return (self.size - 2) ** 2 - N_WALLS - 1
+        return (self.size - 2) ** 2 - self.rules.n_walls - 1
 
     def layouts(self) -> np.ndarray:
-        """All tree layouts as full wall masks (outer wall included), bool[1020, size, size]."""
-        interior = load_tree_layouts()
+        """All tree layouts as full wall masks (outer wall included), bool[L, size, size] (L:
+        1,020 with 7 walls, 8,445 with 8)."""
+        interior = load_tree_layouts(self.rules.n_walls)
         full = np.broadcast_to(border_mask(self.size), (len(interior), self.size, self.size))
         full = full.copy()
         full[:, 1:-1, 1:-1] = interior
@@ -258,8 +404,11 @@ class BoulderEnv(RegeneratingWorld):
         """Boulder, partner, goal and learner on the tree layout `walls` (bool[size, size]).
 
         The boulder on a cell of maximum degree; the partner at a leaf; its goal at a leaf in
-        another branch of the boulder; the learner at a third leaf; each uniform among the
-        cells allowed, the heading uniform.
+        another branch of the boulder; the learner at a third leaf (with `learner_start=
+        "goal_side"`, one in the goal's branch); each uniform among the cells allowed, the
+        heading uniform (the original partner's too). Where no such leaf exists (8-block
+        layouts only: a path has two leaves; a goal's branch may hold no other), the learner
+        takes another cell of the goal's branch (`goal_side`), else any free cell.
         """
         key_boulder, key_partner, key_goal, key_learner, key_heading = jax.random.split(key, 5)
         open_cells = ~walls
@@ -287,8 +436,19 @@ class BoulderEnv(RegeneratingWorld):
         leaves = open_cells & (degree == 1)
         partner = _choose(key_partner, leaves)
         goal = _choose(key_goal, leaves & (label != label[partner[0], partner[1]]))
-        taken = _cell_mask(partner, self.size) | _cell_mask(goal, self.size)
-        learner = _choose(key_learner, leaves & ~taken)
+        goal_mask = _cell_mask(goal, self.size)
+        taken = _cell_mask(partner, self.size) | goal_mask
+        if self.rules.learner_start == "goal_side":
+            side = others & (label == label[goal[0], goal[1]]) & ~goal_mask
+            allowed = [leaves & side, side]
+        else:
+            allowed = [leaves & ~taken]
+        learner = _choose(key_learner, _first_nonempty([*allowed, others & ~taken]))
+        partner_heading = jnp.int32(0)
+        if self.rules.partner == "original":  # a key of its own: the others' draws stay as they are
+            partner_heading = jax.random.randint(
+                jax.random.fold_in(key, 1), (), 0, NUM_HEADINGS, jnp.int32
+            )
         return BoulderState(
             walls=walls,
             boulder=boulder,
@@ -296,6 +456,7 @@ class BoulderEnv(RegeneratingWorld):
             learner=learner,
             heading=jax.random.randint(key_heading, (), 0, NUM_HEADINGS, jnp.int32),
             partner=partner,
+            partner_heading=partner_heading,
             goal=goal,
             time=jnp.asarray(time, jnp.int32),
         )
@@ -309,15 +470,18 @@ class BoulderEnv(RegeneratingWorld):
 
     # ----------------------------------------------------------------------------- partner
 
-    def distances_to_goal(self, state: BoulderState) -> jax.Array:
+    def distances_to_goal(self, state: BoulderState, walls_only: bool = False) -> jax.Array:
         """Steps from each cell to the partner's goal through passable cells, int32[size, size].
 
-        Passable: open, not the boulder lying on the floor, not the learner. `UNREACHABLE`
-        where there is no path (and on impassable cells). A breadth-first search as
-        `search_depth` rounds of relaxation, so its shape is static.
+        Passable: open, not the boulder lying on the floor, not the learner (with `walls_only`,
+        every open cell: the original partner's plan). `UNREACHABLE` where there is no path
+        (and on impassable cells). A breadth-first search as `search_depth` rounds of
+        relaxation, so its shape is static.
         """
-        passable = ~state.walls & ~_cell_mask(state.learner, self.size)
-        passable &= state.carrying | ~_cell_mask(state.boulder, self.size)
+        passable = ~state.walls
+        if not walls_only:
+            passable &= ~_cell_mask(state.learner, self.size)
+            passable &= state.carrying | ~_cell_mask(state.boulder, self.size)
         start = jnp.where(passable & _cell_mask(state.goal, self.size), 0, UNREACHABLE)
 
         def relax(_, distance):
@@ -329,15 +493,26 @@ class BoulderEnv(RegeneratingWorld):
 
         return jax.lax.fori_loop(0, self.search_depth, relax, start)
 
-    def partner_action(self, state: BoulderState) -> jax.Array:
-        """The scripted partner's action in `state`, int32 `PartnerAction`: the move that takes
-        it one step closer to its goal, or STAY when no path is open."""
-        distance = self.distances_to_goal(state)
+    def _closer(self, state: BoulderState, walls_only: bool) -> jax.Array:
+        """bool[4]: for each heading, whether the partner's neighbour there is one step closer
+        to its goal (all False with no path)."""
+        distance = self.distances_to_goal(state, walls_only)
         here = distance[state.partner[0], state.partner[1]]
         ahead = state.partner + jnp.asarray(HEADING_TO_VEC)
         ahead = jnp.clip(ahead, 0, self.size - 1)
-        closer = distance[ahead[:, 0], ahead[:, 1]] == here - 1
-        closer &= here < UNREACHABLE
+        return (distance[ahead[:, 0], ahead[:, 1]] == here - 1) & (here < UNREACHABLE)
+
+    def partner_action(self, state: BoulderState) -> jax.Array:
+        """The scripted partner's action in `state`, int32: the `PartnerAction` that takes it
+        one step closer to its goal, or STAY when no path is open; with `partner="original"`
+        the `OriginalAction` FORWARD if it faces the first cell of its path over walls only,
+        else LEFT (STILL on its goal)."""
+        if self.rules.partner == "original":
+            closer = self._closer(state, walls_only=True)
+            facing = jnp.argmax(closer) == state.partner_heading
+            action = jnp.where(facing, OriginalAction.FORWARD, OriginalAction.LEFT)
+            return jnp.where(closer.any(), action, OriginalAction.STILL).astype(jnp.int32)
+        closer = self._closer(state, walls_only=False)
         return jnp.where(closer.any(), jnp.argmax(closer) + 1, PartnerAction.STAY).astype(jnp.int32)
 
     # ----------------------------------------------------------------------------- dynamics
@@ -350,8 +525,9 @@ class BoulderEnv(RegeneratingWorld):
         partner_action: jax.Array,
         params: BoulderParams,
     ) -> tuple[BoulderState, BoulderTransition]:
-        """`step` with the partner's action chosen by the caller (a `PartnerAction`)."""
-        moved = self.move(state, action, params, partner_action)
+        """`step` with the partner's action chosen by the caller (a `PartnerAction`, or with
+        `partner="original"` an `OriginalAction` 0..3)."""
+        moved = self.move(state, action, params, partner_action, key=move_key(key))
         return self.settle(key, *moved, params, auto_reset=False)
 
     def move(
@@ -360,67 +536,107 @@ class BoulderEnv(RegeneratingWorld):
         action: jax.Array,
         params: BoulderParams,
         partner_action: jax.Array | None = None,
+        key: jax.Array | None = None,
     ) -> tuple[BoulderState, BoulderTransition]:
         """The step before any fresh layout: the learner, then the partner (the scripted one,
-        or `partner_action` if given); no obs."""
-        action = jnp.asarray(action)
-        ahead = state.learner + jnp.asarray(HEADING_TO_VEC)[state.heading]
-        wall_ahead = state.walls[ahead[0], ahead[1]]
-        boulder_ahead = ~state.carrying & jnp.all(state.boulder == ahead)
-        partner_ahead = jnp.all(state.partner == ahead)
-        blocked = wall_ahead | boulder_ahead | partner_ahead
-        forward = action == BoulderAction.FORWARD
-        moves = forward & ~blocked
-        learner = jnp.where(moves, ahead, state.learner)
-        picks = (action == BoulderAction.PICKUP) & boulder_ahead
-        drops = (action == BoulderAction.DROP) & state.carrying & ~blocked
-        carrying = (state.carrying | picks) & ~drops
-        boulder = jnp.where(carrying, learner, jnp.where(drops, ahead, state.boulder))
-        turn = (action == BoulderAction.RIGHT).astype(jnp.int32) - (action == BoulderAction.LEFT)
-        after_learner = state.replace(
-            learner=learner,
-            heading=(state.heading + turn) % NUM_HEADINGS,
-            carrying=carrying,
-            boulder=boulder,
-            time=state.time + 1,
-        )
-        if partner_action is None:
-            partner_action = self.partner_action(after_learner)
-        partner_action = jnp.asarray(partner_action, jnp.int32)
-        target = after_learner.partner + jnp.asarray(PARTNER_MOVES)[partner_action]
-        target = jnp.clip(target, 0, self.size - 1)
-        target_blocked = (
-            after_learner.walls[target[0], target[1]]
-            | jnp.all(target == after_learner.learner)
-            | (~after_learner.carrying & jnp.all(target == after_learner.boulder))
-        )
-        partner = jnp.where(target_blocked, after_learner.partner, target)
-        goal_reached = jnp.all(partner == state.goal) & ~jnp.all(state.partner == state.goal)
-        moved_state = after_learner.replace(partner=partner)
+        or `partner_action` if given), or with `order="random"` the two in the order a coin
+        drawn from `key` says; no obs."""
+        code = jnp.asarray(action)
+        if self.rules.actions == "original":
+            code = jnp.asarray(ORIGINAL_TO_PAPER)[code]
+        forward = code == BoulderAction.FORWARD
+        if self.rules.order == "random":
+            if key is None:
+                raise ValueError('order="random" draws who acts first: move needs a key')
+            partner_first = jax.random.bernoulli(key)
+            learner_then = self._partner_acts(self._learner_acts(state, code), partner_action)
+            partner_then = self._partner_acts(state, partner_action)
+            partner_then = (self._learner_acts(partner_then[0], code), partner_then[1])
+            after, partner_action = select(partner_first, partner_then, learner_then)
+            # The learner's step cost is assigned after the partner's reward: it overwrites it.
+            paid = ~(partner_first & forward)
+        else:
+            after, partner_action = self._partner_acts(
+                self._learner_acts(state, code), partner_action
+            )
+            paid = jnp.bool_(True)
+        moved_state = after.replace(time=state.time + 1)
+        arrived = jnp.all(after.partner == state.goal) & ~jnp.all(state.partner == state.goal)
         transition = BoulderTransition(
             obs=None,
             env_reward=jnp.where(forward, params.forward_cost, 0.0),
-            social_reward=jnp.where(goal_reached, params.goal_reward, 0.0),
-            goal_reached=goal_reached,
+            social_reward=jnp.where(arrived & paid, params.goal_reward, 0.0),
+            goal_reached=arrived,
             truncated=moved_state.time >= params.max_steps,
             partner_action=partner_action,
         )
         return moved_state, transition
 
+    def _learner_acts(self, state: BoulderState, code: jax.Array) -> BoulderState:
+        """`state` after the learner's `BoulderAction` `code` (`NO_ACTION`: nothing)."""
+        ahead = state.learner + jnp.asarray(HEADING_TO_VEC)[state.heading]
+        wall_ahead = state.walls[ahead[0], ahead[1]]
+        boulder_ahead = ~state.carrying & jnp.all(state.boulder == ahead)
+        partner_ahead = jnp.all(state.partner == ahead)
+        blocked = wall_ahead | boulder_ahead | partner_ahead
+        moves = (code == BoulderAction.FORWARD) & ~blocked
+        learner = jnp.where(moves, ahead, state.learner)
+        picks = (code == BoulderAction.PICKUP) & boulder_ahead
+        drops = (code == BoulderAction.DROP) & state.carrying & ~blocked
+        carrying = (state.carrying | picks) & ~drops
+        boulder = jnp.where(carrying, learner, jnp.where(drops, ahead, state.boulder))
+        turn = (code == BoulderAction.RIGHT).astype(jnp.int32) - (code == BoulderAction.LEFT)
+        return state.replace(
+            learner=learner,
+            heading=(state.heading + turn) % NUM_HEADINGS,
+            carrying=carrying,
+            boulder=boulder,
+        )
+
+    def _partner_acts(
+        self, state: BoulderState, partner_action: jax.Array | None
+    ) -> tuple[BoulderState, jax.Array]:
+        """`state` after the partner's action (the scripted one if None), and that action."""
+        if partner_action is None:
+            partner_action = self.partner_action(state)
+        partner_action = jnp.asarray(partner_action, jnp.int32)
+        heading = state.partner_heading
+        if self.rules.partner == "original":
+            turn = (partner_action == OriginalAction.RIGHT).astype(jnp.int32) - (
+                partner_action == OriginalAction.LEFT
+            )
+            forward = partner_action == OriginalAction.FORWARD
+            step = jnp.where(forward, jnp.asarray(HEADING_TO_VEC)[heading], 0)
+            heading = (heading + turn) % NUM_HEADINGS
+        else:
+            step = jnp.asarray(PARTNER_MOVES)[partner_action]
+        target = jnp.clip(state.partner + step, 0, self.size - 1)
+        target_blocked = (
+            state.walls[target[0], target[1]]
+            | jnp.all(target == state.learner)
+            | (~state.carrying & jnp.all(target == state.boulder))
+        )
+        partner = jnp.where(target_blocked, state.partner, target)
+        return state.replace(partner=partner, partner_heading=heading), partner_action
+
     def observe(self, state: BoulderState) -> jax.Array:
-        """The observation of `state`, uint8[size, size, 5] (see the module doc)."""
+        """The observation of `state`, uint8[view, view, channels] (see the module doc)."""
         size = self.size
         goal = _cell_mask(state.goal, size)
         boulder = _cell_mask(state.boulder, size)
         partner = _cell_mask(state.partner, size)
         learner = _cell_mask(state.learner, size)
         floor_boulder = boulder & ~state.carrying
-        # Later entries win: the agents cover the goal, nothing covers a wall.
+        original = self.rules.observation == "original"
+        # Later entries win: the agents cover the goal, nothing covers a wall. The paper's
+        # third channel is MiniGrid's state (the learner's heading); the original's fifth is
+        # every agent's direction.
+        partner_direction = state.partner_heading if original else 0
         layers = [
             (state.walls, Tile.WALL, Color.GREY, 0),
             (goal, Tile.GOAL, Color.GREEN, 0),
             (floor_boulder, BOULDER_TILE, BOULDER_COLOUR, 0),
-            (partner, Tile.AGENT, PARTNER_COLOUR, 0),
+            (partner, Tile.AGENT, PARTNER_COLOUR, partner_direction),
             (learner, Tile.AGENT, LEARNER_COLOUR, state.heading),
         ]
         obj = jnp.full((size, size), Tile.EMPTY, jnp.int32)
@@ -430,7 +646,19 @@ class BoulderEnv(RegeneratingWorld):
             obj = jnp.where(mask, tile, obj)
             colour = jnp.where(mask, tile_colour, colour)
             cell_state = jnp.where(mask, value, cell_state)
-        channels = [obj, colour, cell_state, goal, boulder]
+        if original:
+            carried = learner & state.carrying
+            channels = [
+                obj,
+                colour,
+                jnp.where(carried, BOULDER_TILE, 0),
+                jnp.where(carried, BOULDER_COLOUR, 0),
+                cell_state,
+                jnp.zeros((size, size), jnp.int32),
+                goal,
+            ]
+        else:
+            channels = [obj, colour, cell_state, goal, boulder]
         grid = jnp.stack([c.astype(jnp.uint8) for c in channels], axis=-1)
         if not self.egocentric:
             return grid
@@ -439,7 +667,7 @@ class BoulderEnv(RegeneratingWorld):
         half = self.view // 2
         padded = jnp.pad(grid, ((half, half), (half, half), (0, 0)))
         window = jax.lax.dynamic_slice(
-            padded, (state.learner[0], state.learner[1], 0), (self.view, self.view, NUM_CHANNELS)
+            padded, (state.learner[0], state.learner[1], 0), (self.view, self.view, self.channels)
         )
         return GoalsEnv._rotate(window, state.heading)
 
@@ -455,8 +683,10 @@ class BoulderEnv(RegeneratingWorld):
         heading: int,
         carrying: bool = False,
         time: int = 0,
+        partner_heading: int = 0,
     ) -> BoulderState:
-        """A state from explicit parts, checked. `walls`: the 7 interior (x, y) wall cells.
+        """A state from explicit parts, checked. `walls`: the `rules.n_walls` interior (x, y)
+        wall cells; `partner_heading` matters to the original partner only.
 
         Positions may be anywhere the physics allows (the placement rules of `place` are not
         required, so that tests and users can build any situation). Raises ValueError naming
@@ -464,7 +694,7 @@ class BoulderEnv(RegeneratingWorld):
         overlapping positions, a partner with no goal (None) or already on it, a carried
         boulder that is not at the learner, or a heading outside 0..3.
         """
-        mask = check_tree_walls(walls, self.size)
+        mask = check_tree_walls(walls, self.size, self.rules.n_walls)
         if goal is None:
             raise ValueError("the partner has no goal: give the goal cell")
         cells = {}
@@ -495,10 +725,11 @@ class BoulderEnv(RegeneratingWorld):
                     continue  # the learner may stand on the partner's goal
                 if cells[first] == cells[second]:
                     raise ValueError(f"{first} and {second} overlap at {cells[first]}")
-        if isinstance(heading, bool) or not isinstance(heading, (int, np.integer)):
-            raise ValueError(f"heading must be an integer in 0..3, got {heading!r}")
-        if not 0 <= heading < NUM_HEADINGS:
-            raise ValueError(f"heading must be in 0..3 (right, down, left, up), got {heading}")
+        for name, value in (("heading", heading), ("partner_heading", partner_heading)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer in 0..3, got {value!r}")
+            if not 0 <= value < NUM_HEADINGS:
+                raise ValueError(f"{name} must be in 0..3 (right, down, left, up), got {value}")
         if time < 0:
             raise ValueError(f"time must be non-negative, got {time}")
         return BoulderState(
@@ -508,6 +739,7 @@ class BoulderEnv(RegeneratingWorld):
             learner=jnp.asarray(cells["learner"], jnp.int32),
             heading=jnp.int32(heading),
             partner=jnp.asarray(cells["partner"], jnp.int32),
+            partner_heading=jnp.int32(partner_heading),
             goal=jnp.asarray(cells["goal"], jnp.int32),
             time=jnp.int32(time),
         )

@@ -237,9 +237,14 @@ class GoalsEnv(RegeneratingWorld):
         )
 
     def move(
-        self, state: GoalsState, action: jax.Array, params: GoalsParams
+        self,
+        state: GoalsState,
+        action: jax.Array,
+        params: GoalsParams,
+        key: jax.Array | None = None,
     ) -> tuple[GoalsState, Transition]:
-        """The step before any fresh layout: the agent moved or turned, rewards, flags; no obs."""
+        """The step before any fresh layout: the agent moved or turned, rewards, flags; no obs.
+        `key` is not used: nothing in a move of the goals world is random."""
         action = jnp.asarray(action)  # a plain Python int works too, outside jit
         forward = action == Action.FORWARD
         ahead = state.agent + jnp.asarray(HEADING_TO_VEC)[state.heading]

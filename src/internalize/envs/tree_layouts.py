@@ -4,7 +4,9 @@ A layout is a set of `n_walls` interior wall blocks of a `size` x `size` grid (o
 excluded) such that the open interior cells, joined to their 4-neighbours, form a tree: connected
 and without cycles, so `open cells - 1` neighbouring pairs. `enumerate_tree_layouts` checks every
 placement exhaustively (C(25, 7) = 480,700 for the 7x7 grid); it is run once and its result is
-shipped as package data (`data/boulder_tree_layouts.npy`), which `load_tree_layouts` reads.
+shipped as package data (`data/boulder_tree_layouts.npy`), which `load_tree_layouts` reads. The
+original's code (SPEC §7) placed 8 blocks (17 open cells): those layouts are shipped too
+(`data/boulder_tree_layouts_8.npy`, 8,445 of the C(25, 8) = 1,081,575 placements).
 
 How many there are. For the 7x7 grid with 7 blocks the enumeration finds **1,020** layouts,
 rotations and reflections counted (the set is closed under the 8 symmetries of the square).
@@ -17,6 +19,13 @@ placements our rules allow (140,456). We do not know what the original counted (
 generated samples with duplicates, or placements under other rules); the task's rules are
 met by the 1,020 layouts, and every one of them has a cell of degree 3 or 4 and at least three
 leaves, so a partner, its goal and the learner always fit.
+
+With 8 blocks the enumeration finds **8,445** layouts (1,091 up to the square's symmetries). SPEC
+§7 says the original drew from 2,836 generated trees (its 62,358 are distinct strings of those
+trees times placements and symmetries): a sample of its generator, not every tree. Not every
+8-block layout has a junction: 56 of them are one path (the boulder then lies on a cell of
+degree 2), with two leaves only, so the placement rules need a fallback there
+(`internalize.envs.boulder.BoulderEnv.place`).
 
 Layout masks are `bool[size, size]` arrays indexed `[x, y]` (MiniGrid's coordinates), as in
 `internalize.envs.layouts`.
@@ -34,8 +43,11 @@ N_WALLS = 7
 """Wall blocks of a boulder-world layout (SPEC §3)."""
 LAYOUT_SIZE = 7
 """Grid side the shipped layouts are drawn for."""
-DATA_FILE = "boulder_tree_layouts.npy"
-"""Package data (in `internalize/envs/data/`): bool[L, 5, 5] interior walls, indexed [x, y]."""
+DATA_FILES = {7: "boulder_tree_layouts.npy", 8: "boulder_tree_layouts_8.npy"}
+"""Package data (in `internalize/envs/data/`) by wall blocks: bool[L, 5, 5] interior walls,
+indexed [x, y] (`enumerate_tree_layouts`'s output)."""
+LAYOUT_COUNTS = {7: 1020, 8: 8445}
+"""How many layouts each data file holds."""
 SPEC_LAYOUT_COUNT = 62_358
 """The count SPEC §3 reports for the original's generator (see the module docstring)."""
 
@@ -108,9 +120,14 @@ def enumerate_tree_layouts(size: int = LAYOUT_SIZE, n_walls: int = N_WALLS) -> n
 
 
 @cache
-def load_tree_layouts() -> np.ndarray:
-    """The shipped 7x7 layouts, bool[1020, 5, 5] interior walls indexed [x, y] (read once)."""
-    with resources.files("internalize.envs.data").joinpath(DATA_FILE).open("rb") as file:
+def load_tree_layouts(n_walls: int = N_WALLS) -> np.ndarray:
+    """The shipped 7x7 layouts of `n_walls` blocks (7, SPEC §3, or 8, the original's), bool[L,
+    5, 5] interior walls indexed [x, y], L = `LAYOUT_COUNTS[n_walls]` (read once)."""
+    if n_walls not in DATA_FILES:
+        raise ValueError(
+            f"tree layouts are shipped for {sorted(DATA_FILES)} walls, got {n_walls!r}"
+        )
+    with resources.files("internalize.envs.data").joinpath(DATA_FILES[n_walls]).open("rb") as file:
         layouts = np.load(file)
     layouts.setflags(write=False)
     return layouts
@@ -144,7 +161,8 @@ def symmetries(layout: np.ndarray) -> list[np.ndarray]:
     return turns + [np.flip(turn, axis=0) for turn in turns]
 
 
-def _write_data_file(path) -> None:  # pragma: no cover - run once by hand
+def _write_data_file(path, n_walls: int = N_WALLS) -> None:  # pragma: no cover - run by hand
     """Regenerate the shipped data: `python -c 'from internalize.envs.tree_layouts import
-    _write_data_file as w; w("src/internalize/envs/data/boulder_tree_layouts.npy")'`."""
-    np.save(path, enumerate_tree_layouts())
+    _write_data_file as w; w("src/internalize/envs/data/boulder_tree_layouts.npy")'` (and
+    `w("src/internalize/envs/data/boulder_tree_layouts_8.npy", 8)`)."""
+    np.save(path, enumerate_tree_layouts(n_walls=n_walls))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from internalize import numerics
+from internalize.experiments.profiles import PROFILE_NAMES
 from internalize.isr.train import ISR_PRESETS, ISRConfig
 from internalize.learners.ppo import PRESETS as PPO_PRESETS
 from internalize.learners.ppo import PPOConfig
@@ -41,6 +42,11 @@ class ExperimentConfig:
 
     preset: str = "fast"
     """`fast` or `paper` (PPO and ISR settings; see the README)."""
+    profile: str | None = None
+    """The profile laid under the explicit settings, or none: `original` turns on every SPEC §7
+    difference that is a setting (the authors' code; docs/fidelity.md). `make_config` and the
+    command line (`--profile`) apply it after the preset and before every explicit setting;
+    a config built directly only records the name."""
     seeds: int = 10
     """Number of seeds (independent runs of the whole experiment)."""
     first_seed: int = 1234
@@ -58,6 +64,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.preset not in self.PPO_PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; known: {sorted(self.PPO_PRESETS)}")
+        if self.profile is not None and self.profile not in PROFILE_NAMES:
+            raise ValueError(f"unknown profile {self.profile!r}; known: {list(PROFILE_NAMES)}")
         # Presets are named defaults: what is not given comes from them.
         if self.ppo is None:
             object.__setattr__(self, "ppo", self.PPO_PRESETS[self.preset])

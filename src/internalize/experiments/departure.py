@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize.envs.boulder import BoulderEnv, BoulderRules, agent_cells
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
@@ -58,7 +59,6 @@ from internalize.experiments.phases import (
 from internalize.experiments.prosocial import (
     PROSOCIAL_ISR_PRESETS,
     PROSOCIAL_PRESETS,
-    Prosocial,
 )
 from internalize.experiments.retention import Retention, RetentionConfig
 from internalize.experiments.runner import Protocol, Run
@@ -654,9 +654,17 @@ class BoulderDepartureConfig(DepartureConfig):
     """readiness: the partner's arrivals per episode at which the caregiver leaves (experiment
     E's learner helps about 0.6 times per episode at the end of its 2.4e5 steps of
     socialization, 0.3 to 1.0 over seeds)."""
+    boulder: BoulderRules = BoulderRules()
+    """The boulder world's rules (`boulder.KEY`), as in experiment E: SPEC §3's model, or each
+    of the original's (SPEC §7; `internalize.envs.boulder.BoulderRules`)."""
 
 
 class BoulderDeparture(Departure):
     """The departure protocol with experiment E's two-agent ISR."""
 
-    AGENT_CELLS = Prosocial.AGENT_CELLS
+    AGENT_CELLS = staticmethod(agent_cells)  # not `Prosocial.AGENT_CELLS`: a bare function
+    # read off the class becomes a method here, and the ISR called it with the protocol first
+
+    def make_env(self):
+        env = BoulderEnv(rules=self.config.boulder)
+        return env, env.make_params()

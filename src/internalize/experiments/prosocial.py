@@ -18,7 +18,7 @@ from typing import ClassVar
 import jax
 import numpy as np
 
-from internalize.envs.boulder import BoulderAction, BoulderEnv, agent_cells
+from internalize.envs.boulder import BoulderEnv, BoulderRules, agent_cells
 from internalize.envs.layouts import border_mask, walls_mask
 from internalize.envs.render import render_boulder
 from internalize.experiments.common import RunDirectory, atomic_write
@@ -65,6 +65,9 @@ EPISODE_FRAMES = 100
 """Steps of the rendered example episode."""
 MAP_WALLS = ((1, 4), (2, 2), (2, 3), (3, 5), (4, 2), (4, 3), (4, 4))
 """The tree layout of `reward_map.png` (interior wall cells): three branches meet at (3, 1)."""
+MAP_WALLS_8 = (*MAP_WALLS, (1, 5))
+"""The same with the original's eighth block (`boulder.n_walls=8`), at the end of the middle
+branch, which then ends at (2, 5)."""
 MAP_GOAL = (4, 5)
 """The partner's goal, a leaf of the right-hand branch."""
 MAP_SITUATIONS = {
@@ -93,6 +96,15 @@ class ProsocialConfig(AutonomyConfig):
     isr_threshold: float | None = 0.2
     """If set, the ISR pays only where its prediction exceeds this (as in experiment B; None
     pays every prediction)."""
+    boulder: BoulderRules = BoulderRules()
+    """The boulder world's rules (`boulder.KEY`): SPEC §3's model, or each of the original's
+    (SPEC §7): `n_walls=8`, `actions=original`, `learner_start=goal_side`, `partner=original`,
+    `order=random`, `observation=original` (see `internalize.envs.boulder.BoulderRules`)."""
+
+
+def map_walls(env: BoulderEnv) -> tuple[tuple[int, int], ...]:
+    """The layout of `reward_map.png` for `env`'s number of wall blocks."""
+    return MAP_WALLS_8 if env.rules.n_walls == 8 else MAP_WALLS
 
 
 def example_episode(ppo: PPO, params, key: jax.Array, steps: int = EPISODE_FRAMES):
@@ -149,7 +161,7 @@ def reward_maps(
             env,
             env_params,
             {"isr": isr_params},
-            MAP_WALLS,
+            map_walls(env),
             cells["partner"],
             MAP_GOAL,
             cells["boulder"],
@@ -181,7 +193,7 @@ class Prosocial(Retention):
         return {}  # Fig. 1's scale is the goals world's
 
     def make_env(self):
-        env = BoulderEnv()
+        env = BoulderEnv(rules=self.config.boulder)
         return env, env.make_params()
 
     def describe_env(self) -> dict:
@@ -214,7 +226,7 @@ class Prosocial(Retention):
             "tests": tests,
             "published": PUBLISHED,
             "reward_map": {
-                "walls": MAP_WALLS,
+                "walls": map_walls(self.env),
                 "goal": MAP_GOAL,
                 "situations": MAP_SITUATIONS,
                 "max_abs_error": map_gap,
@@ -241,9 +253,9 @@ class Prosocial(Retention):
             "reward_map.png",
             reward_map_figure(
                 maps,
-                walls_mask(MAP_WALLS, self.env.size) | border_mask(self.env.size),
+                walls_mask(map_walls(self.env), self.env.size) | border_mask(self.env.size),
                 MAP_GOAL,
-                tuple(action.name.lower() for action in BoulderAction),
+                self.env.action_names,
                 title="Reward for each learner cell, heading (triangle) and action, the partner "
                 "moving as scripted: true R_s vs the ISR",
                 marks=marks,

@@ -96,14 +96,24 @@ def _settings_of(name: str) -> set[str]:
 
 def make_config(name: str, **settings: Any) -> ExperimentConfig:
     """The config of experiment `name` from settings (preset, seeds, first_seed, step counts,
-    isr_threshold, ...); settings that the experiment does not have are an error."""
+    isr_threshold, ...); settings that the experiment does not have are an error. A `profile`
+    (`experiments.profiles`) is laid over the preset's defaults, under the other settings."""
+    from internalize import config as settings_module
+    from internalize.experiments.profiles import profile_settings
+
     record = registry.get(name)
     settings = {**record.settings, **settings}
     known = _settings_of(name)
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"{name} has no setting(s) {unknown}; known: {sorted(known)}")
-    return record.config_class()(**settings)
+    profile = settings.get("profile")
+    if profile is None:
+        return record.config_class()(**settings)
+    layer = profile_settings(profile, name)
+    base = record.config_class()(preset=settings.get("preset", "fast"), profile=profile)
+    base = settings_module.update(base, layer)
+    return dataclasses.replace(base, **settings)
 
 
 def resolve_config(
@@ -115,8 +125,9 @@ def resolve_config(
     """The config of experiment `name`: its defaults, then the settings of `file` (TOML, or a
     run's config.json to rerun it), then `options` (settings by name, as the command line's
     own options give them), then `assignments` (`KEY=VALUE` texts, `--set`). The preset, from
-    whichever of these gives it last, sets the defaults of the PPO and ISR settings. A wrong
-    key, type or value raises ValueError naming it."""
+    whichever of these gives it last, sets the defaults of the PPO and ISR settings; the
+    profile, likewise, lays its settings over those defaults and under every explicit setting
+    of the layers. A wrong key, type or value raises ValueError naming it."""
     from internalize import config as settings
 
     layers = [
@@ -127,7 +138,10 @@ def resolve_config(
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = _merge(merged, layer)
-    base = make_config(name, preset=str(merged.pop("preset", "fast")))
+    preset, profile = str(merged.pop("preset", "fast")), merged.pop("profile", None)
+    if profile is not None and str(profile).lower() == "none":  # `--set profile=none`
+        profile = None
+    base = make_config(name, preset=preset, profile=None if profile is None else str(profile))
     return settings.update(base, merged)
 
 
@@ -164,6 +178,7 @@ class SuiteConfig(ExperimentConfig):
 
     def experiment_config(self, name: str) -> ExperimentConfig:
         settings = {"preset": self.preset, "seeds": self.seeds, "first_seed": self.first_seed}
+        settings["profile"] = self.profile
         if self.quick:
             known = _settings_of(name)
             settings.update({key: value for key, value in QUICK.items() if key in known})

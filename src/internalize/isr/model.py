@@ -2,8 +2,9 @@
 
 Input, task 1: the egocentric observation uint8[9, 9, 4] with a fifth channel that is zero except
 at the agent's own (centre) cell, which holds the action id. Task 2 (two agents, SPEC §4): the
-boulder world's observation uint8[9, 9, 5] with two more channels, the learner's action at the
-learner's cell and the partner's action at the partner's cell; the network is then built with
+boulder world's observation uint8[9, 9, 5] (9x9x7 under the original's rules) with two more
+channels, the learner's action at the learner's cell and the partner's action at the partner's
+cell; the network is then built with
 `agent_cells=internalize.envs.boulder.agent_cells`, which finds both cells in the observation.
 The values enter as they are (small integers), as floats. Conv 2x2 (16) -> ReLU -> Conv 2x2
 (32) -> ReLU -> flatten -> Dense 32 -> ReLU -> Dense 32 -> ReLU -> Dense 1; orthogonal weights

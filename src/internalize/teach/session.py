@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from internalize.envs.base import move_key
 from internalize.experiments.common import atomic_write
 from internalize.learners.ppo import PPO, PRESETS, PPOConfig
 from internalize.settings import replace_settings
@@ -259,7 +260,7 @@ class Programs:
         obs = env.observe(state)
         logits, _ = self.ppo.policy(policy_params, obs[None])
         action = jax.random.categorical(key_action, logits[0])
-        moved, transition = env.move(state, action, self.env_params)
+        moved, transition = env.move(state, action, self.env_params, key=move_key(key_layout))
         following, transition = env.settle(key_layout, moved, transition, self.env_params, False)
         following = jax.lax.cond(
             transition.truncated,
