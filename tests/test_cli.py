@@ -70,7 +70,9 @@ def test_reproduce_defaults_are_the_experiment_defaults(name):
     options.update({key: value for key, value in vars(args).items() if key.endswith("_steps")})
     assert options == {}
     config = resolve_config(name, args.config, options, args.assignments)
-    assert config == SuiteConfig().experiment_config(name) == make_config(name)
+    assert config == make_config(name)
+    if REGISTRY[name].in_all:  # `reproduce all` sets the seeds of only the experiments it runs
+        assert config == SuiteConfig().experiment_config(name)
 
 
 @pytest.mark.parametrize("experiment", ["retention", "all"])

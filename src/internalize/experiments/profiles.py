@@ -66,6 +66,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # ISR learns from the observed steps only, which `isr.train_on_test` does not take.
         "departure": ORIGINAL_RETENTION,
         "departure-boulder": ORIGINAL_PROSOCIAL,
+        # A teaching session's replay retrains the session's own learner and ISR: a person is
+        # not the original's caregiver, so nothing of SPEC §7 applies.
+        "teach": {},
     },
 }
 """Profile name -> experiment name -> settings."""
