@@ -1,19 +1,23 @@
 """A teaching session's core: credit and targets by hand, the log, refusals, and a learner that
 its log reproduces (replay and resume, bit for bit on this machine)."""
 
+import json
 import secrets
 import time
 import warnings
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
 from internalize import config as settings
+from internalize.experiments.common import write_json
 from internalize.learners.ppo import PRESETS
 from internalize.teach.session import (
     CHECKPOINT_FOLDER,
     LOG_FILE,
+    SESSION_FILE,
     LiveSession,
     Log,
     Refused,
@@ -183,11 +187,13 @@ def test_live_session_refuses_and_counts_once(tmp_path):
     ]
 
 
-def test_the_log_reproduces_the_live_learner(tmp_path):
-    """A live session, taught by a script (approve moving forward heading right, disapprove
-    heading left), left, then replayed and resumed from its log: the same learner and ISR, bit
-    for bit."""
-    session = LiveSession(tmp_path, SMALL, secrets.token_hex(4), resume=False)
+@pytest.fixture(scope="module")
+def taught(tmp_path_factory):
+    """A live session's directory, taught by a script (approve moving forward facing right,
+    disapprove facing left), left, and its learner; as `internalize teach` leaves it."""
+    directory = tmp_path_factory.mktemp("taught")
+    write_json(directory / SESSION_FILE, {"config": SMALL.as_dict(), "token": "t"})
+    session = LiveSession(directory, SMALL, "t", resume=False)
     session.start()
     labels = 0
     while labels < 12:
@@ -202,9 +208,15 @@ def test_the_log_reproduces_the_live_learner(tmp_path):
     while session.budget >= SMALL.updates_per_block and time.monotonic() < deadline:
         time.sleep(0.05)
     session.stop()
-    live = session.teacher
+    return directory, session.teacher
+
+
+def test_the_log_reproduces_the_live_learner(taught):
+    """The taught session replayed and resumed from its log: the same learner and ISR, bit
+    for bit."""
+    directory, live = taught
     assert live.version >= 1 and live.updates >= SMALL.updates_alone
-    records = read_log(tmp_path / LOG_FILE)
+    records = read_log(directory / LOG_FILE)
     assert any(r["kind"] == "checkpoint" for r in records)
 
     def same(a, b):
@@ -222,8 +234,29 @@ def test_the_log_reproduces_the_live_learner(tmp_path):
     # Resume after a kill (the final checkpoint never written): the checkpoint before, then
     # the records after it; or, without checkpoints, every record.
     killed = records[:-1] if records[-1]["kind"] == "checkpoint" else records
-    resumed = restore(SMALL, killed, tmp_path / CHECKPOINT_FOLDER, replayed.programs)
-    restarted = restore(SMALL, killed, tmp_path / "no-checkpoints", replayed.programs)
+    resumed = restore(SMALL, killed, directory / CHECKPOINT_FOLDER, replayed.programs)
+    restarted = restore(SMALL, killed, directory / "no-checkpoints", replayed.programs)
     assert resumed.updates == live.updates and resumed.labels == live.labels == 12
     assert same(resumed.runner.train.params, live.runner.train.params)
     assert same(restarted.runner.train.params, live.runner.train.params)
+
+
+def test_a_replay_is_a_run_that_report_and_render_read(taught, tmp_path):
+    from internalize.render import render_run
+    from internalize.report import write_report
+    from internalize.teach.command import replay
+
+    directory, live = taught
+    with pytest.raises(ValueError, match="run `internalize teach --replay"):
+        write_report(directory, tmp_path / "early.html")
+    shown = replay(directory, None, 2, None, progress=False)
+    assert shown["seeds"] == [SMALL.seed, SMALL.seed + 1]  # the session's seed first
+    results = json.loads((directory / "replay" / "results.json").read_text())
+    assert results["updates"] == live.updates and results["labels"] == live.labels
+    assert set(results["per_seed"]) == {"untaught", "taught"}
+    rendered = render_run(directory, episodes=1)  # the session's directory, through its replay
+    assert [Path(f).name for f in rendered["files"]] == ["teach.gif"]
+    report = write_report(directory, tmp_path / "report.html").read_text()
+    assert "A person as the caregiver" in report and "ISR reward per episode, taught" in report
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        replay(directory, None, 1, None, progress=False)
