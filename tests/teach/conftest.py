@@ -106,9 +106,11 @@ def small_settings() -> list[str]:
     return [item for setting in SMALL_SETTINGS for item in ("--set", setting)]
 
 
-@pytest.fixture
-def server(tmp_path, small_settings, start_teach):
-    """A new teaching session with a small learner, stopped (Ctrl-C) after the test."""
-    started = start_teach(["--out", str(tmp_path / "session"), *small_settings])
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, small_settings):
+    """A teaching session with a small learner, shared by a module's tests (each leaves it
+    present and running), stopped (Ctrl-C) after them."""
+    folder = tmp_path_factory.mktemp("teach-server")
+    started = start_server(["--out", str(folder / "session"), *small_settings], folder / "out.txt")
     yield started
     started.stop()

@@ -113,17 +113,22 @@ def test_two_tabs_count_a_label_once(server):
     first, _ = connect(server)
     second, _ = connect(server)
     frame = receive(first, "frame")
+    before = server.status()["labels"]  # the module's session: other tests labelled too
     assert not answer(first, label(frame["step"], label_id="one"))["duplicate"]
     again = answer(second, label(frame["step"], label_id="one"))  # resent by another tab
     same = answer(second, label(frame["step"], label_id="two"))  # pressed in both tabs
-    assert again["duplicate"] and same["duplicate"] and same["labels"] == 1
+    assert again["duplicate"] and same["duplicate"] and same["labels"] == before + 1
+    labels = server.status()["labels"]
+    assert not answer(first, label(frame["step"], -1, label_id="three"))["duplicate"]
+    assert server.status()["labels"] == labels + 1  # a correction counts
     paused = answer(second, {"type": "control", "action": "pause"})
     assert paused["paused"] and receive(first, "status")["paused"]  # every tab hears it
+    assert not answer(first, {"type": "control", "action": "resume"})["paused"]
     first.close(), second.close()
-    assert server.status()["labels"] == 1
 
 
-def test_a_killed_server_loses_no_acknowledged_label(server, start_teach):
+def test_a_killed_server_loses_no_acknowledged_label(start_teach, small_settings, tmp_path):
+    server = start_teach(["--out", str(tmp_path / "session"), *small_settings])
     socket, _ = connect(server)
     acknowledged = []
     while len(acknowledged) < 5:

@@ -260,3 +260,20 @@ def test_a_replay_is_a_run_that_report_and_render_read(taught, tmp_path):
     assert "A person as the caregiver" in report and "ISR reward per episode, taught" in report
     with pytest.raises(ValueError, match="already holds a finished run"):
         replay(directory, None, 1, None, progress=False)
+
+
+def test_a_boulder_world_session_shows_both_agents_and_trains(tmp_path):
+    """`--env boulder`: frames draw the partner and the boulder, the ISR reads the partner's
+    action, and a refit and a block of updates run."""
+    config = SMALL.replace(world="boulder")
+    session = LiveSession(tmp_path, config, "t", resume=False)
+    frame = session.show()
+    assert set(frame["state"]) >= {"partner", "boulder", "carrying", "goal", "agent", "heading"}
+    assert session.label("first", frame["step"], 1, 0.0)["labels"] == 1
+    assert session._step() and session.teacher.version == 1  # the refit
+    assert session._step() and session.teacher.updates == config.updates_per_block
+    values = np.asarray(session.reward_map()["values"])
+    assert values.shape == (7, 7) and np.isfinite(values).all() and values.any()
+    record = read_log(tmp_path / LOG_FILE)[1]
+    assert record["kind"] == "shown" and isinstance(record["partner_action"], int)
+    session.stop()
