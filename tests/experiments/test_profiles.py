@@ -165,6 +165,7 @@ STEPS = ["--socialize-steps", "128", "--autonomy-steps", "64"]
 TINY = ["ppo.num_envs=4", "ppo.num_steps=16", "ppo.minibatch_size=32", "ppo.num_epochs=1"]
 
 
+@pytest.mark.slow  # 50-80 s of compiling on 2 CPUs; the profile's settings are tested above
 def test_a_tiny_prosocial_run_with_the_original_profile(tmp_path, capsys):
     """`reproduce prosocial --profile original --seeds 1` on tiny rollouts (4 x 16 steps), a
     user's --set over the profile; config.json records the profile and what it gave, and a

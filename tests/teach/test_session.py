@@ -166,6 +166,7 @@ def test_live_session_refuses_and_counts_once(tmp_path):
     assert session.label("a", 12, 1, 0.0)["duplicate"]  # resent after a reconnection
     assert session.label("b", 12, 1, 0.0)["duplicate"]  # the same label from another tab
     assert session.label("c", 12, -1, 0.0)["labels"] == 2  # a correction counts
+    assert session.label("e", 12, 1, 0.0)["labels"] == 3  # and a correction of it
     session.control("leave")
     with pytest.raises(Refused, match="has already left"):
         session.control("leave")
@@ -179,7 +180,11 @@ def test_live_session_refuses_and_counts_once(tmp_path):
     session.stop()
     records = read_log(tmp_path / LOG_FILE)
     labels = [r for r in records if r["kind"] == "label"]
-    assert [(r["id"], r["credited"]) for r in labels] == [("a", [11, 12]), ("c", [11, 12])]
+    assert [(r["id"], r["credited"]) for r in labels] == [
+        ("a", [11, 12]),
+        ("c", [11, 12]),
+        ("e", [11, 12]),
+    ]
     assert labels[0]["state"] == frames[-1]["state"] and labels[0]["action"] == frames[-1]["action"]
     assert [r["kind"] for r in records if r["kind"] in ("leave", "come_back")] == [
         "leave",
@@ -277,3 +282,30 @@ def test_a_boulder_world_session_shows_both_agents_and_trains(tmp_path):
     record = read_log(tmp_path / LOG_FILE)[1]
     assert record["kind"] == "shown" and isinstance(record["partner_action"], int)
     session.stop()
+
+
+def test_a_replay_without_a_session_is_named(tmp_path, capsys):
+    from internalize.cli import main
+
+    assert main(["reproduce", "teach", "--out", str(tmp_path / "replay"), "--quiet"]) == 2
+    assert "needs a teaching session's directory" in capsys.readouterr().err
+    assert main(["teach", "--replay", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a teaching session's directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["teach", "--resume", str(tmp_path / "empty")]) == 2
+    assert "session.json is not a readable JSON file" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_named_and_leaves_nothing(tmp_path, capsys):
+    import socket
+
+    from internalize.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = tmp_path / "session"
+        assert main(["teach", "--port", str(port), "--out", str(out)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not out.exists()

@@ -15,9 +15,10 @@ def _print(text: str) -> None:
     print(text, flush=True)  # the URL must reach a pipe at once (tests, scripts)
 
 
-def _serve(directory: Path, config, token: str, resume: bool, host: str, port: int, announce):
-    from internalize.teach.server import bind, serve
-    from internalize.teach.session import LiveSession
+def _listen(host: str, port: int):
+    """The server's socket, before anything is written: a port in use is an error that
+    leaves no session behind."""
+    from internalize.teach.server import bind
 
     if host not in LOCAL_HOSTS:
         print(
@@ -25,7 +26,13 @@ def _serve(directory: Path, config, token: str, resume: bool, host: str, port: i
             "reach it and has the token can label",
             file=sys.stderr,
         )
-    sock = bind(host, port)  # before the session: a port in use is an error, nothing written
+    return bind(host, port)
+
+
+def _serve(directory: Path, config, token: str, resume: bool, sock, announce):
+    from internalize.teach.server import serve
+    from internalize.teach.session import LiveSession
+
     session = LiveSession(directory, config, token, resume)
     try:
         serve(session, sock, announce)
@@ -62,11 +69,13 @@ def start(
 
     config = settings.assign(TeachConfig(world=world, preset=preset), list(assignments))
     out = Path(out or default_run_path("teach"))
+    check_new_run_directory(out)
+    sock = _listen(host, port)
     with hold_run_directory(out, check_new_run_directory):
         token = secrets.token_urlsafe(18)
         session = {"config": config.as_dict(), "token": token, "created": time.time()}
         write_json(out / SESSION_FILE, {**session, "versions": versions()})
-        return _serve(out, config, token, False, host, port, announce)
+        return _serve(out, config, token, False, sock, announce)
 
 
 def resume(directory: str | Path, host: str, port: int, announce=_print) -> dict:
@@ -82,8 +91,9 @@ def resume(directory: str | Path, host: str, port: int, announce=_print) -> dict
         raise ValueError(
             f"{directory / SESSION_FILE} is not a teaching session's: {error}"
         ) from None
+    sock = _listen(host, port)
     with hold_run_directory(directory):
-        return _serve(directory, config, token, True, host, port, announce)
+        return _serve(directory, config, token, True, sock, announce)
 
 
 def replay(

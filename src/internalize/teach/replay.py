@@ -57,9 +57,14 @@ class TeachReplayConfig(ExperimentConfig):
 
 def load_session(directory: str | Path) -> tuple[TeachConfig, list[dict]]:
     """A teaching session's settings and log records; ValueError names what is missing."""
+    if not str(directory):
+        raise ValueError(
+            "the replay needs a teaching session's directory: --set session=DIR, or "
+            "`internalize teach --replay DIR`"
+        )
     directory = Path(directory)
-    if not str(directory) or not directory.is_dir():
-        raise ValueError(f"{directory!s} is not a teaching session's directory (give session=DIR)")
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a teaching session's directory (no such directory)")
     data = read_json_object(directory / SESSION_FILE)
     try:
         config = TeachConfig.from_dict(data["config"])
@@ -84,6 +89,7 @@ class TeachReplay(Protocol):
         super().__init__(name, config)
         self.blocks = sum(record["kind"] == "updates" for record in self.records)
         self.programs = Programs(self.session_config)
+        self.evaluator = make_evaluator(self.programs, self.session_config.eval_episodes)
 
     def describe(self) -> dict:
         session = self.session_config
@@ -117,7 +123,7 @@ class TeachReplay(Protocol):
             taught.append(teacher)
             alone = Teacher(session.replace(seed=seed), p)  # the same start, never taught
             for _ in range(self.blocks):
-                alone.runner, metrics = p.block(alone.runner, alone.isr_params, 0.0)
+                alone.runner, _ = p.block(alone.runner, alone.isr_params, 0.0)
                 alone.updates += session.updates_per_block
                 run.progress.advance(per_block)
             untaught.append(alone)
@@ -135,13 +141,7 @@ class TeachReplay(Protocol):
 
     def evaluate(self, params, isr_params, seed: int) -> dict:
         """Per episode: events, forward moves and the ISR's reward, float[episodes] each."""
-        events, forward, isr = _evaluate(
-            self.programs,
-            params,
-            isr_params,
-            jax.random.key(seed),
-            self.session_config.eval_episodes,
-        )
+        events, forward, isr = self.evaluator(params, isr_params, jax.random.key(seed))
         return {
             "events": np.asarray(events),
             "forward_moves": np.asarray(forward),
@@ -198,19 +198,9 @@ class TeachReplay(Protocol):
         }
 
 
-def _evaluate(programs: Programs, params, isr_params, key, episodes: int):
-    return _evaluator(programs, episodes)(params, isr_params, key)
-
-
-_EVALUATORS: dict = {}
-
-
-def _evaluator(programs: Programs, episodes: int):
+def make_evaluator(programs: Programs, episodes: int):
     """A jitted `(params, isr_params, key) -> (events, forward moves, ISR reward)` per episode,
     float32[episodes] each, for `episodes` fresh episodes with sampled actions."""
-    cached = _EVALUATORS.get((id(programs), episodes))
-    if cached is not None:
-        return cached
     ppo, env, env_params = programs.ppo, programs.env, programs.env_params
     steps = int(env_params.max_steps)
 
@@ -239,9 +229,7 @@ def _evaluator(programs: Programs, episodes: int):
         )
         return events.sum(0), forward.sum(0), reward.sum(0)
 
-    compiled = jax.jit(evaluate)
-    _EVALUATORS[(id(programs), episodes)] = compiled
-    return compiled
+    return jax.jit(evaluate)
 
 
 def replay_config(session: str | Path, seeds: int = 1, first_seed: int | None = None):

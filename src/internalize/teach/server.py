@@ -30,7 +30,6 @@ import math
 import secrets
 import socket
 from importlib.resources import files
-from pathlib import Path
 
 from internalize.teach.session import LiveSession, Refused
 
@@ -126,11 +125,11 @@ class Hub:
             delay = (0.2 if session.paused else 1.0 / session.speed) - (loop.time() - started)
             await asyncio.sleep(max(delay, 0.0))
 
-    async def send_map(self, force: bool = False) -> None:
+    async def send_map(self) -> None:
         """The ISR's reward map, when the ISR or the layout changed since the last one."""
         session = self.session
         key = (session.teacher.version, json.dumps(session.programs.world.picture(session.state)))
-        if key != self.map_key or force:
+        if key != self.map_key:
             self.map_key = key
             await self.broadcast(await asyncio.to_thread(session.reward_map))
 
@@ -252,12 +251,3 @@ def serve(session: LiveSession, sock: socket.socket, announce=print) -> None:
         session.stop()
     if session.error is not None:
         raise RuntimeError(f"the teaching session's trainer failed: {session.error!r}")
-
-
-def url_of(sock: socket.socket, token: str) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://{host}:{port}/?token={token}"
-
-
-def session_path(directory: Path) -> Path:
-    return Path(directory)

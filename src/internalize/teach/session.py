@@ -370,8 +370,9 @@ class Teacher:
         self.approvals = 0
         self.present = True
         self.label_ids: set[str] = set()
-        self.labelled: dict[tuple[int, float], str] = {}
-        """(step, value) -> label id: the same label from another tab counts once."""
+        self.labelled: dict[int, int] = {}
+        """Step -> the value of its latest label: the same label again (another tab) counts
+        once, a different one is a correction."""
         self.history: list[dict] = []
         """Per block: updates so far and the learner's metrics (goals per episode, ...)."""
 
@@ -411,26 +412,28 @@ class Teacher:
         b.written += 1
         b.slot_of.pop(step - self.config.stale_steps - self.config.credit_steps, None)
 
+    def _slot(self, step: int) -> int | None:
+        """Where shown step `step` is in the data (None: not watched, or overwritten since)."""
+        index = self.buffers.slot_of.get(step)
+        if index is None or self.buffers.written - index > self.config.capacity:
+            return None
+        return index % self.config.capacity
+
     def credited(self, step: int) -> list[int]:
         """The shown steps a label of `step` credits that are still in the data."""
-        b, capacity = self.buffers, self.config.capacity
         first = step - self.config.credit_steps + 1
-        return [
-            s
-            for s in range(first, step + 1)
-            if s in b.slot_of and b.written - b.slot_of[s] <= capacity
-        ]
+        return [s for s in range(first, step + 1) if self._slot(s) is not None]
 
     def _label(self, record: dict) -> None:
-        b = self.buffers
         value = float(record["value"]) * self.config.approval
         for step in record["credited"]:
-            if step in b.slot_of and b.written - b.slot_of[step] <= self.config.capacity:
-                b.target[b.slot_of[step] % self.config.capacity] = value
+            slot = self._slot(step)
+            if slot is not None:
+                self.buffers.target[slot] = value
         self.labels += 1
         self.approvals += record["value"] > 0
         self.label_ids.add(record["id"])
-        self.labelled[(record["step"], record["value"])] = record["id"]
+        self.labelled[record["step"]] = record["value"]
 
     def _refit(self, record: dict, compute: bool) -> None:
         if record["version"] != self.version + 1:
@@ -648,7 +651,7 @@ class LiveSession:
                     f"step {step} is stale: labels must come within {self.config.stale_steps} "
                     f"steps of the one shown (now {teacher.shown})"
                 )
-            if (step, value) in teacher.labelled:  # the same label from another tab
+            if teacher.labelled.get(step) == value:  # the same label from another tab
                 return {"type": "ack", "id": label_id, "duplicate": True, **self.counts()}
             credited = teacher.credited(step)
             if step not in credited:
