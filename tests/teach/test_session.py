@@ -29,6 +29,7 @@ from internalize.teach.session import (
     replay_log,
     restore,
 )
+from internalize.teach.worlds import map_key
 
 SMALL = TeachConfig(
     ppo=PRESETS["fast"].replace(num_envs=4, num_steps=16, minibatch_size=32, num_epochs=1),
@@ -282,6 +283,21 @@ def test_a_boulder_world_session_shows_both_agents_and_trains(tmp_path):
     record = read_log(tmp_path / LOG_FILE)[1]
     assert record["kind"] == "shown" and isinstance(record["partner_action"], int)
     session.stop()
+
+
+def test_the_reward_map_is_resent_when_the_layout_changes_not_the_learner():
+    """The page's map is keyed on the layout: the learner moving, turning or carrying the boulder
+    keeps it; a new goal, a wall, the partner or a boulder on the ground changes it."""
+    goals = {"walls": [[2, 3]], "goal": [4, 4], "agent": [1, 1], "heading": 0}
+    assert map_key(goals) == map_key({**goals, "agent": [2, 1], "heading": 3})
+    assert map_key(goals) != map_key({**goals, "goal": [5, 4]})
+    assert map_key(goals) != map_key({**goals, "walls": [[2, 3], [3, 3]]})
+    boulder = {**goals, "partner": [5, 5], "boulder": [3, 2], "carrying": False}
+    assert map_key(boulder) != map_key({**boulder, "boulder": [3, 1]})
+    assert map_key(boulder) != map_key({**boulder, "partner": [5, 4]})
+    carried = {**boulder, "carrying": True}
+    assert map_key(carried) == map_key({**carried, "agent": [2, 1], "boulder": [2, 1]})
+    assert map_key(carried) != map_key(boulder)
 
 
 def test_a_replay_without_a_session_is_named(tmp_path, capsys):

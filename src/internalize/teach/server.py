@@ -32,6 +32,7 @@ import socket
 from importlib.resources import files
 
 from internalize.teach.session import LiveSession, Refused
+from internalize.teach.worlds import map_key
 
 LOGGER = logging.getLogger("internalize.teach")
 MAX_MESSAGE_BYTES = 2_048
@@ -126,9 +127,10 @@ class Hub:
             await asyncio.sleep(max(delay, 0.0))
 
     async def send_map(self) -> None:
-        """The ISR's reward map, when the ISR or the layout changed since the last one."""
+        """The ISR's reward map, when the ISR or the layout (not the learner) changed since the
+        last one."""
         session = self.session
-        key = (session.teacher.version, json.dumps(session.programs.world.picture(session.state)))
+        key = (session.teacher.version, map_key(session.programs.world.picture(session.state)))
         if key != self.map_key:
             self.map_key = key
             await self.broadcast(await asyncio.to_thread(session.reward_map))

@@ -4,6 +4,7 @@ the page draws it, and where the learner can stand (for the ISR's reward map).
 `WORLDS` maps `--env` names to a `World`; a world of one's own is one more entry.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,15 @@ class World:
     """`(state, cell, heading) -> (state with the learner there, bool: it may stand there)`."""
     partner: bool = False
     """Two agents: the ISR reads the partner's action too."""
+
+
+def map_key(picture: dict) -> str:
+    """What the reward map of a state depends on, from its picture: everything but the learner,
+    which the map places on every cell (a carried boulder with it)."""
+    layout = {k: v for k, v in picture.items() if k not in ("agent", "heading")}
+    if layout.get("carrying"):
+        del layout["boulder"]
+    return json.dumps(layout, sort_keys=True)
 
 
 WORLDS = {
