@@ -56,9 +56,7 @@ def _detail_rows(name: str, results: dict) -> dict[str, str]:
         if test:
             rows[f"{task.replace('_', ' ')}: p isr vs frozen"] = _p(test)
     for pair, test in ((results.get("pooled") or {}).get("tests") or {}).items():
-        rows[f"pooled {pair}: difference (p)"] = (
-            f"{test['difference']:.3f} (p {_p(test)})"
-        )
+        rows[f"pooled {pair}: difference (p)"] = f"{test['difference']:.3f} (p {_p(test)})"
     if name == "scaling":
         for count, samples in zip(results["sample_counts"], results["train_samples"], strict=True):
             s = results["summary"][str(count)]
@@ -110,7 +108,8 @@ def tables(runs: dict[str, Path]) -> str:
             theirs = published.get(key, "")
             theirs = "" if theirs in ("None", "–") else theirs
             lines.append(
-                f"| {key} | " + " | ".join(cells.get(label, "–") for label in labels)
+                f"| {key} | "
+                + " | ".join(cells.get(label, "–") for label in labels)
                 + f" | {theirs} |"
             )
         out.append("\n".join(lines))
