@@ -1,0 +1,84 @@
+"""Where the published Fig. 1 curves sit against ours (issue 17, item 4), from retention runs.
+
+    python benchmarks/fig1_scale.py fast=runs/ret-fast paper=runs/ret-paper \\
+        --sb3 benchmarks/results/sb3_paper_seed1234.json
+
+SPEC §7: the original logged `0.4 * goals in those steps / 20` every 1,000 steps and labelled
+the axis value / 0.4. With 20-step episodes, 1,000 steps are 50 episodes, so for a learner at
+g goals per episode the logged value is 0.4 * 50 g / 20 = g itself, and value / 0.4 is 2.5 g.
+Fig. 1's curves reach about 2. For each run (LABEL=RUN_DIR, a finished retention run) this
+prints goals per episode, the seeds' mean of per-update values: over the last tenth of
+socialization, and per condition over the last tenth of autonomy (the run's headline), each
+read both ways; and the first step (the run's own count) at which the seeds' mean reaches 2 and
+0.8 goals per episode (where Fig. 1's "about 2" would sit under each reading). `--sb3` adds the
+Stable-Baselines3 + MiniGrid reference curve (`benchmarks/sb3_goals.py`, socialization only).
+"""
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+PUBLISHED = 2.0
+"""Fig. 1's curves: about 2 (SPEC §5 A)."""
+READINGS = {"value": 1.0, "value / 0.4": 2.5}
+"""Fig. 1's number for g goals per episode, under each reading of its axis."""
+
+
+def _curves(run: Path) -> dict[str, list[tuple[float, float]]]:
+    """{phase or condition: [(step, seeds' mean goals per episode), ...]} in update order."""
+    sums: dict[tuple[str, int], list[float]] = defaultdict(list)
+    steps: dict[tuple[str, int], float] = {}
+    with open(run / "metrics.csv", newline="") as file:
+        for row in csv.DictReader(file):
+            key = (row["condition"], int(row["update"]))
+            sums[key].append(float(row["goals_per_episode"]))
+            steps[key] = float(row["step"])
+    curves: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (name, update), values in sorted(sums.items(), key=lambda item: item[0]):
+        curves[name].append((steps[(name, update)], sum(values) / len(values)))
+    return curves
+
+
+def _last_tenth(curve: list[tuple[float, float]]) -> float:
+    tail = curve[-max(1, len(curve) // 10) :]
+    return sum(g for _, g in tail) / len(tail)
+
+
+def _first_step(curve: list[tuple[float, float]], level: float) -> str:
+    return next((f"{step:,.0f}" for step, g in curve if g >= level), "never")
+
+
+def rows(label: str, curves: dict[str, list[tuple[float, float]]]) -> list[str]:
+    out = []
+    for name, curve in curves.items():
+        g = _last_tenth(curve)
+        read = " | ".join(f"{g * factor:.2f}" for factor in READINGS.values())
+        reach = " | ".join(_first_step(curve, PUBLISHED / f) for f in READINGS.values())
+        out.append(f"| {label} | {name} | {g:.2f} | {read} | {reach} |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", metavar="LABEL=RUN_DIR")
+    parser.add_argument("--sb3", type=Path, help="a benchmarks/sb3_goals.py result (JSON)")
+    args = parser.parse_args()
+    header = " | ".join(f"Fig. 1 reads ({name})" for name in READINGS)
+    reach = " | ".join(f"first step at {PUBLISHED / f:g} goals" for f in READINGS.values())
+    print(f"| run | phase | goals per episode (last tenth) | {header} | {reach} |")
+    print("|---|---|---:|" + "---:|" * 2 * len(READINGS))
+    for argument in args.runs:
+        label, _, path = argument.partition("=")
+        for line in rows(label, _curves(Path(path))):
+            print(line)
+    if args.sb3:
+        result = json.loads(args.sb3.read_text())
+        curve = [(point["timesteps"], point["goals_per_episode"]) for point in result["curve"]]
+        for line in rows(f"SB3 + MiniGrid, seed {result['seed']}", {"socialization": curve}):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
