@@ -9,8 +9,8 @@ g goals per episode the logged value is 0.4 * 50 g / 20 = g itself, and value / 
 Fig. 1's curves reach about 2. For each run (LABEL=RUN_DIR, a finished retention run) this
 prints goals per episode, the seeds' mean of per-update values: over the last tenth of
 socialization, and per condition over the last tenth of autonomy (the run's headline), each
-read both ways; and the first step (the run's own count) at which the seeds' mean reaches 2 and
-0.8 goals per episode (where Fig. 1's "about 2" would sit under each reading). `--sb3` adds the
+read both ways; and the first socialization step at which the seeds' mean reaches 2 and 0.8
+goals per episode (where Fig. 1's "about 2" would sit under each reading). `--sb3` adds the
 Stable-Baselines3 + MiniGrid reference curve (`benchmarks/sb3_goals.py`, socialization only).
 """
 
@@ -55,7 +55,10 @@ def rows(label: str, curves: dict[str, list[tuple[float, float]]]) -> list[str]:
     for name, curve in curves.items():
         g = _last_tenth(curve)
         read = " | ".join(f"{g * factor:.2f}" for factor in READINGS.values())
-        reach = " | ".join(_first_step(curve, PUBLISHED / f) for f in READINGS.values())
+        reach = " | ".join(
+            _first_step(curve, PUBLISHED / f) if name == "socialization" else "–"
+            for f in READINGS.values()
+        )
         out.append(f"| {label} | {name} | {g:.2f} | {read} | {reach} |")
     return out
 
