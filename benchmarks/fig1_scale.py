@@ -1,13 +1,13 @@
 """Where the published Fig. 1 curves sit against ours (issue 17, item 4), from retention runs.
 
-    python benchmarks/fig1_scale.py fast=runs/ret-fast paper=runs/ret-paper \\
+    python benchmarks/fig1_scale.py fast=runs/ret-fast paper=runs/ret-paper/metrics.csv \\
         --sb3 benchmarks/results/sb3_paper_seed1234.json
 
 SPEC §7: the original logged `0.4 * goals in those steps / 20` every 1,000 steps and labelled
 the axis value / 0.4. With 20-step episodes, 1,000 steps are 50 episodes, so for a learner at
 g goals per episode the logged value is 0.4 * 50 g / 20 = g itself, and value / 0.4 is 2.5 g.
-Fig. 1's curves reach about 2. For each run (LABEL=RUN_DIR, a finished retention run) this
-prints goals per episode, the seeds' mean of per-update values: over the last tenth of
+Fig. 1's curves reach about 2. For each run (LABEL=RUN_DIR, a finished retention run, or its
+metrics.csv, gzipped or not) this prints goals per episode, the seeds' mean of per-update values: over the last tenth of
 socialization, and per condition over the last tenth of autonomy (the run's headline), each
 read both ways; and the first socialization step at which the seeds' mean reaches 2 and 0.8
 goals per episode (where Fig. 1's "about 2" would sit under each reading). `--sb3` adds the
@@ -16,6 +16,7 @@ Stable-Baselines3 + MiniGrid reference curve (`benchmarks/sb3_goals.py`, sociali
 
 import argparse
 import csv
+import gzip
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -27,10 +28,12 @@ READINGS = {"value": 1.0, "value / 0.4": 2.5}
 
 
 def _curves(run: Path) -> dict[str, list[tuple[float, float]]]:
-    """{phase or condition: [(step, seeds' mean goals per episode), ...]} in update order."""
+    """{phase or condition: [(step, seeds' mean goals per episode), ...]} in update order, from
+    a run directory's metrics.csv or such a file itself (gzipped if its name ends in .gz)."""
     sums: dict[tuple[str, int], list[float]] = defaultdict(list)
     steps: dict[tuple[str, int], float] = {}
-    with open(run / "metrics.csv", newline="") as file:
+    path = run / "metrics.csv" if run.is_dir() else run
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rt", newline="") as file:
         for row in csv.DictReader(file):
             key = (row["condition"], int(row["update"]))
             sums[key].append(float(row["goals_per_episode"]))
