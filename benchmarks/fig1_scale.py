@@ -7,11 +7,12 @@ SPEC §7: the original logged `0.4 * goals in those steps / 20` every 1,000 step
 the axis value / 0.4. With 20-step episodes, 1,000 steps are 50 episodes, so for a learner at
 g goals per episode the logged value is 0.4 * 50 g / 20 = g itself, and value / 0.4 is 2.5 g.
 Fig. 1's curves reach about 2. For each run (LABEL=RUN_DIR, a finished retention run, or its
-metrics.csv, gzipped or not) this prints goals per episode, the seeds' mean of per-update values: over the last tenth of
-socialization, and per condition over the last tenth of autonomy (the run's headline), each
-read both ways; and the first socialization step at which the seeds' mean reaches 2 and 0.8
-goals per episode (where Fig. 1's "about 2" would sit under each reading). `--sb3` adds the
-Stable-Baselines3 + MiniGrid reference curve (`benchmarks/sb3_goals.py`, socialization only).
+metrics.csv, gzipped or not) this prints goals per episode, the seeds' mean of per-update
+values: over the last tenth of socialization, and per condition over the last tenth of
+autonomy (the run's headline), each read both ways; and the first socialization step at which
+the seeds' mean reaches 2 and 0.8 goals per episode (where Fig. 1's "about 2" would sit under
+each reading). `--sb3` adds the Stable-Baselines3 + MiniGrid reference curve
+(`benchmarks/sb3_goals.py`, socialization only).
 """
 
 import argparse
