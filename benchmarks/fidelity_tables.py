@@ -3,12 +3,15 @@
     python benchmarks/fidelity_tables.py paper=runs/ood-paper original=runs/ood-original ...
 
 Each argument is LABEL=RUN_DIR, a finished run of one experiment (`internalize reproduce NAME`)
-or an `all` run. Per experiment, one table: the report's headline rows, each condition's main
-numbers (per layout for `layouts`, per data size for `scaling`), seeds, wall time, preset,
-profile and machine, one column per label, then the published number. Issue 17's comparison of
+or an `all` run, or LABEL=RESULTS_JSON, a run's `results.json` kept on its own (it holds the
+run's config and versions; benchmarks/results/fidelity/). Per experiment, one table: the
+report's headline rows, each condition's main numbers (per layout for `layouts`, per data size
+for `scaling`), seeds, wall time, preset, profile and machine, one column per label, then the
+published number. Issue 17's comparison of
 the paper's model with `--profile original` (docs/fidelity.md) is printed by it.
 """
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,11 +82,28 @@ def _about(experiment: dict) -> dict[str, str]:
     }
 
 
-def tables(runs: dict[str, Path]) -> str:
-    """One markdown table per experiment found in the runs, a column per label."""
+def _experiments(run: Path) -> list[dict]:
+    """The experiments of a run directory, or of one results.json file."""
+    if run.is_file():
+        results = json.loads(run.read_text())
+        return [
+            {
+                "name": results["experiment"],
+                "dir": run.parent,
+                "results": results,
+                "config": results.get("config"),
+                "versions": results.get("versions"),
+            }
+        ]
+    return _read_run(run)[1]
+
+
+def tables(runs: list[tuple[str, Path]]) -> str:
+    """One markdown table per experiment found in the runs, a column per label (a label may
+    name runs of different experiments)."""
     by_name: dict[str, dict[str, dict]] = {}
-    for label, run in runs.items():
-        for experiment in _read_run(run)[1]:
+    for label, run in runs:
+        for experiment in _experiments(run):
             if experiment["results"] is not None:
                 by_name.setdefault(experiment["name"], {})[label] = experiment
     out = []
@@ -117,12 +137,12 @@ def tables(runs: dict[str, Path]) -> str:
 
 
 def main(arguments: list[str]) -> None:
-    runs = {}
+    runs = []
     for argument in arguments:
         label, separator, path = argument.partition("=")
         if not separator or not label or not path:
             raise SystemExit(f"expected LABEL=RUN_DIR, got {argument!r}")
-        runs[label] = Path(path)
+        runs.append((label, Path(path)))
     if not runs:
         raise SystemExit(__doc__)
     print(tables(runs))
