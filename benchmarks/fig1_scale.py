@@ -12,7 +12,9 @@ values: over the last tenth of socialization, and per condition over the last te
 autonomy (the run's headline), each read both ways; and the first socialization step at which
 the seeds' mean reaches 2 and 0.8 goals per episode (where Fig. 1's "about 2" would sit under
 each reading). `--sb3` adds the Stable-Baselines3 + MiniGrid reference curve
-(`benchmarks/sb3_goals.py`, socialization only).
+(`benchmarks/sb3_goals.py`, socialization only). `--plot PATH` draws the curves twice, side
+by side: on our axis (goals per 20-step episode) and on Fig. 1's as SPEC §7 reads it (value /
+0.4 = 2.5 goals per episode), each with Fig. 1's level of about 2 where that reading puts it.
 """
 
 import argparse
@@ -67,24 +69,57 @@ def rows(label: str, curves: dict[str, list[tuple[float, float]]]) -> list[str]:
     return out
 
 
+def plot(curves: dict[str, dict[str, list[tuple[float, float]]]], path: Path) -> None:
+    """Every run's curves on both axes, Fig. 1's level marked on each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    titles = ("ours: goals per 20-step episode", "Fig. 1's scale (SPEC §7): value / 0.4 = 2.5 g")
+    for ax, factor, title in zip(axes, (1.0, READINGS["value / 0.4"]), titles, strict=True):
+        for index, (label, run) in enumerate(curves.items()):
+            for name, curve in run.items():
+                ax.plot(
+                    [step for step, _ in curve],
+                    [g * factor for _, g in curve],
+                    color=f"C{index}",
+                    linestyle="-" if name in ("socialization", "isr") else ":",
+                    linewidth=1,
+                    label=f"{label}: {name}",
+                )
+        ax.axhline(PUBLISHED, color="0.3", linestyle="--", linewidth=1, label="Fig. 1: about 2")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("environment steps")
+    axes[0].legend(fontsize=6, loc="center right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", metavar="LABEL=RUN_DIR")
     parser.add_argument("--sb3", type=Path, help="a benchmarks/sb3_goals.py result (JSON)")
+    parser.add_argument("--plot", type=Path, help="also draw the curves on both scales (PNG)")
     args = parser.parse_args()
+    curves = {}
     header = " | ".join(f"Fig. 1 reads ({name})" for name in READINGS)
     reach = " | ".join(f"first step at {PUBLISHED / f:g} goals" for f in READINGS.values())
     print(f"| run | phase | goals per episode (last tenth) | {header} | {reach} |")
     print("|---|---|---:|" + "---:|" * 2 * len(READINGS))
     for argument in args.runs:
         label, _, path = argument.partition("=")
-        for line in rows(label, _curves(Path(path))):
-            print(line)
+        curves[label] = _curves(Path(path))
     if args.sb3:
         result = json.loads(args.sb3.read_text())
         curve = [(point["timesteps"], point["goals_per_episode"]) for point in result["curve"]]
-        for line in rows(f"SB3 + MiniGrid, seed {result['seed']}", {"socialization": curve}):
+        curves[f"SB3 + MiniGrid, seed {result['seed']}"] = {"socialization": curve}
+    for label, run in curves.items():
+        for line in rows(label, run):
             print(line)
+    if args.plot:
+        plot(curves, args.plot)
 
 
 if __name__ == "__main__":
