@@ -1,0 +1,136 @@
+"""Issue 17's comparison: the README's and docs/fidelity.md's numbers are the kept runs'
+results.json numbers, and the two benchmark scripts that print them read runs as documented."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+KEPT = ROOT / "benchmarks" / "results" / "fidelity"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kept(experiment: str, profile: str) -> dict:
+    return json.loads((KEPT / f"{experiment}-fast-cnn-{profile}.json").read_text())
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _p(value: float) -> str:
+    """A p-value as the README writes it: two significant digits, 6.6e-8 for 6.6e-08."""
+    return re.sub(r"e-0(\d)", r"e-\1", f"{value:.2g}")
+
+
+def _readme_row(start: str) -> list[str]:
+    """The cells of the README's row that begins with `start`, in the fast-cnn comparison."""
+    line = next(
+        line
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith(f"| {start}")
+    )
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+@pytest.mark.parametrize("profile", ["paper", "original"])
+def test_kept_runs_are_what_the_docs_say(profile):
+    """Each kept run is the documented command's: its preset, profile, seeds and machine."""
+    for experiment, seeds in (("retention", 10), ("ood", 10), ("layouts", 5)):
+        results = _kept(experiment, profile)
+        config = results["config"]
+        assert results["experiment"] == experiment
+        assert config["preset"] == "fast-cnn"
+        assert config.get("profile") == (None if profile == "paper" else "original")
+        assert results["seeds"] == list(range(1234, 1234 + seeds))
+        assert results["versions"]["jax"] == "0.10.2"
+        assert results["versions"]["cpus_used"] == "1"
+
+
+def test_readme_comparison_numbers_come_from_the_kept_runs():
+    column = {"paper": 1, "original": 2}
+    for profile, index in column.items():
+        retention = _kept("retention", profile)["conditions"]
+        goals = {c: _mean(v["goals_per_episode"]) for c, v in retention.items()}
+        cell = _readme_row("retention: isr / oracle")[index]
+        assert cell.startswith(f"{goals['isr'] / goals['oracle']:.2f}")
+        assert _readme_row("retention: none / oracle")[index] == (
+            f"{goals['none'] / goals['oracle']:.3f}"
+        )
+
+        ood = _kept("ood", profile)
+        returns = [_mean(ood["conditions"][c]["return"]) for c in ("frozen", "isr", "oracle")]
+        assert _readme_row("ood: frozen, isr, oracle")[index] == ", ".join(
+            f"{r:.3f}" for r in returns
+        )
+        tests = ood["tests"]
+        expected = "; ".join(
+            _p(tests[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
+        )
+        assert _readme_row("ood: p, isr vs frozen")[index] == expected
+
+        layouts = _kept("layouts", profile)
+        pooled = layouts["pooled"]["tests"]
+        expected = "; ".join(
+            _p(pooled[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
+        )
+        assert _readme_row("layouts, 5 seeds: pooled p")[index] == expected
+        rooms = layouts["per_task"]["four_rooms"]["conditions"]
+        assert _readme_row("layouts: four rooms")[index] == ", ".join(
+            f"{_mean(rooms[c]['return']):.3f}" for c in ("frozen", "oracle", "isr")
+        )
+
+
+def test_fidelity_tables_prints_the_kept_runs_side_by_side(capsys):
+    tables = _script("fidelity_tables")
+    tables.main(
+        [
+            f"paper={KEPT / 'retention-fast-cnn-paper.json'}",
+            f"original={KEPT / 'retention-fast-cnn-original.json'}",
+            f"paper={KEPT / 'layouts-fast-cnn-paper.json'}",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "### retention" in out and "### layouts" in out
+    assert "| isr: goals per episode | 2.833 ± 0.298 | 3.367 ± 0.022 |" in out
+    assert "| four rooms: frozen return | 0.825 ± 0.022 |" in out
+    with pytest.raises(SystemExit, match="expected LABEL=RUN_DIR"):
+        tables.main(["no-label"])
+
+
+def test_fig1_scale_reads_goals_both_ways(tmp_path, capsys):
+    """Two seeds of a hand-made retention metrics file: the seeds' mean per update, the last
+    tenth of each phase, read as the value and as value / 0.4 (2.5 times), and the first
+    socialization step at 2 and at 0.8 goals."""
+    rows = ["seed,phase,condition,update,step,goals_per_episode"]
+    for update in range(10):
+        for seed, offset in ((1, 0.0), (2, 0.2)):
+            rows.append(
+                f"{seed},socialization,socialization,{update},{1000 * (update + 1)},"
+                f"{0.3 * update + offset}"
+            )
+    for update in range(10):
+        for seed in (1, 2):
+            rows.append(f"{seed},autonomy,none,{update},{11000 + 1000 * update},0.5")
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    fig1 = _script("fig1_scale")
+    curves = fig1._curves(tmp_path)
+    assert curves["socialization"][3] == (4000.0, pytest.approx(1.0))
+    lines = set(fig1.rows("run", curves))
+    # The last tenth is the last update: 0.3 * 9 + 0.1 = 2.8 goals, 7.0 on Fig. 1's reading;
+    # 0.8 is first reached at update 3 (mean 1.0), 2 at update 7 (mean 2.2).
+    assert lines == {
+        "| run | socialization | 2.80 | 2.80 | 7.00 | 8,000 | 4,000 |",
+        "| run | none | 0.50 | 0.50 | 1.25 | – | – |",
+    }
+    fig1.plot({"run": curves}, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").stat().st_size > 0
