@@ -45,7 +45,7 @@ def _readme_row(start: str) -> list[str]:
 @pytest.mark.parametrize("profile", ["paper", "original"])
 def test_kept_runs_are_what_the_docs_say(profile):
     """Each kept run is the documented command's: its preset, profile, seeds and machine."""
-    for experiment, seeds in (("retention", 10), ("ood", 10), ("layouts", 5)):
+    for experiment, seeds in (("retention", 10), ("ood", 10), ("layouts", 5), ("prosocial", 5)):
         results = _kept(experiment, profile)
         config = results["config"]
         assert results["experiment"] == experiment
@@ -84,6 +84,10 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
             _p(pooled[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
         )
         assert _readme_row("layouts, 5 seeds: pooled p")[index] == expected
+        prosocial = _kept("prosocial", profile)["conditions"]
+        assert _readme_row("prosocial, 5 seeds")[index] == ", ".join(
+            f"{_mean(prosocial[c]['helps_per_episode']):.3f}" for c in ("oracle", "none", "isr")
+        )
         rooms = layouts["per_task"]["four_rooms"]["conditions"]
         assert _readme_row("layouts: four rooms")[index] == ", ".join(
             f"{_mean(rooms[c]['return']):.3f}" for c in ("frozen", "oracle", "isr")
