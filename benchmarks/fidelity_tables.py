@@ -7,8 +7,8 @@ or an `all` run, or LABEL=RESULTS_JSON, a run's `results.json` kept on its own (
 run's config and versions; benchmarks/results/fidelity/). Per experiment, one table: the
 report's headline rows, each condition's main numbers (per layout for `layouts`, per data size
 for `scaling`), seeds, wall time, preset, profile and machine, one column per label, then the
-published number. Issue 17's comparison of
-the paper's model with `--profile original` (docs/fidelity.md) is printed by it.
+published number. Issue 17's comparison of the paper's model with `--profile original`
+(docs/fidelity.md) is printed by it.
 """
 
 import json
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from internalize.report import _headline_rows, _read_run
+from internalize.report import _check_results, _headline_rows, _read_run
 
 MAIN = {
     "retention": ("goals_per_episode", "return"),
@@ -83,9 +83,11 @@ def _about(experiment: dict) -> dict[str, str]:
 
 
 def _experiments(run: Path) -> list[dict]:
-    """The experiments of a run directory, or of one results.json file."""
+    """The experiments of a run directory, or of one results.json file (checked as the report
+    checks a run's)."""
     if run.is_file():
         results = json.loads(run.read_text())
+        _check_results(run, results)
         return [
             {
                 "name": results["experiment"],
