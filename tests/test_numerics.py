@@ -1,14 +1,16 @@
 """The deterministic mode, and a golden run that any machine running the suite checks.
 
-The golden values (`tests/golden/retention_quick.json`) are the retention of the tiny `all` run
-(deterministic mode): every row of its metrics.csv, and the machine and versions that made them.
-Rewrite them, after a change that is meant to move numbers, with
-`INTERNALIZE_UPDATE_GOLDEN=1 python -m pytest tests/test_numerics.py`.
+The golden values are the tiny `all` run's (deterministic mode), one folder per CPU that wrote
+them (`tests/golden/<cpu_id>/`): `retention_quick.json` holds every row of retention's
+metrics.csv, `all_quick.json` every experiment's numbers, each with the machine and versions that
+made them. Write this machine's, or rewrite them after a change that is meant to move numbers,
+with `INTERNALIZE_UPDATE_GOLDEN=1 python -m pytest tests/test_numerics.py -k golden`.
 """
 
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -18,13 +20,21 @@ import pytest
 
 from internalize import numerics
 
-GOLDEN = Path(__file__).parent / "golden" / "retention_quick.json"
-MOVED_METRIC = "looping"
-"""Hacking's own metric, which every metrics.csv had before the redesign (0 wherever no ISR
-paid); now only hacking's has it, with its socialization rows empty (not measured there)."""
+GOLDEN = Path(__file__).parent / "golden"
+"""One folder per CPU (its `cpu_id`) that golden numbers were written on."""
 
 
-FINGERPRINT = ("cpu_model", "cpu_isa", "xla_flags", "jax", "jaxlib", "flax", "optax", "numpy")
+FINGERPRINT = (
+    "cpu_model",
+    "cpu_id",
+    "cpu_isa",
+    "xla_flags",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "numpy",
+)
 """What must match for the golden numbers to be required bit for bit."""
 
 
@@ -141,24 +151,38 @@ def test_the_deterministic_mode_ignores_the_cpus_it_is_given(tiny_all_run, singl
     assert saved["xla_flags"] == numerics.deterministic_flags(os.environ.get("XLA_FLAGS", ""))
 
 
+def _machine(run_dir: Path) -> dict:
+    """What of `run_dir`'s versions.json must match for golden numbers to be required."""
+    saved = json.loads((run_dir / "versions.json").read_text())
+    return {key: saved.get(key) for key in FINGERPRINT}
+
+
+def _golden(name: str, machine: dict, numbers: dict) -> tuple[dict, bool]:
+    """The golden file `name` of `machine` (written from `numbers` first, under
+    INTERNALIZE_UPDATE_GOLDEN), and whether it is this machine's: where no file is, another
+    machine's, whose layout and first update the test still compares."""
+    if os.environ.get("INTERNALIZE_UPDATE_GOLDEN"):
+        folder = GOLDEN / re.sub(r"[^A-Za-z0-9]+", "-", machine["cpu_id"]).strip("-")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps({"machine": machine, **numbers}) + "\n")
+    found = [json.loads(path.read_text()) for path in sorted(GOLDEN.glob(f"*/{name}.json"))]
+    assert found, f"no golden file {name}.json under {GOLDEN}"
+    mine = [golden for golden in found if golden["machine"] == machine]
+    return (mine or found)[0], bool(mine)
+
+
 def test_golden_numbers(tiny_all_run):
     """The `all` run's retention (2 seeds, `--quick`), golden. On the machine and versions that
-    wrote the golden file: every number bit for bit. On any other: the first socialization
-    update within 1e-4 (measured: other instruction sets, AVX and SSE4.2 against AVX2, moved it
-    by at most 1.1e-6 relative, before later updates drift apart), and a warning says whether
-    this machine repeated the golden numbers exactly."""
+    wrote a golden file: every number bit for bit. On any other: the first socialization update
+    within 1e-4 (measured: other instruction sets, AVX and SSE4.2 against AVX2, moved it by at
+    most 1.1e-6 relative, before later updates drift apart), and a warning says whether this
+    machine repeated the golden numbers exactly."""
     run_dir = tiny_all_run / "retention"
     rows = _rows(run_dir)
-    saved = json.loads((run_dir / "versions.json").read_text())
-    machine = {key: saved.get(key) for key in FINGERPRINT}
-    if os.environ.get("INTERNALIZE_UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({"machine": machine, "rows": rows}, indent=1) + "\n")
-    golden = json.loads(GOLDEN.read_text())
-    for row in golden["rows"]:  # written before looping became hacking's own metric
-        row.pop(MOVED_METRIC, None)
+    machine = _machine(run_dir)
+    golden, mine = _golden("retention_quick", machine, {"rows": rows})
     assert len(rows) == len(golden["rows"])
-    if machine == golden["machine"]:
+    if mine:
         assert rows == golden["rows"]
         return
     first, expected = rows[0], golden["rows"][0]
@@ -174,10 +198,6 @@ def test_golden_numbers(tiny_all_run):
     )
 
 
-GOLDEN_ALL = Path(__file__).parent / "golden" / "all_quick.json"
-NEWER_THAN_GOLDEN = {"overoptimization"}
-"""Experiments added to `reproduce all` after the golden file was written (on another machine,
-so their numbers cannot be added to it here); each has tests of its own."""
 NOT_NUMBERS = ("timings", "versions", "config")
 """Parts of results.json that are not the experiment's numbers (durations, the machine and the
 settings, which a redesign may lay out otherwise)."""
@@ -213,28 +233,6 @@ def _differences(expected, actual, path: str = "") -> list[str]:
     return [] if expected == actual else [f"{path}: {expected!r} != {actual!r}"]
 
 
-def _columns(rows: list[list[str]]) -> dict[str, list[str]]:
-    """A metrics.csv (header, then rows) as its columns by name."""
-    header, *body = rows
-    return {name: [row[i] for row in body] for i, name in enumerate(header)}
-
-
-def _golden_differences(golden: dict, found: dict) -> list[str]:
-    """`_differences` of experiments' numbers, metrics.csv compared column by column, with
-    the one change the redesign made on purpose (`MOVED_METRIC`)."""
-    golden, found = json.loads(json.dumps(golden)), json.loads(json.dumps(found))
-    for name in golden.keys() & found.keys():
-        expected = _columns(golden[name].pop("metrics.csv"))
-        actual = _columns(found[name].pop("metrics.csv"))
-        moved = expected.pop(MOVED_METRIC, None)
-        if name == "hacking" and moved is not None:
-            kept = actual.pop(MOVED_METRIC, [])
-            expected[MOVED_METRIC] = [m for m, k in zip(moved, kept, strict=True) if k != ""]
-            actual[MOVED_METRIC] = [k for k in kept if k != ""]
-        golden[name]["metrics.csv"], found[name]["metrics.csv"] = expected, actual
-    return _differences(golden, found)
-
-
 def test_a_moved_number_is_found():
     golden = {"a": {"b": [1.0, 2.0], "c": "x"}, "metrics.csv": [["1", "0.5"]]}
     assert _differences(golden, json.loads(json.dumps(golden))) == []
@@ -251,22 +249,18 @@ def test_a_moved_number_is_found():
 
 def test_golden_numbers_of_every_experiment(tiny_all_run):
     """Every experiment of the tiny `all` run: its results.json numbers and metrics.csv, bit for
-    bit on the machine and versions that wrote the golden file (written before the research
-    core was redesigned, so that the redesign had to keep every number). Elsewhere the numbers
-    drift after the first updates (see `test_golden_numbers`), so only the layout is compared."""
+    bit on the machine and versions that wrote a golden file. Elsewhere the numbers drift after
+    the first updates (see `test_golden_numbers`), so only the layout is compared."""
     found = _numbers(tiny_all_run)
-    saved = json.loads((tiny_all_run / "retention" / "versions.json").read_text())
-    machine = {key: saved.get(key) for key in FINGERPRINT}
-    if os.environ.get("INTERNALIZE_UPDATE_GOLDEN"):
-        GOLDEN_ALL.write_text(json.dumps({"machine": machine, "experiments": found}) + "\n")
-    golden = json.loads(GOLDEN_ALL.read_text())
-    newer = NEWER_THAN_GOLDEN
-    assert sorted(set(found) - newer) == sorted(set(golden["experiments"]) - newer)
-    found = {name: numbers for name, numbers in found.items() if name in golden["experiments"]}
-    if machine == golden["machine"]:
-        assert _golden_differences(golden["experiments"], found) == []
+    machine = _machine(tiny_all_run / "retention")
+    golden, mine = _golden("all_quick", machine, {"experiments": found})
+    expected = golden["experiments"]
+    if mine:
+        differences = _differences(expected, found)
+        assert not differences, f"{len(differences)} numbers differ: {differences[:20]}"
         return
-    for name, numbers in golden["experiments"].items():
+    assert sorted(found) == sorted(expected)
+    for name, numbers in expected.items():
         assert sorted(found[name]) == sorted(numbers), name
     warnings.warn(
         f"golden numbers of every experiment were written on {golden['machine']}, not on "

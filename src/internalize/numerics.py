@@ -128,24 +128,32 @@ def claim_cpu(folder: str | None = None) -> int | None:
     return allowed[0]
 
 
+CPU_ID_FIELDS = ("vendor_id", "cpu family", "model", "CPU implementer", "CPU part")
+"""/proc/cpuinfo fields that name a CPU's generation (x86: vendor, family, model; Arm:
+implementer, part). A virtual machine often shows only "AMD EPYC" as the model name, and two
+generations behind that name gave other digits with the same flags and versions (README)."""
+
+
 def describe() -> dict[str, str]:
-    """The numerics of this process: CPUs it may use, XLA_FLAGS, CPU model and instruction sets
-    that matter (what a run's `versions.json` records)."""
+    """The numerics of this process: CPUs it may use, XLA_FLAGS, CPU model, generation and the
+    instruction sets that matter (what a run's `versions.json` records)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     found = {"cpus_used": str(cpus), "xla_flags": os.environ.get("XLA_FLAGS", "")}
-    model, flags = "", set()
+    first: dict[str, str] = {}  # the first processor's fields
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
                 key, _, value = line.partition(":")
-                if key.strip() == "model name" and not model:
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
+                first.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    found["cpu_model"] = model or platform.processor() or platform.machine()
-    if flags:
+    found["cpu_model"] = first.get("model name") or platform.processor() or platform.machine()
+    found["cpu_id"] = (
+        " ".join(f"{name}={first[name]}" for name in CPU_ID_FIELDS if first.get(name))
+        or platform.platform()
+    )
+    if "flags" in first:
+        flags = set(first["flags"].split())
         found["cpu_isa"] = " ".join(
             name for name in ("sse4_2", "avx", "avx2", "fma", "avx512f") if name in flags
         )
