@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # The persistent compilation cache (`internalize.compile_cache`) for this session, in a folder
@@ -54,16 +55,52 @@ def jitted(env):
 ALL_RUN_ARGS = ("reproduce", "all", "--seeds", "2", "--quick", "--quiet")
 """The tiny `all` run that the tests of whole runs read (`all_run`)."""
 
-_background: dict = {}
-"""The tiny `all` run started in the background at collection: its process, folder and log."""
+# The tiny `all` run's folder: made by the session's first process (pytest, or the controller of
+# pytest-xdist's workers, which inherit the variable), removed when that process ends.
+if "INTERNALIZE_TESTS_ALL_RUN" not in os.environ:
+    os.environ["INTERNALIZE_TESTS_ALL_RUN"] = tempfile.mkdtemp(prefix="internalize-tests-all-")
+    atexit.register(shutil.rmtree, os.environ["INTERNALIZE_TESTS_ALL_RUN"], ignore_errors=True)
+    _FOLDER_OWNER = True
+else:
+    _FOLDER_OWNER = False
+ALL_RUN = Path(os.environ["INTERNALIZE_TESTS_ALL_RUN"])
+"""Holds `run` (the run), `output.txt`, `pgid` once started and `exit` (its code) once done."""
+
+_started: list = []
+"""The run's process, where this process started it."""
+
+
+def _start_all_run() -> None:
+    """Start the tiny `all` run, at low priority, in a process group of its own, unless a
+    process of this session (an xdist worker) already has: one run serves them all."""
+    try:
+        (ALL_RUN / "started").open("x").close()
+    except FileExistsError:
+        return
+    command = [
+        sys.executable,
+        "-m",
+        "internalize.cli",
+        *ALL_RUN_ARGS,
+        "--out",
+        str(ALL_RUN / "run"),
+    ]
+    script = '"$@" > "$0/output.txt" 2>&1; echo $? > "$0/exit.tmp"; mv "$0/exit.tmp" "$0/exit"'
+    process = subprocess.Popen(
+        ["sh", "-c", script, str(ALL_RUN), *command],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its workers too are stopped at the end (`os.killpg`)
+        preexec_fn=lambda: os.nice(10),
+    )
+    (ALL_RUN / "pgid").write_text(str(process.pid))
+    _started.append(process)
 
 
 @pytest.hookimpl(trylast=True)  # after `-m` and `-k` have deselected
 def pytest_collection_modifyitems(config, items):
-    """If a selected test reads the tiny `all` run, start it now, at low priority, in a process
-    of its own, and move the modules that read it to the end: the other tests run while it
-    computes (on 2 CPUs the suite's own tests leave most of one idle), and its workers yield
-    the CPU to them. Each module keeps its tests together and in order."""
+    """If a selected test reads the tiny `all` run, start it now and move the modules that read
+    it to the end: the other tests run while it computes (its workers yield the CPU to them).
+    Each module keeps its tests together and in order."""
     if os.environ.get("INTERNALIZE_SAMPLE_ALL") or not items:
         return
     reading = {
@@ -75,30 +112,29 @@ def pytest_collection_modifyitems(config, items):
         return
     last = [item for item in items if getattr(item, "module", None) in reading]
     items[:] = [item for item in items if item not in last] + last
-    folder = Path(tempfile.mkdtemp(prefix="internalize-tests-all-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    log = open(folder / "output.txt", "w")  # noqa: SIM115 (closed at the session's end)
-    out = folder / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "internalize.cli", *ALL_RUN_ARGS, "--out", str(out)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its workers too are stopped at the end (`os.killpg`)
-        preexec_fn=lambda: os.nice(10),
-    )
-    _background.update(process=process, out=out, log=log)
+    _start_all_run()
+
+
+def _running_group() -> int | None:
+    """The run's process group while it runs."""
+    if (ALL_RUN / "exit").exists() or not (ALL_RUN / "pgid").exists():
+        return None
+    group = int((ALL_RUN / "pgid").read_text())
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return None
+    return group
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the background `all` run if the session ends before it has (a failure, Ctrl-C)."""
-    process = _background.get("process")
-    if process is not None and process.poll() is None:
+    """Stop the tiny `all` run if the session ends before it has (a failure, Ctrl-C)."""
+    group = _running_group() if _FOLDER_OWNER else None
+    if group is not None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    if "log" in _background:
-        _background["log"].close()
+            os.killpg(group, signal.SIGKILL)
+        for process in _started:
+            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -114,12 +150,16 @@ def all_run(tmp_path_factory) -> Path:
         out = tmp_path_factory.mktemp("all") / "run"
         shutil.copytree(sample, out, ignore=shutil.ignore_patterns("report.*"))
         return out
-    process, out = _background["process"], _background["out"]
-    code = process.wait()
-    _background["log"].flush()
-    output = (out.parent / "output.txt").read_text()
+    _start_all_run()
+    while not (ALL_RUN / "exit").exists():
+        if (ALL_RUN / "pgid").exists() and _running_group() is None:
+            break  # ended without writing its code (killed)
+        time.sleep(1)
+    exit_file = ALL_RUN / "exit"
+    code = int(exit_file.read_text()) if exit_file.exists() else "no code: killed"
+    output = (ALL_RUN / "output.txt").read_text()
     assert code == 0, f"`internalize {' '.join(ALL_RUN_ARGS)}` exited {code}:\n{output[-3000:]}"
-    return out
+    return ALL_RUN / "run"
 
 
 # ------------------------------------------------------------------------- a real browser
