@@ -139,10 +139,18 @@ def ensemble_data(env):
 @pytest.mark.parametrize("bootstrap", [True, False])
 def test_an_ensemble_trains_its_members_side_by_side(env, ensemble_data, bootstrap):
     """Three members in one call: independent initialisations (and resamples), each of which
-    learns the caregiver's reward as a single ISR does (test MSE well below predicting 0)."""
+    learns the caregiver's reward as a single ISR does (test MSE well below predicting 0).
+
+    Three ensembles (keys 1-3, vmapped); the margins are from keys 1-8 of both variants on two
+    CPUs and on one (32 ensembles, 2026-12-07, a Zen 5): the paid step was predicted 0.37-0.42,
+    the turn -0.14-0.00 (the worst-case aggregate of 3 members leans below 0; -0.14 once, with
+    one CPU, which failed this test's earlier single-key bound of 0.1), the test MSE at most
+    0.31 of the bound below."""
     config = ISR_PRESETS["fast"].replace(members=3, aggregation="min", bootstrap=bootstrap)
-    result = jax.jit(make_isr_train(config, ensemble_data.size))(jax.random.key(1), ensemble_data)
-    params = result.params
+    train = jax.vmap(make_isr_train(config, ensemble_data.size), in_axes=(0, None))
+    keys = jax.vmap(jax.random.key)(jnp.arange(1, 4))
+    results = jax.jit(train)(keys, ensemble_data)
+    params = jax.tree.map(lambda x: x[0], results.params)
     assert is_ensemble(params)
     assert {k: float(v) for k, v in params["aggregation"].items()} == {
         "mean": 0.0,
@@ -152,14 +160,14 @@ def test_an_ensemble_trains_its_members_side_by_side(env, ensemble_data, bootstr
     kernels = np.asarray(params["members"]["params"]["Dense_2"]["kernel"])
     assert kernels.shape == (3, 32, 1)
     assert not np.allclose(kernels[0], kernels[1]) and not np.allclose(kernels[1], kernels[2])
-    curve = np.asarray(result.test_curve)
-    assert curve.shape == (config.eval_points + 1,) and curve[-1] < curve[0] / 10
+    curves = np.asarray(results.test_curve)
+    assert curves.shape == (3, config.eval_points + 1)
+    assert (curves[:, -1] < curves[:, 0] / 10).all()
     rewarded_share = float((ensemble_data.social_reward > 0).mean())
-    assert float(result.test_mse) < 0.4**2 * rewarded_share / 2
-    # Stepping forward onto a goal ahead pays; turning does not.
+    assert (np.asarray(results.test_mse) < 0.4**2 * rewarded_share / 2).all()
+    # Stepping forward onto a goal ahead pays; turning does not (the median of the three).
     state = env.state_from_layout(walls=[], goal=(3, 2), agent=(3, 3), heading=Heading.UP)
     obs = jnp.stack([env.observe(state)] * 2)
-    paid = np.asarray(
-        predict(ISRNetwork(), params, obs, jnp.asarray([Action.FORWARD, Action.LEFT]))
-    )
-    assert paid[0] > 0.2 and abs(paid[1]) < 0.1, paid
+    actions = jnp.asarray([Action.FORWARD, Action.LEFT])
+    paid = np.asarray(jax.vmap(lambda p: predict(ISRNetwork(), p, obs, actions))(results.params))
+    assert np.median(paid[:, 0]) > 0.3 and np.median(np.abs(paid[:, 1])) < 0.1, paid
