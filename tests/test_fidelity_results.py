@@ -94,6 +94,41 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         )
 
 
+def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
+    """The two ood runs on seeds 1237-1242 (the paper's model, and only the ISR's network set to
+    the original's) are the documented commands', share `frozen` and `oracle` bit for bit, and
+    every cell of docs/fidelity.md's table and the README's p-values are theirs."""
+    runs = {name: _kept("ood", name) for name in ("paper-1237", "isrnet-1237")}
+    for name, results in runs.items():
+        assert results["seeds"] == list(range(1237, 1243))
+        assert results["config"]["preset"] == "fast-cnn"
+        assert results["config"].get("profile") is None
+        assert results["versions"]["cpus_used"] == "1"
+        network = "original torch" if name == "isrnet-1237" else "paper orthogonal"
+        assert f"{results['config']['isr']['axes']} {results['config']['isr']['conv_init']}" == (
+            network
+        )
+    paper, isrnet = runs["paper-1237"]["conditions"], runs["isrnet-1237"]["conditions"]
+    for shared in ("frozen", "oracle"):
+        assert paper[shared] == isrnet[shared]
+    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+    rows = {
+        "frozen (both runs)": (paper["frozen"]["return"], None),
+        "oracle (both runs)": (paper["oracle"]["return"], None),
+        "isr, the paper's ISR": (paper["isr"]["return"], runs["paper-1237"]),
+        "isr, `isr.axes=original`": (isrnet["isr"]["return"], runs["isrnet-1237"]),
+    }
+    for start, (returns, run) in rows.items():
+        (line,) = [line for line in lines if line.startswith(f"| {start}")]
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        p_value = "" if run is None else _p(run["tests"]["isr vs frozen"]["p_value"])
+        expected = [f"{r:.3f}" for r in (*returns, _mean(returns))] + [p_value]
+        assert cells[-len(expected) :] == expected, start
+    p_values = [_p(runs[name]["tests"]["isr vs frozen"]["p_value"]) for name in runs]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"isr vs frozen p {p_values[1]} against {p_values[0]}" in readme
+
+
 def test_fidelity_tables_prints_the_kept_runs_side_by_side(capsys):
     tables = _script("fidelity_tables")
     tables.main(
