@@ -77,14 +77,7 @@ def _start_all_run() -> None:
         (ALL_RUN / "started").open("x").close()
     except FileExistsError:
         return
-    command = [
-        sys.executable,
-        "-m",
-        "internalize.cli",
-        *ALL_RUN_ARGS,
-        "--out",
-        str(ALL_RUN / "run"),
-    ]
+    command = [sys.executable, "-m", "internalize.cli", *ALL_RUN_ARGS, "--out", f"{ALL_RUN}/run"]
     script = '"$@" > "$0/output.txt" 2>&1; echo $? > "$0/exit.tmp"; mv "$0/exit.tmp" "$0/exit"'
     process = subprocess.Popen(
         ["sh", "-c", script, str(ALL_RUN), *command],
@@ -152,8 +145,9 @@ def all_run(tmp_path_factory) -> Path:
         return out
     _start_all_run()
     while not (ALL_RUN / "exit").exists():
-        if (ALL_RUN / "pgid").exists() and _running_group() is None:
-            break  # ended without writing its code (killed)
+        ended = any(process.poll() is not None for process in _started)  # reaps it here
+        if ended or ((ALL_RUN / "pgid").exists() and _running_group() is None):
+            break  # it wrote its code meanwhile, or was killed before it could
         time.sleep(1)
     exit_file = ALL_RUN / "exit"
     code = int(exit_file.read_text()) if exit_file.exists() else "no code: killed"
