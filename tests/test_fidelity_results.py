@@ -45,7 +45,8 @@ def _readme_row(start: str) -> list[str]:
 @pytest.mark.parametrize("profile", ["paper", "original"])
 def test_kept_runs_are_what_the_docs_say(profile):
     """Each kept run is the documented command's: its preset, profile, seeds and machine."""
-    for experiment, seeds in (("retention", 10), ("ood", 10), ("layouts", 5), ("prosocial", 5)):
+    kept = (("retention", 10), ("ood", 10), ("layouts", 5), ("prosocial", 5), ("scaling", 10))
+    for experiment, seeds in kept:
         results = _kept(experiment, profile)
         config = results["config"]
         assert results["experiment"] == experiment
@@ -66,6 +67,9 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         assert _readme_row("retention: none / oracle")[index] == (
             f"{goals['none'] / goals['oracle']:.3f}"
         )
+
+        slope = _kept("scaling", profile)["tests"]["log-log slope"]["summary"]["mean"]
+        assert _readme_row("scaling, 10 seeds: log-log slope")[index] == f"{slope:.2f}"
 
         ood = _kept("ood", profile)
         returns = [_mean(ood["conditions"][c]["return"]) for c in ("frozen", "isr", "oracle")]
@@ -127,6 +131,29 @@ def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
     p_values = [_p(runs[name]["tests"]["isr vs frozen"]["p_value"]) for name in runs]
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"isr vs frozen p {p_values[1]} against {p_values[0]}" in readme
+
+
+def test_the_scaling_table_of_docs_fidelity_is_the_kept_runs():
+    """docs/fidelity.md's scaling rows: each test MSE (mean ± SE) and the slope with its p."""
+    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+
+    def cells(start: str) -> list[str]:
+        (line,) = [line for line in lines if line.startswith(f"| {start}")]
+        return [cell.strip() for cell in line.strip("|").split("|")][1:3]
+
+    for index, profile in enumerate(("paper", "original")):
+        results = _kept("scaling", profile)
+        assert results["seeds"] == list(range(1234, 1244))
+        assert results["config"].get("profile") == (None if profile == "paper" else "original")
+        for size, count in (("9,216", "10240"), ("36,864", "40960"), ("108,748", "120832")):
+            mse = results["summary"][count]["test_mse"]
+            mean = f"{mse['mean']:.2e}".replace("e-0", "e-")
+            assert cells(f"test MSE, {size} samples")[index] == (
+                f"{mean} ± {mse['se']:.1e}".replace("e-0", "e-")
+            )
+        slope = results["tests"]["log-log slope"]
+        p_value = _p(slope["slope below 0"]["p_value"])
+        assert cells("log-log slope")[index] == f"{slope['summary']['mean']:.2f} ({p_value})"
 
 
 def test_fidelity_tables_prints_the_kept_runs_side_by_side(capsys):
