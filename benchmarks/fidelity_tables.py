@@ -4,7 +4,10 @@
 
 Each argument is LABEL=RUN_DIR, a finished run of one experiment (`internalize reproduce NAME`)
 or an `all` run, or LABEL=RESULTS_JSON, a run's `results.json` kept on its own (it holds the
-run's config and versions; benchmarks/results/fidelity/). Per experiment, one table: the
+run's config and versions; benchmarks/results/fidelity/). LABEL=A.json+B.json takes runs of
+ood or layouts with the same settings on other seeds as one run: their per-seed numbers side
+by side, the summaries and tests computed again by the experiment's own analysis (each seed's
+numbers do not depend on the others run with it). Per experiment, one table: the
 report's headline rows, each condition's main numbers (per layout for `layouts`, per data size
 for `scaling`), seeds, wall time, preset, profile and machine, one column per label, then the
 published number. Issue 17's comparison of the paper's model with `--profile original`
@@ -16,6 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from internalize.experiments import generalization
+from internalize.experiments.generalization import CONDITIONS
 from internalize.report import _check_results, _headline_rows, _read_run
 
 MAIN = {
@@ -82,12 +89,90 @@ def _about(experiment: dict) -> dict[str, str]:
     }
 
 
-def _experiments(run: Path) -> list[dict]:
-    """The experiments of a run directory, or of one results.json file (checked as the report
-    checks a run's)."""
+SEEDS = ("seeds", "first_seed", "seed_list")
+"""The config keys that may differ between runs combined into one."""
+
+
+def _read_results(path: Path) -> dict:
+    results = json.loads(path.read_text())
+    _check_results(path, results)
+    return results
+
+
+def combined(paths: list[Path]) -> dict:
+    """One results.json of ood or layouts from `paths`, runs of the same settings on disjoint
+    seeds, in their order."""
+    parts = [_read_results(path) for path in paths]
+    first = parts[0]
+    name = first["experiment"]
+    if name not in ("ood", "layouts"):
+        raise SystemExit(f"{paths[0]}: only ood and layouts runs can be combined, not {name}")
+    settings = {k: v for k, v in first["config"].items() if k not in SEEDS}
+    seeds = [seed for part in parts for seed in part["seeds"]]
+    for path, part in zip(paths, parts, strict=True):
+        differ = sorted(
+            key
+            for key in {*settings, *part["config"]} - set(SEEDS)
+            if part["config"].get(key) != settings.get(key)
+        )
+        if differ:
+            raise SystemExit(f"{path}: other settings than {paths[0]}'s: {', '.join(differ)}")
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"the runs share seeds: {sorted(seeds)}")
+
+    tasks = first["tasks"]
+
+    def seed_major(key: str) -> np.ndarray:
+        """float32[conditions, tasks, seeds] of one per-seed metric (float32 as the run's)."""
+        blocks = []
+        for part in parts:
+            found = [part["per_task"][t] if "per_task" in part else part for t in tasks]
+            blocks.append([[task["conditions"][c][key] for task in found] for c in CONDITIONS])
+        return np.concatenate(blocks, axis=2, dtype=np.float32)
+
+    returns, goals = seed_major("return"), seed_major("goals_per_episode")
+    numbers = {"experiment": name, "preset": first["preset"], "seeds": seeds, "tasks": tasks}
+    per_task = {
+        task: generalization._task_results(returns[:, t], goals[:, t])
+        for t, task in enumerate(tasks)
+    }
+    if "per_task" in first:
+        numbers["per_task"] = per_task
+        numbers["pooled"] = generalization._pooled_results(returns, tuple(tasks))
+    else:
+        numbers.update(per_task[tasks[0]])
+    numbers["published"] = first["published"]
+    for key in ("socialization", "isr_model"):
+        numbers[key] = {
+            metric: [value for part in parts for value in part[key][metric]]
+            for metric in first[key]
+        }
+    numbers["config"] = {**first["config"], "seeds": len(seeds), "seed_list": seeds}
+    machines = {json.dumps(part["versions"], sort_keys=True): part["versions"] for part in parts}
+    numbers["versions"] = {
+        key: " / ".join(dict.fromkeys(str(v.get(key, "?")) for v in machines.values()))
+        for key in first["versions"]
+    }
+    numbers["timings"] = {"total_s": sum(part["timings"]["total_s"] for part in parts)}
+    return numbers
+
+
+def _experiments(run: Path | list[Path]) -> list[dict]:
+    """The experiments of a run directory, of one results.json file (checked as the report
+    checks a run's), or of several combined."""
+    if isinstance(run, list):
+        results = combined(run)
+        return [
+            {
+                "name": results["experiment"],
+                "dir": run[0].parent,
+                "results": results,
+                "config": results["config"],
+                "versions": results["versions"],
+            }
+        ]
     if run.is_file():
-        results = json.loads(run.read_text())
-        _check_results(run, results)
+        results = _read_results(run)
         return [
             {
                 "name": results["experiment"],
@@ -100,7 +185,7 @@ def _experiments(run: Path) -> list[dict]:
     return _read_run(run)[1]
 
 
-def tables(runs: list[tuple[str, Path]]) -> str:
+def tables(runs: list[tuple[str, Path | list[Path]]]) -> str:
     """One markdown table per experiment found in the runs, a column per label (a label may
     name runs of different experiments)."""
     by_name: dict[str, dict[str, dict]] = {}
@@ -144,7 +229,8 @@ def main(arguments: list[str]) -> None:
         label, separator, path = argument.partition("=")
         if not separator or not label or not path:
             raise SystemExit(f"expected LABEL=RUN_DIR, got {argument!r}")
-        runs.append((label, Path(path)))
+        paths = [Path(part) for part in path.split("+")]
+        runs.append((label, paths if len(paths) > 1 else paths[0]))
     if not runs:
         raise SystemExit(__doc__)
     print(tables(runs))
