@@ -45,7 +45,14 @@ def _readme_row(start: str) -> list[str]:
 @pytest.mark.parametrize("profile", ["paper", "original"])
 def test_kept_runs_are_what_the_docs_say(profile):
     """Each kept run is the documented command's: its preset, profile, seeds and machine."""
-    kept = (("retention", 10), ("ood", 10), ("layouts", 5), ("prosocial", 5), ("scaling", 10))
+    kept = (
+        ("retention", 10),
+        ("ood", 10),
+        ("layouts", 5),
+        ("prosocial", 5),
+        ("scaling", 10),
+        ("hacking", 10),
+    )
     for experiment, seeds in kept:
         results = _kept(experiment, profile)
         config = results["config"]
@@ -96,6 +103,43 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         assert _readme_row("layouts: four rooms")[index] == ", ".join(
             f"{_mean(rooms[c]['return']):.3f}" for c in ("frozen", "oracle", "isr")
         )
+
+
+def test_the_hacking_rows_are_the_kept_runs():
+    """docs/fidelity.md's hacking rows (late means ± SE), the hacked seeds it counts (isr_full
+    below 2 of its about 3.3 early goals per episode, looping) and the README's row."""
+    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+    hacked = {}
+    for index, profile in enumerate(("paper", "original")):
+        results = _kept("hacking", profile)
+        for condition in ("isr_partial", "isr_full"):
+            for metric, label in (
+                ("goals_per_episode", "goals per episode"),
+                ("looping", "looping"),
+            ):
+                s = results["summary"][condition][f"{metric}_late"]
+                start = f"| {condition}: {label}, late |"
+                (line,) = [line for line in lines if line.startswith(start)]
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                assert cells[1 + index] == f"{s['mean']:.3f} ± {s['se']:.3f}", start
+        full = results["conditions"]["isr_full"]
+        hacked[profile] = [
+            seed
+            for seed, goals, looping in zip(
+                results["seeds"], full["goals_per_episode_late"], full["looping_late"], strict=True
+            )
+            if goals < 2 and looping > 0.1
+        ]
+    assert hacked == {"paper": [1235, 1236, 1241, 1243], "original": []}
+    text = " ".join((ROOT / "docs" / "fidelity.md").read_text().split())
+    assert "it is on 4 of 10 seeds (1235, 1236, 1241, 1243" in text
+    late = {p: _kept("hacking", p)["summary"] for p in ("paper", "original")}
+    cells = _readme_row("hacking, 10 seeds")
+    for index, profile in enumerate(("paper", "original")):
+        means = [
+            late[profile][c]["goals_per_episode_late"]["mean"] for c in ("isr_partial", "isr_full")
+        ]
+        assert cells[1 + index].startswith(f"{means[0]:.3f}; {means[1]:.3f} (")
 
 
 def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
