@@ -151,7 +151,7 @@ def combined(paths: list[Path]) -> dict:
     machines = {json.dumps(part["versions"], sort_keys=True): part["versions"] for part in parts}
     numbers["versions"] = {
         key: " / ".join(dict.fromkeys(str(v.get(key, "?")) for v in machines.values()))
-        for key in first["versions"]
+        for key in dict.fromkeys(key for v in machines.values() for key in v)
     }
     numbers["timings"] = {"total_s": sum(part["timings"]["total_s"] for part in parts)}
     return numbers

@@ -23,6 +23,12 @@ def _kept(experiment: str, profile: str) -> dict:
     return json.loads((KEPT / f"{experiment}-fast-cnn-{profile}.json").read_text())
 
 
+def _layouts(profile: str) -> dict:
+    """The two 5-seed layouts runs of a profile as one 10-seed run."""
+    parts = [KEPT / f"layouts-fast-cnn-{profile}{part}.json" for part in ("", "-1239")]
+    return _script("fidelity_tables").combined(parts)
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -48,7 +54,6 @@ def test_kept_runs_are_what_the_docs_say(profile):
     kept = (
         ("retention", 10),
         ("ood", 10),
-        ("layouts", 5),
         ("prosocial", 5),
         ("scaling", 10),
         ("hacking", 10),
@@ -61,6 +66,11 @@ def test_kept_runs_are_what_the_docs_say(profile):
         assert config.get("profile") == (None if profile == "paper" else "original")
         assert results["seeds"] == list(range(1234, 1234 + seeds))
         assert results["versions"]["jax"] == "0.10.2"
+        assert results["versions"]["cpus_used"] == "1"
+    for part, seeds in (("", range(1234, 1239)), ("-1239", range(1239, 1244))):
+        results = _kept("layouts", profile + part)
+        assert results["seeds"] == list(seeds)
+        assert results["config"].get("profile") == (None if profile == "paper" else "original")
         assert results["versions"]["cpus_used"] == "1"
 
 
@@ -89,12 +99,12 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         )
         assert _readme_row("ood: p, isr vs frozen")[index] == expected
 
-        layouts = _kept("layouts", profile)
+        layouts = _layouts(profile)
         pooled = layouts["pooled"]["tests"]
         expected = "; ".join(
             _p(pooled[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
         )
-        assert _readme_row("layouts, 5 seeds: pooled p")[index] == expected
+        assert _readme_row("layouts, 10 seeds: pooled p")[index] == expected
         prosocial = _kept("prosocial", profile)["conditions"]
         assert _readme_row("prosocial, 5 seeds")[index] == ", ".join(
             f"{_mean(prosocial[c]['helps_per_episode']):.3f}" for c in ("oracle", "none", "isr")
@@ -103,6 +113,29 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         assert _readme_row("layouts: four rooms")[index] == ", ".join(
             f"{_mean(rooms[c]['return']):.3f}" for c in ("frozen", "oracle", "isr")
         )
+
+
+def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
+    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+    runs = [_layouts(profile) for profile in ("paper", "original")]
+    labels = {"plus": "plus", "x": "x", "U": "U", "T": "T", "four_rooms": "four rooms"}
+    for task, label in labels.items():
+        (line,) = [line for line in lines if line.startswith(f"| {label} | 0.")]
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for index, run in enumerate(runs):
+            part = run["per_task"][task]
+            summary = [part["summary"][c]["return"] for c in ("frozen", "oracle", "isr")]
+            returns = ", ".join(f"{s['mean']:.3f} ± {s['se']:.3f}" for s in summary)
+            p_value = _p(part["tests"]["isr vs frozen"]["p_value"])
+            assert cells[1 + index] == f"{returns} ({p_value})", label
+    for pair in ("isr − frozen", "isr − oracle"):
+        (line,) = [line for line in lines if line.startswith(f"| pooled {pair} (p)")]
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for index, run in enumerate(runs):
+            test = run["pooled"]["tests"][pair.replace(" − ", " vs ")]
+            difference = f"{test['difference']:.3f}".replace("-", "−")
+            assert cells[1 + index] == f"{difference} ({_p(test['p_value'])})", pair
+        assert run["seeds"] == list(range(1234, 1244))
 
 
 def test_the_hacking_rows_are_the_kept_runs():
