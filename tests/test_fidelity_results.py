@@ -138,6 +138,40 @@ def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
         assert run["seeds"] == list(range(1234, 1244))
 
 
+def test_the_paper_preset_rows_are_the_kept_runs():
+    """The `paper` preset's retention and ood runs: what the docs say they are, and the
+    README's and docs/fidelity.md's numbers theirs."""
+    retention = json.loads((KEPT / "retention-paper-5.json").read_text())
+    ood = json.loads((KEPT / "ood-paper-5.json").read_text())
+    for results in (retention, ood):
+        assert results["config"]["preset"] == "paper"
+        assert results["config"].get("profile") is None
+        assert results["seeds"] == list(range(1234, 1239))
+        assert results["versions"]["cpus_used"] == "1"
+    goals = {c: _mean(v["goals_per_episode"]) for c, v in retention["conditions"].items()}
+    assert _readme_row("retention: oracle goals per episode; none")[1] == (
+        f"{goals['oracle']:.2f}; {goals['none'] / goals['oracle']:.3f}; "
+        f"{goals['isr'] / goals['oracle']:.2f}"
+    )
+    returns = [_mean(ood["conditions"][c]["return"]) for c in ("frozen", "isr", "oracle")]
+    assert _readme_row("ood: frozen, isr, oracle return | 0.5")[1] == ", ".join(
+        f"{r:.3f}" for r in returns
+    )
+    p_values = [_p(ood["tests"][pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")]
+    assert _readme_row("ood: p, isr vs frozen; isr vs oracle | 0.36")[1] == "; ".join(
+        f"{float(p):.2f}" for p in p_values
+    )
+    docs = (ROOT / "docs" / "fidelity.md").read_text()
+    summary = ood["summary"]
+    cells = ", ".join(
+        f"{summary[c]['return']['mean']:.3f} ± {summary[c]['return']['se']:.3f}"
+        for c in ("frozen", "isr", "oracle")
+    )
+    assert f"| ood: frozen, isr, oracle return | {cells} |" in docs
+    oracle = retention["summary"]["oracle"]["goals_per_episode"]
+    assert f"| {oracle['mean']:.3f} ± {oracle['se']:.3f} |" in docs
+
+
 def test_the_hacking_rows_are_the_kept_runs():
     """docs/fidelity.md's hacking rows (late means ± SE), the hacked seeds it counts (isr_full
     below 2 of its about 3.3 early goals per episode, looping) and the README's row."""
