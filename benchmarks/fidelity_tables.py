@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from internalize.experiments import generalization
-from internalize.experiments.generalization import CONDITIONS
 from internalize.report import _check_results, _headline_rows, _read_run
 
 MAIN = {
@@ -127,7 +126,9 @@ def combined(paths: list[Path]) -> dict:
         blocks = []
         for part in parts:
             found = [part["per_task"][t] if "per_task" in part else part for t in tasks]
-            blocks.append([[task["conditions"][c][key] for task in found] for c in CONDITIONS])
+            blocks.append(
+                [[task["conditions"][c][key] for task in found] for c in generalization.CONDITIONS]
+            )
         return np.concatenate(blocks, axis=2, dtype=np.float32)
 
     returns, goals = seed_major("return"), seed_major("goals_per_episode")
@@ -160,23 +161,12 @@ def combined(paths: list[Path]) -> dict:
 def _experiments(run: Path | list[Path]) -> list[dict]:
     """The experiments of a run directory, of one results.json file (checked as the report
     checks a run's), or of several combined."""
-    if isinstance(run, list):
-        results = combined(run)
+    if isinstance(run, list) or run.is_file():
+        results = combined(run) if isinstance(run, list) else _read_results(run)
         return [
             {
                 "name": results["experiment"],
-                "dir": run[0].parent,
-                "results": results,
-                "config": results["config"],
-                "versions": results["versions"],
-            }
-        ]
-    if run.is_file():
-        results = _read_results(run)
-        return [
-            {
-                "name": results["experiment"],
-                "dir": run.parent,
+                "dir": (run[0] if isinstance(run, list) else run).parent,
                 "results": results,
                 "config": results.get("config"),
                 "versions": results.get("versions"),

@@ -280,6 +280,10 @@ def test_fidelity_tables_prints_the_kept_runs_side_by_side(capsys):
     assert "### retention" in out and "### layouts" in out
     assert "| isr: goals per episode | 2.833 ± 0.298 | 3.367 ± 0.022 |" in out
     assert "| four rooms: frozen return | 0.825 ± 0.022 |" in out
+    halves = [KEPT / f"layouts-fast-cnn-paper{part}.json" for part in ("", "-1239")]
+    tables.main([f"paper={halves[0]}+{halves[1]}"])
+    out = capsys.readouterr().out
+    assert "| seeds | 10 |" in out and "| plus: frozen return | 0.432 ± 0.032 |" in out
     with pytest.raises(SystemExit, match="expected LABEL=RUN_DIR"):
         tables.main(["no-label"])
 
