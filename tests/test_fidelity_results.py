@@ -48,6 +48,13 @@ def _readme_row(start: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
+def _docs_row(start: str) -> list[str]:
+    """The cells of docs/fidelity.md's one table row that begins with `start`."""
+    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith(f"| {start}")]
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
 @pytest.mark.parametrize("profile", ["paper", "original"])
 def test_kept_runs_are_what_the_docs_say(profile):
     """Each kept run is the documented command's: its preset, profile, seeds and machine."""
@@ -116,12 +123,10 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
 
 
 def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
-    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
     runs = [_layouts(profile) for profile in ("paper", "original")]
     labels = {"plus": "plus", "x": "x", "U": "U", "T": "T", "four_rooms": "four rooms"}
     for task, label in labels.items():
-        (line,) = [line for line in lines if line.startswith(f"| {label} | 0.")]
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        cells = _docs_row(f"{label} | 0.")
         for index, run in enumerate(runs):
             part = run["per_task"][task]
             summary = [part["summary"][c]["return"] for c in ("frozen", "oracle", "isr")]
@@ -129,8 +134,7 @@ def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
             p_value = _p(part["tests"]["isr vs frozen"]["p_value"])
             assert cells[1 + index] == f"{returns} ({p_value})", label
     for pair in ("isr − frozen", "isr − oracle"):
-        (line,) = [line for line in lines if line.startswith(f"| pooled {pair} (p)")]
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        cells = _docs_row(f"pooled {pair} (p)")
         for index, run in enumerate(runs):
             test = run["pooled"]["tests"][pair.replace(" − ", " vs ")]
             difference = f"{test['difference']:.3f}".replace("-", "−")
@@ -175,7 +179,6 @@ def test_the_paper_preset_rows_are_the_kept_runs():
 def test_the_hacking_rows_are_the_kept_runs():
     """docs/fidelity.md's hacking rows (late means ± SE), the hacked seeds it counts (isr_full
     below 2 of its about 3.3 early goals per episode, looping) and the README's row."""
-    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
     hacked = {}
     for index, profile in enumerate(("paper", "original")):
         results = _kept("hacking", profile)
@@ -185,10 +188,8 @@ def test_the_hacking_rows_are_the_kept_runs():
                 ("looping", "looping"),
             ):
                 s = results["summary"][condition][f"{metric}_late"]
-                start = f"| {condition}: {label}, late |"
-                (line,) = [line for line in lines if line.startswith(start)]
-                cells = [cell.strip() for cell in line.strip("|").split("|")]
-                assert cells[1 + index] == f"{s['mean']:.3f} ± {s['se']:.3f}", start
+                start = f"{condition}: {label}, late |"
+                assert _docs_row(start)[1 + index] == f"{s['mean']:.3f} ± {s['se']:.3f}", start
         full = results["conditions"]["isr_full"]
         hacked[profile] = [
             seed
@@ -226,7 +227,6 @@ def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
     paper, isrnet = runs["paper-1237"]["conditions"], runs["isrnet-1237"]["conditions"]
     for shared in ("frozen", "oracle"):
         assert paper[shared] == isrnet[shared]
-    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
     rows = {
         "frozen (both runs)": (paper["frozen"]["return"], None),
         "oracle (both runs)": (paper["oracle"]["return"], None),
@@ -234,8 +234,7 @@ def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
         "isr, `isr.axes=original`": (isrnet["isr"]["return"], runs["isrnet-1237"]),
     }
     for start, (returns, run) in rows.items():
-        (line,) = [line for line in lines if line.startswith(f"| {start}")]
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        cells = _docs_row(start)
         p_value = "" if run is None else _p(run["tests"]["isr vs frozen"]["p_value"])
         expected = [f"{r:.3f}" for r in (*returns, _mean(returns))] + [p_value]
         assert cells[-len(expected) :] == expected, start
@@ -246,11 +245,9 @@ def test_the_ood_isolation_runs_are_what_docs_fidelity_says():
 
 def test_the_scaling_table_of_docs_fidelity_is_the_kept_runs():
     """docs/fidelity.md's scaling rows: each test MSE (mean ± SE) and the slope with its p."""
-    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
 
     def cells(start: str) -> list[str]:
-        (line,) = [line for line in lines if line.startswith(f"| {start}")]
-        return [cell.strip() for cell in line.strip("|").split("|")][1:3]
+        return _docs_row(start)[1:3]
 
     for index, profile in enumerate(("paper", "original")):
         results = _kept("scaling", profile)
