@@ -5,13 +5,13 @@
 Each argument is LABEL=RUN_DIR, a finished run of one experiment (`internalize reproduce NAME`)
 or an `all` run, or LABEL=RESULTS_JSON, a run's `results.json` kept on its own (it holds the
 run's config and versions; benchmarks/results/fidelity/). LABEL=A.json+B.json takes runs of
-ood or layouts with the same settings on other seeds as one run: their per-seed numbers side
-by side, the summaries and tests computed again by the experiment's own analysis (each seed's
-numbers do not depend on the others run with it). Per experiment, one table: the
-report's headline rows, each condition's main numbers (per layout for `layouts`, per data size
-for `scaling`), seeds, wall time, preset, profile and machine, one column per label, then the
-published number. Issue 17's comparison of the paper's model with `--profile original`
-(docs/fidelity.md) is printed by it.
+ood, layouts, retention or prosocial with the same settings on other seeds as one run: their
+per-seed numbers side by side, the summaries and tests computed again by the experiment's own
+analysis (each seed's numbers do not depend on the others run with it). Per experiment, one
+table: the report's headline rows, each condition's main numbers (per layout for `layouts`,
+per data size for `scaling`), seeds, wall time, preset, profile and machine, one column per
+label, then the published number. Issue 17's comparison of the paper's model with
+`--profile original` (docs/fidelity.md) is printed by it.
 """
 
 import json
@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from internalize.experiments import generalization
+from internalize.experiments.prosocial import Prosocial
+from internalize.experiments.retention import Retention
 from internalize.report import _check_results, _headline_rows, _read_run
 
 MAIN = {
@@ -98,27 +100,18 @@ def _read_results(path: Path) -> dict:
     return results
 
 
-def combined(paths: list[Path]) -> dict:
-    """One results.json of ood or layouts from `paths`, runs of the same settings on disjoint
-    seeds, in their order."""
-    parts = [_read_results(path) for path in paths]
-    first = parts[0]
-    name = first["experiment"]
-    if name not in ("ood", "layouts"):
-        raise SystemExit(f"{paths[0]}: only ood and layouts runs can be combined, not {name}")
-    settings = {k: v for k, v in first["config"].items() if k not in SEEDS}
-    seeds = [seed for part in parts for seed in part["seeds"]]
-    for path, part in zip(paths, parts, strict=True):
-        differ = sorted(
-            key
-            for key in {*settings, *part["config"]} - set(SEEDS)
-            if part["config"].get(key) != settings.get(key)
-        )
-        if differ:
-            raise SystemExit(f"{path}: other settings than {paths[0]}'s: {', '.join(differ)}")
-    if len(set(seeds)) != len(seeds):
-        raise SystemExit(f"the runs share seeds: {sorted(seeds)}")
+AUTONOMY = {"retention": Retention, "prosocial": Prosocial}
+"""The experiments of retention's protocol whose runs combine: their own analysis of the
+per-seed numbers (`condition_numbers`)."""
+COMBINABLE = ("ood", "layouts", *AUTONOMY)
+OF_THE_FIRST = ("published", "reward_map", "example_episode")
+"""What a combined run takes from its first run: the published numbers, and what the
+experiment shows of its first seed only."""
 
+
+def _generalization_numbers(parts: list[dict]) -> dict:
+    """ood's or layouts' per-task summaries and tests, and layouts' pooled ones."""
+    first = parts[0]
     tasks = first["tasks"]
 
     def seed_major(key: str) -> np.ndarray:
@@ -132,22 +125,74 @@ def combined(paths: list[Path]) -> dict:
         return np.concatenate(blocks, axis=2, dtype=np.float32)
 
     returns, goals = seed_major("return"), seed_major("goals_per_episode")
-    numbers = {"experiment": name, "preset": first["preset"], "seeds": seeds, "tasks": tasks}
     per_task = {
         task: generalization._task_results(returns[:, t], goals[:, t])
         for t, task in enumerate(tasks)
     }
     if "per_task" in first:
-        numbers["per_task"] = per_task
-        numbers["pooled"] = generalization._pooled_results(returns, tuple(tasks))
-    else:
-        numbers.update(per_task[tasks[0]])
-    numbers["published"] = first["published"]
-    for key in ("socialization", "isr_model"):
-        numbers[key] = {
-            metric: [value for part in parts for value in part[key][metric]]
-            for metric in first[key]
+        return {
+            "tasks": tasks,
+            "per_task": per_task,
+            "pooled": generalization._pooled_results(returns, tuple(tasks)),
         }
+    return {"tasks": tasks, **per_task[tasks[0]]}
+
+
+def _isr_model(parts: list[dict]) -> dict:
+    """Per-seed lists side by side; a number (the ISR's sample counts) is every run's."""
+    merged = {}
+    for key, value in parts[0]["isr_model"].items():
+        values = [part["isr_model"][key] for part in parts]
+        if isinstance(value, list):
+            merged[key] = [v for part_values in values for v in part_values]
+        elif all(v == value for v in values):
+            merged[key] = value
+        else:
+            raise SystemExit(f"the runs' isr_model.{key} differ: {values}")
+    return merged
+
+
+def combined(paths: list[Path]) -> dict:
+    """One results.json of ood, layouts, retention or prosocial from `paths`, runs of the same
+    settings on disjoint seeds, in their order."""
+    parts = [_read_results(path) for path in paths]
+    first = parts[0]
+    name = first["experiment"]
+    if name not in COMBINABLE:
+        raise SystemExit(
+            f"{paths[0]}: runs of {name} cannot be combined (only {', '.join(COMBINABLE)})"
+        )
+    settings = {k: v for k, v in first["config"].items() if k not in SEEDS}
+    seeds = [seed for part in parts for seed in part["seeds"]]
+    for path, part in zip(paths, parts, strict=True):
+        differ = sorted(
+            key
+            for key in {*settings, *part["config"]} - set(SEEDS)
+            if part["config"].get(key) != settings.get(key)
+        )
+        if differ:
+            raise SystemExit(f"{path}: other settings than {paths[0]}'s: {', '.join(differ)}")
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"the runs share seeds: {sorted(seeds)}")
+
+    numbers = {"experiment": name, "preset": first["preset"], "seeds": seeds}
+    if name in AUTONOMY:
+        per_seed = {
+            condition: {
+                metric: [value for part in parts for value in part["conditions"][condition][metric]]
+                for metric in metrics
+            }
+            for condition, metrics in first["conditions"].items()
+        }
+        numbers.update(AUTONOMY[name].condition_numbers(per_seed))
+    else:
+        numbers.update(_generalization_numbers(parts))
+    numbers.update({key: first[key] for key in OF_THE_FIRST if key in first})
+    numbers["socialization"] = {
+        metric: [value for part in parts for value in part["socialization"][metric]]
+        for metric in first["socialization"]
+    }
+    numbers["isr_model"] = _isr_model(parts)
     numbers["config"] = {**first["config"], "seeds": len(seeds), "seed_list": seeds}
     machines = {json.dumps(part["versions"], sort_keys=True): part["versions"] for part in parts}
     numbers["versions"] = {

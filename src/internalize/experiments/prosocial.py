@@ -207,8 +207,19 @@ class Prosocial(Retention):
             "goal_reward": float(params.goal_reward),
         }
 
+    @classmethod
+    def condition_numbers(cls, per_seed: dict[str, dict[str, list[float]]]) -> dict:
+        """Retention's, and Welch tests of helps per episode between conditions."""
+        numbers = super().condition_numbers(per_seed)
+        helps = {c: per_seed[c]["helps_per_episode"] for c in CONDITIONS}
+        numbers["tests"] = {
+            f"{a} vs {b}": welch_test(helps[a], helps[b]).as_dict()
+            for a, b in (("none", "oracle"), ("isr", "oracle"), ("isr", "none"))
+            if len(helps[a]) >= 2
+        }
+        return numbers
+
     def analyse(self, outcome, run: Run) -> dict:
-        config = self.config
         numbers = super().analyse(outcome, run)
         _, _, isr, final, _ = outcome
         isr_index = CONDITIONS.index("isr")
@@ -216,14 +227,8 @@ class Prosocial(Retention):
         frames, helped = example_episode(self.ppo, first_isr_policy, jax.random.key(run.seeds[0]))
         write_episode(run.directory, frames, helped)
         map_gap = self.save_reward_maps(jax.tree.map(lambda x: x[0], isr.params), run)
-        tests = {}
-        if config.seeds >= 2:
-            helps = {c: numbers["conditions"][c]["helps_per_episode"] for c in CONDITIONS}
-            for a, b in (("none", "oracle"), ("isr", "oracle"), ("isr", "none")):
-                tests[f"{a} vs {b}"] = welch_test(helps[a], helps[b]).as_dict()
         return {
             **numbers,
-            "tests": tests,
             "published": PUBLISHED,
             "reward_map": {
                 "walls": map_walls(self.env),

@@ -192,6 +192,26 @@ class Retention(Protocol):
         )
         return runners, social_metrics, isr
 
+    @classmethod
+    def condition_numbers(cls, per_seed: dict[str, dict[str, list[float]]]) -> dict:
+        """The numbers computed from each condition's per-seed numbers (`conditions` of
+        results.json, {condition: {name: [one per seed]}}): their summaries and the headline's
+        ratio to `oracle`. A function of them alone, so runs on other seeds combine."""
+        summary = {
+            condition: {name: summarize(values[name]).as_dict() for name in cls.HEADLINE}
+            for condition, values in per_seed.items()
+        }
+        headline = next(iter(cls.HEADLINE))
+        oracle = summary["oracle"][headline]["mean"]
+        return {
+            "conditions": per_seed,
+            "summary": summary,
+            cls.RATIO: {
+                f"{c}/oracle": summary[c][headline]["mean"] / oracle if oracle > 0 else None
+                for c in ("none", "isr")
+            },
+        }
+
     def analyse(self, outcome, run: Run) -> dict:
         config = self.config
         runners, social_metrics, isr, final, autonomy_metrics = outcome
@@ -227,20 +247,9 @@ class Retention(Protocol):
             }
             for condition in CONDITIONS
         }
-        summary = {
-            condition: {name: summarize(values[name]).as_dict() for name in self.HEADLINE}
-            for condition, values in per_seed.items()
-        }
-        headline = next(iter(self.HEADLINE))
-        oracle = summary["oracle"][headline]["mean"]
         num_train, num_test = split_sizes(self.samples, config.isr.train_fraction)
         return {
-            "conditions": per_seed,
-            "summary": summary,
-            self.RATIO: {
-                f"{c}/oracle": summary[c][headline]["mean"] / oracle if oracle > 0 else None
-                for c in ("none", "isr")
-            },
+            **self.condition_numbers(per_seed),
             "socialization": {
                 name: final_mean(social_curves[field], fraction).tolist()
                 for name, field in self.HEADLINE.items()
