@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 KEPT = ROOT / "benchmarks" / "results" / "fidelity"
+LAYOUTS = {"plus": "plus", "x": "x", "U": "U", "T": "T", "four_rooms": "four rooms"}
+"""The hand-picked layouts: task name -> docs/fidelity.md's label."""
 
 
 def _script(name: str):
@@ -48,11 +50,26 @@ def _readme_row(start: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
-def _docs_row(start: str) -> list[str]:
-    """The cells of docs/fidelity.md's one table row that begins with `start`."""
+def _docs_row(start: str, width: int | None = None) -> list[str]:
+    """The cells of docs/fidelity.md's one table row that begins with `start` (and has `width`
+    cells, where given)."""
     lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
-    (line,) = [line for line in lines if line.startswith(f"| {start}")]
-    return [cell.strip() for cell in line.strip("|").split("|")]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in lines
+        if line.startswith(f"| {start}")
+    ]
+    (row,) = [row for row in rows if width is None or len(row) == width]
+    return row
+
+
+def _layout_cell(run: dict, task: str) -> str:
+    """frozen, oracle, isr return (mean ± SE) of a layouts run on one layout, and p of isr vs
+    frozen, as docs/fidelity.md's layouts tables write them."""
+    part = run["per_task"][task]
+    summary = [part["summary"][c]["return"] for c in ("frozen", "oracle", "isr")]
+    returns = ", ".join(f"{s['mean']:.3f} ± {s['se']:.3f}" for s in summary)
+    return f"{returns} ({_p(part['tests']['isr vs frozen']['p_value'])})"
 
 
 @pytest.mark.parametrize("profile", ["paper", "original"])
@@ -124,15 +141,9 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
 
 def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
     runs = [_layouts(profile) for profile in ("paper", "original")]
-    labels = {"plus": "plus", "x": "x", "U": "U", "T": "T", "four_rooms": "four rooms"}
-    for task, label in labels.items():
-        cells = _docs_row(f"{label} | 0.")
-        for index, run in enumerate(runs):
-            part = run["per_task"][task]
-            summary = [part["summary"][c]["return"] for c in ("frozen", "oracle", "isr")]
-            returns = ", ".join(f"{s['mean']:.3f} ± {s['se']:.3f}" for s in summary)
-            p_value = _p(part["tests"]["isr vs frozen"]["p_value"])
-            assert cells[1 + index] == f"{returns} ({p_value})", label
+    for task, label in LAYOUTS.items():
+        cells = _docs_row(f"{label} | 0.", width=4)
+        assert cells[1:3] == [_layout_cell(run, task) for run in runs], label
     for pair in ("isr − frozen", "isr − oracle"):
         cells = _docs_row(f"pooled {pair} (p)")
         for index, run in enumerate(runs):
@@ -143,15 +154,20 @@ def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
 
 
 def test_the_paper_preset_rows_are_the_kept_runs():
-    """The `paper` preset's retention and ood runs: what the docs say they are, and the
-    README's and docs/fidelity.md's numbers theirs."""
+    """The `paper` preset's retention and ood runs and its five one-seed layouts runs: what the
+    docs say they are, and the README's and docs/fidelity.md's numbers theirs."""
     retention = json.loads((KEPT / "retention-paper-5.json").read_text())
     ood = json.loads((KEPT / "ood-paper-5.json").read_text())
-    for results in (retention, ood):
+    layouts = [
+        json.loads((KEPT / f"layouts-paper-{s}.json").read_text()) for s in range(1234, 1239)
+    ]
+    for results in (retention, ood, *layouts):
         assert results["config"]["preset"] == "paper"
         assert results["config"].get("profile") is None
-        assert results["seeds"] == list(range(1234, 1239))
+        assert results["seeds"][0] == results["config"]["first_seed"]
         assert results["versions"]["cpus_used"] == "1"
+    assert retention["seeds"] == ood["seeds"] == list(range(1234, 1239))
+    assert [results["seeds"] for results in layouts] == [[seed] for seed in range(1234, 1239)]
     goals = {c: _mean(v["goals_per_episode"]) for c, v in retention["conditions"].items()}
     assert _readme_row("retention: oracle goals per episode; none")[1] == (
         f"{goals['oracle']:.2f}; {goals['none'] / goals['oracle']:.3f}; "
@@ -164,6 +180,24 @@ def test_the_paper_preset_rows_are_the_kept_runs():
     p_values = [_p(ood["tests"][pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")]
     assert _readme_row("ood: p, isr vs frozen; isr vs oracle | 0.36")[1] == "; ".join(
         f"{float(p):.2f}" for p in p_values
+    )
+    layouts = _script("fidelity_tables").combined(
+        [KEPT / f"layouts-paper-{seed}.json" for seed in range(1234, 1239)]
+    )
+    pooled = layouts["pooled"]["tests"]
+    assert _readme_row("layouts: pooled p, isr vs frozen; isr vs oracle | 1")[1] == "; ".join(
+        _p(pooled[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
+    )
+    rooms = layouts["per_task"]["four_rooms"]["conditions"]
+    assert _readme_row("layouts: four rooms frozen, oracle, isr return | 0.6")[1] == ", ".join(
+        f"{_mean(rooms[c]['return']):.3f}" for c in ("frozen", "oracle", "isr")
+    )
+    for task, label in LAYOUTS.items():
+        assert _docs_row(f"{label} | 0.", width=2)[1] == _layout_cell(layouts, task), label
+    cells = _docs_row("pooled isr − frozen; isr − oracle (p)")[1]
+    assert cells == "; ".join(
+        f"{pooled[pair]['difference']:.3f}".replace("-", "−") + f" ({_p(pooled[pair]['p_value'])})"
+        for pair in ("isr vs frozen", "isr vs oracle")
     )
     docs = (ROOT / "docs" / "fidelity.md").read_text()
     summary = ood["summary"]
