@@ -25,9 +25,9 @@ def _kept(experiment: str, profile: str) -> dict:
     return json.loads((KEPT / f"{experiment}-fast-cnn-{profile}.json").read_text())
 
 
-def _layouts(profile: str) -> dict:
-    """The two 5-seed layouts runs of a profile as one 10-seed run."""
-    parts = [KEPT / f"layouts-fast-cnn-{profile}{part}.json" for part in ("", "-1239")]
+def _ten_seeds(experiment: str, profile: str) -> dict:
+    """The two 5-seed runs (layouts or prosocial) of a profile as one 10-seed run."""
+    parts = [KEPT / f"{experiment}-fast-cnn-{profile}{part}.json" for part in ("", "-1239")]
     return _script("fidelity_tables").combined(parts)
 
 
@@ -50,10 +50,14 @@ def _readme_row(start: str) -> list[str]:
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
-def _docs_row(start: str, width: int | None = None) -> list[str]:
+def _docs_row(start: str, width: int | None = None, section: str = "") -> list[str]:
     """The cells of docs/fidelity.md's one table row that begins with `start` (and has `width`
-    cells, where given)."""
-    lines = (ROOT / "docs" / "fidelity.md").read_text().splitlines()
+    cells, where given; in the section under the heading `section`, where given)."""
+    text = (ROOT / "docs" / "fidelity.md").read_text()
+    if section:
+        text = text[text.index(f"\n### {section}") + 1 :]
+        text = text[: text.find("\n### ", 1)]
+    lines = text.splitlines()
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in lines
@@ -78,7 +82,6 @@ def test_kept_runs_are_what_the_docs_say(profile):
     kept = (
         ("retention", 10),
         ("ood", 10),
-        ("prosocial", 5),
         ("scaling", 10),
         ("hacking", 10),
     )
@@ -91,11 +94,14 @@ def test_kept_runs_are_what_the_docs_say(profile):
         assert results["seeds"] == list(range(1234, 1234 + seeds))
         assert results["versions"]["jax"] == "0.10.2"
         assert results["versions"]["cpus_used"] == "1"
-    for part, seeds in (("", range(1234, 1239)), ("-1239", range(1239, 1244))):
-        results = _kept("layouts", profile + part)
-        assert results["seeds"] == list(seeds)
-        assert results["config"].get("profile") == (None if profile == "paper" else "original")
-        assert results["versions"]["cpus_used"] == "1"
+    for experiment in ("layouts", "prosocial"):
+        for part, seeds in (("", range(1234, 1239)), ("-1239", range(1239, 1244))):
+            results = _kept(experiment, profile + part)
+            assert results["experiment"] == experiment
+            assert results["seeds"] == list(seeds)
+            assert results["config"]["preset"] == "fast-cnn"
+            assert results["config"].get("profile") == (None if profile == "paper" else "original")
+            assert results["versions"]["cpus_used"] == "1"
 
 
 def test_readme_comparison_numbers_come_from_the_kept_runs():
@@ -123,14 +129,14 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
         )
         assert _readme_row("ood: p, isr vs frozen")[index] == expected
 
-        layouts = _layouts(profile)
+        layouts = _ten_seeds("layouts", profile)
         pooled = layouts["pooled"]["tests"]
         expected = "; ".join(
             _p(pooled[pair]["p_value"]) for pair in ("isr vs frozen", "isr vs oracle")
         )
         assert _readme_row("layouts, 10 seeds: pooled p")[index] == expected
-        prosocial = _kept("prosocial", profile)["conditions"]
-        assert _readme_row("prosocial, 5 seeds")[index] == ", ".join(
+        prosocial = _ten_seeds("prosocial", profile)["conditions"]
+        assert _readme_row("prosocial, 10 seeds")[index] == ", ".join(
             f"{_mean(prosocial[c]['helps_per_episode']):.3f}" for c in ("oracle", "none", "isr")
         )
         rooms = layouts["per_task"]["four_rooms"]["conditions"]
@@ -140,7 +146,7 @@ def test_readme_comparison_numbers_come_from_the_kept_runs():
 
 
 def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
-    runs = [_layouts(profile) for profile in ("paper", "original")]
+    runs = [_ten_seeds("layouts", profile) for profile in ("paper", "original")]
     for task, label in LAYOUTS.items():
         cells = _docs_row(f"{label} | 0.", width=4)
         assert cells[1:3] == [_layout_cell(run, task) for run in runs], label
@@ -150,6 +156,24 @@ def test_the_layouts_table_of_docs_fidelity_is_the_two_runs_together():
             test = run["pooled"]["tests"][pair.replace(" − ", " vs ")]
             difference = f"{test['difference']:.3f}".replace("-", "−")
             assert cells[1 + index] == f"{difference} ({_p(test['p_value'])})", pair
+        assert run["seeds"] == list(range(1234, 1244))
+
+
+def test_the_prosocial_table_of_docs_fidelity_is_the_two_runs_together():
+    runs = [_ten_seeds("prosocial", profile) for profile in ("paper", "original")]
+    for condition in ("oracle", "none", "isr"):
+        cells = _docs_row(f"{condition} | 0.", width=4, section="Prosocial (Fig. 7)")
+        expected = [
+            "{mean:.3f} ± {se:.3f}".format(**run["summary"][condition]["helps_per_episode"])
+            for run in runs
+        ]
+        assert cells[1:3] == expected, condition
+    cells = _docs_row("p, isr vs none; isr vs oracle", width=4)
+    for index, run in enumerate(runs):
+        tests = run["tests"]
+        assert cells[1 + index] == "; ".join(
+            _p(tests[pair]["p_value"]) for pair in ("isr vs none", "isr vs oracle")
+        )
         assert run["seeds"] == list(range(1234, 1244))
 
 
