@@ -423,3 +423,47 @@ def test_fig1_scale_reads_goals_both_ways(tmp_path, capsys):
     }
     fig1.plot({"run": curves}, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").stat().st_size > 0
+
+
+def test_the_prosocial_rules_table_is_the_kept_runs():
+    """docs/fidelity.md's table of the boulder world's original rules, one at a time and all but
+    one: each row the kept run's oracle, none and isr arrivals, and each run the setting its row
+    names over the `fast` preset, 5 seeds."""
+    kept = ROOT / "benchmarks" / "results" / "prosocial-rules"
+    section = "Prosocial: which original rule stops the learning"
+    paper = {"n_walls": 7, "actions": "paper", "learner_start": "any_leaf"}
+    paper |= {"partner": "paper", "order": "learner_first", "observation": "paper"}
+    original = {"n_walls": 8, "actions": "original", "learner_start": "goal_side"}
+    original |= {"partner": "original", "order": "random", "observation": "original"}
+    rows = {
+        "base": ("the paper's model", {}),
+        "all": ("`--profile original`", {}),
+        "one-walls8": ("`n_walls=8` alone", {"n_walls": 8}),
+        "one-nodrop": ("`actions=original` (no drop) alone", {"actions": "original"}),
+        "one-partner": ("`partner=original` alone", {"partner": "original"}),
+        "one-goalside": ("`learner_start=goal_side` alone", {"learner_start": "goal_side"}),
+        "one-order": ("`order=random` alone", {"order": "random"}),
+        "one-obs7": ("`observation=original` alone", {"observation": "original"}),
+        "one-unscaled": ("`ppo.obs_scale=1` alone", {}),
+        "loo-walls": ("... but `n_walls=7`", {"n_walls": 7}),
+        "loo-nodrop": ("... but `actions=paper`", {"actions": "paper"}),
+        "loo-partner": ("... but `partner=paper`", {"partner": "paper"}),
+        "loo-goalside": ("... but `learner_start=any_leaf`", {"learner_start": "any_leaf"}),
+        "loo-order": ("... but `order=learner_first`", {"order": "learner_first"}),
+        "loo-obs7": ("... but `observation=paper`", {"observation": "paper"}),
+    }
+    for name, (label, changed) in rows.items():
+        results = json.loads((kept / f"{name}.json").read_text())
+        config = results["config"]
+        from_original = name == "all" or name.startswith("loo-")
+        assert config["preset"] == "fast" and results["seeds"] == list(range(1234, 1239))
+        assert config.get("profile") == ("original" if from_original else None), name
+        assert config["boulder"] == (original if from_original else paper) | changed, name
+        assert config["ppo"]["obs_scale"] == (
+            1.0 if from_original or name == "one-unscaled" else 0.1
+        )
+        cells = _docs_row(f"{label} |", width=4, section=section)
+        assert cells[1:] == [
+            "{mean:.3f} ± {se:.3f}".format(**results["summary"][c]["helps_per_episode"])
+            for c in ("oracle", "none", "isr")
+        ], name
