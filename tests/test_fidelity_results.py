@@ -1,12 +1,15 @@
 """Issue 17's comparison: the README's and docs/fidelity.md's numbers are the kept runs'
 results.json numbers, and the two benchmark scripts that print them read runs as documented."""
 
+import dataclasses
 import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+
+from internalize.envs.boulder import BoulderRules
 
 ROOT = Path(__file__).parents[1]
 KEPT = ROOT / "benchmarks" / "results" / "fidelity"
@@ -431,10 +434,7 @@ def test_the_prosocial_rules_table_is_the_kept_runs():
     names over the `fast` preset, 5 seeds."""
     kept = ROOT / "benchmarks" / "results" / "prosocial-rules"
     section = "Prosocial: which original rule stops the learning"
-    paper = {"n_walls": 7, "actions": "paper", "learner_start": "any_leaf"}
-    paper |= {"partner": "paper", "order": "learner_first", "observation": "paper"}
-    original = {"n_walls": 8, "actions": "original", "learner_start": "goal_side"}
-    original |= {"partner": "original", "order": "random", "observation": "original"}
+    paper, original = (dataclasses.asdict(r) for r in (BoulderRules(), BoulderRules.original()))
     rows = {
         "base": ("the paper's model", {}),
         "all": ("`--profile original`", {}),
