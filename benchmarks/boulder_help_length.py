@@ -29,16 +29,17 @@ from internalize.envs.boulder import BoulderEnv, BoulderRules
 
 
 def _rules(settings: list[str]) -> BoulderRules:
-    fields = {field.name: field.type for field in dataclasses.fields(BoulderRules)}
+    names = [field.name for field in dataclasses.fields(BoulderRules)]
     values = {}
     for setting in settings:
         name, sep, value = setting.partition("=")
-        if not sep or name not in fields:
-            raise SystemExit(
-                f"expected RULE=VALUE with RULE one of {list(fields)}, got {setting!r}"
-            )
-        values[name] = int(value) if name == "n_walls" else value
-    return BoulderRules(**values)
+        if not sep or name not in names:
+            raise SystemExit(f"expected RULE=VALUE with RULE one of {names}, got {setting!r}")
+        values[name] = int(value) if name == "n_walls" and value.isdigit() else value
+    try:
+        return BoulderRules(**values)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def _state_keys(states) -> np.ndarray:
