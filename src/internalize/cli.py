@@ -103,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _backend_options(every, "experiment")
     every.add_argument(
+        "--only",
+        metavar="NAME,NAME",
+        type=_names,
+        default=None,
+        help="only these experiments of the list above (comma-separated), each with its "
+        "default settings; default every one",
+    )
+    every.add_argument(
         "--quick",
         action="store_true",
         help="a few rollouts per phase: checks the whole pipeline in minutes (no findings)",
@@ -378,6 +386,20 @@ def _experiment_parser(experiments, name: str, record) -> None:
         )
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated experiments of `reproduce all`, each once."""
+    from internalize.experiments.registry import REGISTRY
+
+    names = tuple(name.strip() for name in text.split(","))
+    known = [name for name, record in REGISTRY.items() if record.in_all]
+    unknown = [name for name in names if name not in known]
+    if unknown or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected experiments of `reproduce all`, each once, from {known}; got {text!r}"
+        )
+    return names
+
+
 def _threshold(text: str) -> float | None:
     """An argparse type: a finite float, or 'none'."""
     if text.lower() == "none":
@@ -416,6 +438,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
         settings["profile"] = args.profile
         from internalize.experiments.suite import SuiteConfig, run_all
 
+        if args.only is not None:
+            settings["experiments"] = args.only
         config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
         if args.backend == "ray":  # before JAX starts its threads here: Ray forks its services
             from internalize.backends.ray import connect

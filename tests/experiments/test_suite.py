@@ -207,11 +207,14 @@ def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_
     assert run_files(run) == []
 
 
-def _faulty_run(run, faults: str, **settings: str) -> subprocess.CompletedProcess:
-    """`reproduce all` into `run` with the test hook's `faults` (and environment variables
-    `settings`); exits 1."""
+def _faulty_run(
+    run, faults: str, only: str | None = None, **settings: str
+) -> subprocess.CompletedProcess:
+    """`reproduce all` (`--only` these, if given) into `run` with the test hook's `faults` (and
+    environment variables `settings`); exits 1."""
+    chosen = [] if only is None else ["--only", only]
     result = subprocess.run(
-        [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS],
+        [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS, *chosen],
         env={**os.environ, FAULTS_VARIABLE: faults, **settings},
         capture_output=True,
         text=True,
@@ -284,6 +287,21 @@ def test_a_worker_that_sends_nothing_is_stopped_with_every_threads_stack_saved(t
     stacks = dump.read_text()
     assert "most recent call first" in stacks and "in _injected_fault" in stacks
     assert not list(run.glob(".stacks-*"))
+
+
+def test_only_runs_the_experiments_it_names(tmp_path, capsys):
+    run = tmp_path / "run"
+    # Made to fail as they start, so that nothing is computed: the command runs these two alone.
+    result = _faulty_run(run, "scaling=fail,ood=fail", only="ood,scaling")
+    assert set(_statuses(result)) == {"ood", "scaling"}
+    assert {path.name for path in run.iterdir() if path.is_dir()} == {"ood", "scaling"}
+    assert read_json(run / "config.json")["experiments"] == ["ood", "scaling"]
+    # An experiment that `reproduce all` does not run is named, and nothing is created.
+    with pytest.raises(SystemExit) as exit:
+        main(["reproduce", "all", "--only", "ood,teach", "--out", str(tmp_path / "other")])
+    assert exit.value.code == 2
+    assert "argument --only: expected experiments of `reproduce all`" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_bad_stall_setting_is_named(tmp_path, capsys, monkeypatch):
