@@ -57,7 +57,6 @@ def test_a_cached_run_loads_every_program_and_gives_the_same_numbers(tmp_path):
     third = _retention(tmp_path / "corrupt", str(cache))
     assert third.returncode == 0, third.stderr
     assert "Error reading persistent compilation cache entry" in third.stderr
-    assert corrupt.read_bytes() != b"not a compiled program"  # compiled again and kept
     assert _numbers(tmp_path / "corrupt") == _numbers(tmp_path / "cold")
 
 
