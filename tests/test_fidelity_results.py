@@ -1,6 +1,7 @@
 """Issue 17's comparison: the README's and docs/fidelity.md's numbers are the kept runs'
 results.json numbers, the two benchmark scripts that print them read runs as documented, and
-benchmarks/boulder_help_length.py finds the shortest help of a case counted by hand."""
+benchmarks/boulder_help_length.py finds the shortest help of a case counted by hand. Also
+benchmarks/compare_runs.py, which checks a redesign against the numbers it had before."""
 
 import dataclasses
 import importlib.util
@@ -511,3 +512,38 @@ def test_a_random_learner_helps_less_often_from_the_goal_side():
     assert paper.shape == goal_side.shape == (400,)
     assert paper.mean() > 0.1
     assert goal_side.mean() < 0.6 * paper.mean()
+
+
+def test_compare_runs_names_what_differs(tmp_path, capsys):
+    compare = _script("compare_runs")
+    results = {
+        "summary": {"isr": {"mean": 1.5}},
+        "config": {"seeds": 2},
+        "timings": {"total_s": 3.0},
+        "versions": {"jax": "0.10.2"},
+    }
+    runs = {}
+    for name, timing, extra in (("a", 3.0, {}), ("b", 4.0, {"isr": {"members": 1}})):
+        run = tmp_path / name / "retention"
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("seed,goals\n1234,0.5\n")
+        saved = {**results, "timings": {"total_s": timing}}
+        saved["config"] = {**results["config"], **extra}
+        (run / "results.json").write_text(json.dumps(saved))
+        runs[name] = run.parent
+    # Timings, versions and a setting that only one run has (added later) are not differences.
+    assert compare.compare(runs["a"], runs["b"]) == [
+        "retention: same (metrics.csv equal; 2 results.json values, 0 differ; "
+        "1 settings in one run only)"
+    ]
+    changed = json.loads((runs["b"] / "retention" / "results.json").read_text())
+    changed["summary"]["isr"]["mean"] = 1.25
+    (runs["b"] / "retention" / "results.json").write_text(json.dumps(changed))
+    (runs["b"] / "retention" / "metrics.csv").write_text("seed,goals\n1234,0.75\n")
+    different = (
+        "retention: DIFFERENT (metrics.csv differs; 2 results.json values, 1 differ: "
+        "/summary/isr/mean; 1 settings in one run only)"
+    )
+    assert compare.compare(runs["a"], runs["b"]) == [different]
+    # Two single runs are compared as they are.
+    assert compare.compare(runs["a"] / "retention", runs["b"] / "retention") == [different]
