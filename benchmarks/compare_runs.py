@@ -46,7 +46,7 @@ def differences(x: dict, y: dict) -> tuple[list[str], int]:
 
 
 def compare(a: Path, b: Path) -> list[str]:
-    """A line per experiment that both runs finished (differences named), the differing first."""
+    """A line per experiment of `a` that has finished: the same numbers in `b`, or which differ."""
     single = (a / "metrics.csv").exists()
     names = [""] if single else sorted(p.name for p in a.iterdir() if (p / "results.json").exists())
     lines = []

@@ -514,7 +514,7 @@ def test_a_random_learner_helps_less_often_from_the_goal_side():
     assert goal_side.mean() < 0.6 * paper.mean()
 
 
-def test_compare_runs_names_what_differs(tmp_path, capsys):
+def test_compare_runs_names_what_differs(tmp_path):
     compare = _script("compare_runs")
     results = {
         "summary": {"isr": {"mean": 1.5}},
