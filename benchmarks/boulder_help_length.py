@@ -19,25 +19,19 @@ learner from learning to help.
 """
 
 import argparse
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize import config
 from internalize.envs.boulder import BoulderEnv, BoulderRules
 
 
 def _rules(settings: list[str]) -> BoulderRules:
-    names = [field.name for field in dataclasses.fields(BoulderRules)]
-    values = {}
-    for setting in settings:
-        name, sep, value = setting.partition("=")
-        if not sep or name not in names:
-            raise SystemExit(f"expected RULE=VALUE with RULE one of {names}, got {setting!r}")
-        values[name] = int(value) if name == "n_walls" and value.isdigit() else value
+    """The boulder rules with `RULE=VALUE` settings applied (`config.assign`, as `--set` does)."""
     try:
-        return BoulderRules(**values)
+        return config.assign(BoulderRules(), settings)
     except ValueError as error:
         raise SystemExit(str(error)) from None
 
