@@ -40,5 +40,5 @@ def test_readme_starts_with_the_two_commands():
     first_block = re.search(r"```bash\n(.*?)```", README.read_text(), flags=re.S).group(1)
     commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
-    assert commands[0].endswith("internalize reproduce all")
+    assert commands[0] == "pip install . && internalize reproduce paper"
     assert commands[1] in ci  # .ci/run runs exactly the README's test command

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from internalize.cli import main
-from internalize.report import ALL_EXPERIMENTS, _number, write_report
+from internalize.report import ALL_EXPERIMENTS, QUICK_BANNER, _number, write_report
 
 
 def _images(directory: Path) -> list[Path]:
@@ -60,6 +60,25 @@ def test_report_has_a_headline_and_a_section_per_experiment(page):
         assert headline < section
     assert page.count("<details>") >= 2 * len(ALL_EXPERIMENTS)  # config and versions each
     assert "not finished" not in page
+
+
+def test_a_quick_run_says_so_at_the_top(page, all_run, tmp_path):
+    """A `--quick` run's report (the tiny run's) is marked so above every number; another's
+    is not."""
+    config = json.loads((all_run / "config.json").read_text())
+    assert (QUICK_BANNER in page[: page.index("Headline numbers")]) == config["quick"]
+    run = _linked_run(all_run, tmp_path)
+    (run / "config.json").write_text(json.dumps({**config, "quick": not config["quick"]}))
+    assert (QUICK_BANNER in write_report(run).read_text()) != config["quick"]
+
+
+def test_a_run_of_some_experiments_reports_those(all_run, tmp_path):
+    run = _linked_run(all_run, tmp_path)
+    config = json.loads((all_run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "experiments": ["ood", "scaling"]}))
+    page = write_report(run).read_text()
+    assert '<h2 id="ood">' in page and '<h2 id="scaling">' in page
+    assert '<h2 id="retention">' not in page
 
 
 def test_every_figure_is_embedded(page, all_run):

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from internalize import __version__, compile_cache
+from internalize import __version__, compile_cache, numerics
 from internalize.envs.layouts import NAMED_LAYOUTS
 from internalize.experiments.profiles import PROFILE_NAMES
 
@@ -79,41 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, record in REGISTRY.items():
         _experiment_parser(experiments, name, record)
-    every = experiments.add_parser(
+    paper = [name for name, record in REGISTRY.items() if record.in_all and record.paper]
+    every = [name for name, record in REGISTRY.items() if record.in_all]
+    _suite_parser(
+        experiments,
+        "paper",
+        paper,
+        "the paper's experiments into one run directory (resumable; the main job)",
+    )
+    _suite_parser(
+        experiments,
         "all",
-        help="every experiment into one run directory (resumable)",
-        description=(
-            "Run every experiment of `reproduce all` (retention, hacking, overoptimization, "
-            "scaling, ood, layouts, prosocial, departure) with "
-            "its default settings into one run directory, one subdirectory each, in worker "
-            "processes in the deterministic mode (each on one CPU, XLA's kernels capped at "
-            "AVX2; see `reproduce NAME --deterministic`). Run the same "
-            "command again on the same --out to resume: finished experiments are kept, an "
-            "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
-        ),
-    )
-    _run_options(every, "run directory, new or to resume (default runs/all-DATE-TIME)")
-    every.add_argument(
-        "--jobs",
-        type=int,
-        choices=(1, 2),
-        default=2,
-        help="worker processes, each on a CPU of its own: 2 (default) runs two groups of "
-        "experiments at a time, the costliest first",
-    )
-    _backend_options(every, "experiment")
-    every.add_argument(
-        "--only",
-        metavar="NAME,NAME",
-        type=_names,
-        default=None,
-        help="only these experiments of the list above (comma-separated), each with its "
-        "default settings; default every one",
-    )
-    every.add_argument(
-        "--quick",
-        action="store_true",
-        help="a few rollouts per phase: checks the whole pipeline in minutes (no findings)",
+        every,
+        "the paper's experiments and those beyond it into one run directory (resumable)",
     )
 
     sweep = commands.add_parser(
@@ -281,10 +259,55 @@ PROFILE_HELP = (
 )
 
 
-def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = False) -> None:
+def _suite_parser(experiments, suite: str, names: list[str], help: str) -> None:
+    """`reproduce paper` and `reproduce all`: the experiments `names`, each with its defaults,
+    into one run directory."""
+    sub = experiments.add_parser(
+        suite,
+        help=help,
+        description=(
+            f"Run {', '.join(names)} with their default settings into one run directory, one "
+            "subdirectory each, in worker processes in the deterministic mode (each on one CPU, "
+            "XLA's kernels capped at AVX2; see `reproduce NAME --deterministic`). Run the same "
+            "command again on the same --out to resume: finished experiments are kept, an "
+            "interrupted one is run again. Ctrl-C stops at once and keeps what finished."
+        ),
+    )
+    _run_options(
+        sub, f"run directory, new or to resume (default runs/{suite}-DATE-TIME)", quick=True
+    )
+    sub.add_argument(
+        "--jobs",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="worker processes, each on a CPU of its own: 2 (default) runs two groups of "
+        "experiments at a time, the costliest first",
+    )
+    _backend_options(sub, "experiment")
+    sub.add_argument(
+        "--only",
+        metavar="NAME,NAME",
+        type=_names(names),
+        default=None,
+        help="only these experiments of the list above (comma-separated), each with its "
+        "default settings; default every one",
+    )
+    sub.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run of the whole pipeline: {QUICK_SEEDS} seeds unless --seeds says "
+        "otherwise, a few rollouts per phase (minutes; its numbers are not findings)",
+    )
+
+
+def _run_options(
+    parser: argparse.ArgumentParser, out_help: str, unset: bool = False, quick: bool = False
+) -> None:
     """--preset, --profile, --seeds, --first-seed, --out, --quiet and --compile-cache, which
     every run command takes; with `unset`, an option not given is absent from the arguments
-    (the config gives it)."""
+    (the config gives it); with `quick`, --seeds not given is None (10, or `QUICK_SEEDS`
+    with --quick)."""
     default = (lambda value: argparse.SUPPRESS) if unset else (lambda value: value)
     parser.add_argument(
         "--preset", choices=PRESET_NAMES, default=default("fast"), help="default fast"
@@ -292,12 +315,24 @@ def _run_options(parser: argparse.ArgumentParser, out_help: str, unset: bool = F
     parser.add_argument(
         "--profile", choices=PROFILE_NAMES, default=default(None), help=PROFILE_HELP
     )
-    parser.add_argument("--seeds", type=POSITIVE, default=default(10), help="default 10")
+    parser.add_argument(
+        "--seeds",
+        type=POSITIVE,
+        default=None if quick else default(10),
+        help=f"default 10 ({QUICK_SEEDS} with --quick)" if quick else "default 10",
+    )
     parser.add_argument(
         "--first-seed", type=NON_NEGATIVE, default=default(1234), help="default 1234"
     )
     parser.add_argument("--out", default=None, help=out_help)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        default=None,
+        help="where JAX runs (default: a GPU where JAX's CUDA plugin and one are present, else "
+        "the CPU; JAX_PLATFORMS where set); recorded in each run's versions.json",
+    )
     parser.add_argument(
         "--compile-cache",
         metavar="DIR|off",
@@ -343,6 +378,9 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+QUICK_SEEDS = 2
+"""Seeds of `reproduce paper|all --quick` unless --seeds says otherwise."""
+
 SHORTCUTS = ("preset", "profile", "seeds", "first_seed", "isr_threshold")
 """Settings with an option of their own (besides every `*_steps` setting)."""
 
@@ -386,18 +424,19 @@ def _experiment_parser(experiments, name: str, record) -> None:
         )
 
 
-def _names(text: str) -> tuple[str, ...]:
-    """An argparse type: comma-separated experiments of `reproduce all`, each once."""
-    from internalize.experiments.registry import REGISTRY
+def _names(known: list[str]):
+    """An argparse type: comma-separated experiments of `known`, each once."""
 
-    names = tuple(name.strip() for name in text.split(","))
-    known = [name for name, record in REGISTRY.items() if record.in_all]
-    unknown = [name for name in names if name not in known]
-    if unknown or len(set(names)) < len(names):
-        raise argparse.ArgumentTypeError(
-            f"expected experiments of `reproduce all`, each once, from {known}; got {text!r}"
-        )
-    return names
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in text.split(","))
+        unknown = [name for name in names if name not in known]
+        if unknown or len(set(names)) < len(names):
+            raise argparse.ArgumentTypeError(
+                f"expected experiments of this command, each once, from {known}; got {text!r}"
+            )
+        return names
+
+    return parse
 
 
 def _threshold(text: str) -> float | None:
@@ -433,13 +472,16 @@ def _reproduce(args: argparse.Namespace) -> dict:
     )
 
     out = args.out or default_run_path(args.experiment)
-    if args.experiment == "all":
-        settings = {"preset": args.preset, "seeds": args.seeds, "first_seed": args.first_seed}
-        settings["profile"] = args.profile
-        from internalize.experiments.suite import SuiteConfig, run_all
+    if args.experiment in ("paper", "all"):
+        from internalize.experiments.suite import PAPER, SuiteConfig, run_all
 
+        seeds = args.seeds or (QUICK_SEEDS if args.quick else 10)
+        settings = {"preset": args.preset, "seeds": seeds, "first_seed": args.first_seed}
+        settings["profile"] = args.profile
         if args.only is not None:
             settings["experiments"] = args.only
+        elif args.experiment == "paper":
+            settings["experiments"] = PAPER
         config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
         if args.backend == "ray":  # before JAX starts its threads here: Ray forks its services
             from internalize.backends.ray import connect
@@ -450,7 +492,7 @@ def _reproduce(args: argparse.Namespace) -> dict:
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"interrupted: run the same command to resume {out}") from None
         return {
-            "experiment": "all",
+            "experiment": args.experiment,
             "run_dir": str(out),
             "status": results["status"],
             "timings": results["timings"],
@@ -593,6 +635,7 @@ def _os_error(error: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        numerics.choose_device(getattr(args, "device", None))
         compile_cache.configure(getattr(args, "compile_cache", None))
         if args.command == "rollout":
             print(json.dumps(_rollout(args), indent=2))

@@ -76,6 +76,30 @@ def accelerator() -> str | None:
     return None
 
 
+DEVICES = {"cpu": "cpu", "gpu": "cuda"}
+"""`--device` choices and the JAX platform each names (`JAX_PLATFORMS`)."""
+
+
+def choose_device(device: str | None) -> None:
+    """Run JAX in this process and those it starts on `device` (a key of `DEVICES`; None:
+    JAX's own choice, or `JAX_PLATFORMS` where set), by setting `JAX_PLATFORMS`, before JAX
+    starts its backend. A run records the device it ran on (versions.json: `jax_backend`,
+    `devices`). ValueError for `gpu` where JAX's CUDA plugin is not installed."""
+    if device is None:
+        return
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; known: {list(DEVICES)}")
+    if _backend_started():
+        raise RuntimeError("the device must be chosen before JAX starts its backend")
+    if device == "gpu":
+        installed = {(dist.metadata["Name"] or "").lower() for dist in metadata.distributions()}
+        if not any(re.fullmatch(r"jax-cuda\d+-pjrt", name) for name in installed):
+            raise ValueError(
+                "--device gpu: JAX's CUDA plugin is not installed (pip install 'internalize[cuda]')"
+            )
+    os.environ["JAX_PLATFORMS"] = DEVICES[device]
+
+
 def make_deterministic(cpu: int | None = None) -> dict[str, str]:
     """Put this process in the deterministic mode: on one CPU (`cpu`, default the first it may
     use) and with XLA's CPU kernels capped at AVX2. Call it before anything runs in JAX; child

@@ -30,6 +30,11 @@ ALL_EXPERIMENTS = tuple(
 IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
 IMAGE_SUBFOLDERS = ("render", "gifs")
 
+QUICK_BANNER = (
+    "quick: not findings. A smoke run of the whole pipeline (--quick: few seeds, a few rollouts "
+    "per phase); its numbers say nothing of the paper's findings."
+)
+
 TITLES = {name: record.title for name, record in REGISTRY.items()}
 
 
@@ -68,6 +73,7 @@ tbody tr:nth-child(even) { background: #fafbfd; }
 .badge { display: inline-block; padding: .05rem .5rem; border-radius: .7rem; font-size: .8rem;
   font-weight: 600; } .finished { background: #dff3e4; color: #17663a; }
 .unfinished { background: #fdf0d5; color: #8a5a00; }
+.quick { background: #fdf0d5; color: #8a5a00; padding: .5rem .8rem; font-weight: 600; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
 figure { margin: 0; max-width: 100%; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e3e7ee; }
@@ -141,7 +147,9 @@ def _read_run(run_dir: Path) -> tuple[dict | None, list[dict]]:
             f"{run_dir} is not a run directory: no {CONFIG_FILE} in it nor in any of its "
             f"experiment subdirectories ({', '.join(ALL_EXPERIMENTS)})"
         )
-    return _experiment("all", run_dir), [_experiment(n, run_dir / n) for n in ALL_EXPERIMENTS]
+    listed = set((config or {}).get("experiments") or ALL_EXPERIMENTS)  # paper, --only
+    names = [name for name in ALL_EXPERIMENTS if name in listed]
+    return _experiment("all", run_dir), [_experiment(n, run_dir / n) for n in names]
 
 
 def _pick(data: Any, where: Pick) -> Any:
@@ -486,7 +494,10 @@ def render_report(run_dir: str | Path) -> str:
     shows_whole = whole is not None and (whole["config"] or whole["results"])
     names = ["all"] * bool(shows_whole) + [html.escape(e["name"]) for e in experiments]
     nav = " ".join(f'<a href="#{name}">{name}</a>' for name in names)
-    parts = [*_page_head(run_dir, title), f"<nav>{nav}</nav>", _headline(experiments)]
+    parts = [*_page_head(run_dir, title), f"<nav>{nav}</nav>"]
+    if shows_whole and (whole["config"] or {}).get("quick"):
+        parts.append(f"<p class='quick'>{QUICK_BANNER}</p>")
+    parts.append(_headline(experiments))
     if shows_whole:
         figures = _images(run_dir)
         parts.append(f"<h2 id='all'>Whole run {_status(whole)}</h2>{figures}")

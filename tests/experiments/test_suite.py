@@ -50,6 +50,10 @@ def test_every_experiment_finishes_into_its_own_directory(all_run):
     assert (all_run / "report.html").is_file()
     assert (all_run / "retention" / "render" / "retention.gif").is_file()
     assert (all_run / "prosocial" / "render" / "prosocial.gif").is_file()
+    # The workers rendered every GIF while the run went on, before it wrote its results.
+    gifs = list(all_run.glob("*/render/*.gif"))
+    written = (all_run / RESULTS_FILE).stat().st_mtime
+    assert gifs and max(gif.stat().st_mtime for gif in gifs) <= written
     for name in EXPERIMENTS:
         experiment = read_json(all_run / name / RESULTS_FILE)
         assert experiment["experiment"] == name and experiment["seeds"] == [1234, 1235]
@@ -208,13 +212,13 @@ def test_a_second_command_on_a_held_run_directory_exits_2_naming_the_holder(tmp_
 
 
 def _faulty_run(
-    run, faults: str, only: str | None = None, **settings: str
+    run, faults: str, only: str | None = None, suite: str = "all", **settings: str
 ) -> subprocess.CompletedProcess:
-    """`reproduce all` (`--only` these, if given) into `run` with the test hook's `faults` (and
-    environment variables `settings`); exits 1."""
+    """`reproduce all` (or `suite`; `--only` these, if given) into `run` with the test hook's
+    `faults` (and environment variables `settings`); exits 1."""
     chosen = [] if only is None else ["--only", only]
     result = subprocess.run(
-        [*CLI, "reproduce", "all", "--out", str(run), *QUICK_SETTINGS, *chosen],
+        [*CLI, "reproduce", suite, "--out", str(run), *QUICK_SETTINGS, *chosen],
         env={**os.environ, FAULTS_VARIABLE: faults, **settings},
         capture_output=True,
         text=True,
@@ -300,7 +304,25 @@ def test_only_runs_the_experiments_it_names(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["reproduce", "all", "--only", "ood,teach", "--out", str(tmp_path / "other")])
     assert exit.value.code == 2
-    assert "argument --only: expected experiments of `reproduce all`" in capsys.readouterr().err
+    assert "argument --only: expected experiments of this command" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
+def test_paper_runs_the_papers_experiments_alone(tmp_path, capsys):
+    run = tmp_path / "run"
+    paper = ["retention", "hacking", "scaling", "ood", "layouts", "prosocial"]
+    # Made to fail as they start, so that nothing is computed.
+    result = _faulty_run(run, ",".join(f"{name}=fail" for name in paper), suite="paper")
+    assert set(_statuses(result)) == set(paper)
+    assert read_json(run / "config.json")["experiments"] == paper
+    assert {path.name for path in run.iterdir() if path.is_dir()} == set(paper)
+    shown = json.loads(result.stdout)
+    assert (shown["experiment"], list(shown["status"])) == ("paper", paper)
+    # The experiments beyond the paper are `reproduce all`'s alone.
+    with pytest.raises(SystemExit) as exit:
+        main(["reproduce", "paper", "--only", "departure", "--out", str(tmp_path / "other")])
+    assert exit.value.code == 2
+    assert "'prosocial']; got 'departure'" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
 
 

@@ -15,6 +15,8 @@ from internalize.learners.ppo import (
     PPOConfig,
     Rollout,
     over_runs,
+    permutation,
+    stable_order,
 )
 from internalize.social.caregiver import constant_presence
 from internalize.social.rewards import ISRReward, LearnerReward
@@ -512,3 +514,22 @@ def test_ppo_unlearns_without_the_caregiver(socialized_then_left):
     # The true social reward goes on being counted (0.4 a goal) though the learner no longer
     # sees it.
     np.testing.assert_allclose(social, 0.4 * goals, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 100, 1625, 1626, 2048, 4096, 65_536])
+def test_permutation_is_jaxs_bit_for_bit(n):
+    keys = jax.random.split(jax.random.key(n), 8)
+    ours = jax.jit(jax.vmap(lambda key: permutation(key, n)))(keys)
+    jaxs = jax.jit(jax.vmap(lambda key: jax.random.permutation(key, n)))(keys)
+    assert ours.dtype == jaxs.dtype
+    np.testing.assert_array_equal(ours, jaxs)
+
+
+@pytest.mark.parametrize("spread", [1, 4, 2**11, 2**21, 2**32])
+def test_stable_order_breaks_ties_by_index(spread):
+    """Keys with many ties, in the low bits, the high bits or both, sort as a stable sort."""
+    rng = np.random.default_rng(spread)
+    for n, bits in ((1000, 10), (2048, 11), (2048, 16)):
+        keys = (rng.integers(0, spread, n, dtype=np.uint64) * (2**32 // spread)).astype(np.uint32)
+        order = jax.jit(stable_order, static_argnums=1)(jnp.asarray(keys), bits)
+        np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))

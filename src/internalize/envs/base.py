@@ -174,8 +174,9 @@ class RegeneratingWorld:
         `states` and `actions` (int[num_envs]) have a leading batch axis; one `key` serves the
         batch. The outcome has the same distribution as vmapping the single-environment step,
         but fresh layouts are drawn only for the environments that need one (an event, or a new
-        episode) as long as they are at most a quarter of the batch, and for all of it
-        otherwise: drawing layouts is a large part of the cost of a step.
+        episode) as long as they are at most a quarter of the batch, for all of it otherwise,
+        and for none on a step where none needs one: drawing layouts is a large part of the cost
+        of a step.
         """
         num_envs = actions.shape[0]
         move_keys = jax.random.split(move_key(key), num_envs)
@@ -201,7 +202,9 @@ class RegeneratingWorld:
             fresh = sample(jax.random.split(key, num_envs), params, times)
             return jax.vmap(select)(refresh, fresh, moved)
 
-        next_states = jax.lax.cond(refresh.sum() <= capacity, refresh_few, refresh_all, moved)
+        count = refresh.sum()
+        branch = jnp.where(count == 0, 0, jnp.where(count <= capacity, 1, 2))
+        next_states = jax.lax.switch(branch, (lambda s: s, refresh_few, refresh_all), moved)
         return next_states, transitions.replace(obs=jax.vmap(self.observe)(next_states))
 
 

@@ -55,6 +55,8 @@ class Experiment:
     """Saves policies that `internalize render` can play."""
     in_all: bool = True
     """Run by `reproduce all` (False: only on its own, `reproduce NAME`)."""
+    paper: bool = False
+    """One of the paper's experiments (SPEC §5), run by `reproduce paper` too."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Settings that differ from the config class's defaults (a sibling sharing the module)."""
     report_rows: tuple[tuple[str, "Pick", "Pick"], ...] = ()
@@ -113,6 +115,7 @@ REGISTRY: dict[str, Experiment] = {
             "ISR on that data, then continue under oracle, none and isr. "
             + _writes("retention.png"),
             cost=17,
+            paper=True,
             headline=("*/goals_per_episode",),
             report_rows=(
                 *(
@@ -135,29 +138,6 @@ REGISTRY: dict[str, Experiment] = {
                 "goals_ratio_to_oracle": {"none/oracle": "≈ 0", "isr/oracle": "≈ 1"},
                 "goals_per_episode": {"oracle": "≈ 2"},
             },
-        ),
-        Experiment(
-            "hacking",
-            "hacking",
-            "HackingConfig",
-            "Hacking",
-            "D. Incomplete internalization (reward hacking)",
-            "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
-            "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
-            "and one on its first 1/12, then run autonomy with each. "
-            + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
-            cost=7,
-            headline=("*/goals_per_episode_late", "*/internal_reward_late", "*/looping_late"),
-            report_rows=tuple(
-                (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
-                for name in (
-                    "isr_partial: internal reward rises",
-                    "isr_partial: goals fall",
-                    "isr_partial: looping grows",
-                    "isr_full: goals do not fall",
-                    "isr_full: looping does not grow",
-                )
-            ),
         ),
         Experiment(
             "overoptimization",
@@ -194,6 +174,30 @@ REGISTRY: dict[str, Experiment] = {
             ),
         ),
         Experiment(
+            "hacking",
+            "hacking",
+            "HackingConfig",
+            "Hacking",
+            "D. Incomplete internalization (reward hacking)",
+            "experiment D: autonomy with an ISR trained on 1/12 of the data (reward hacking)",
+            "Experiment D (SPEC §5 D): per seed, socialize once, train an ISR on all the data "
+            "and one on its first 1/12, then run autonomy with each. "
+            + _writes("hacking.png (internal reward, goals, looping), reward_map.png"),
+            cost=7,
+            paper=True,
+            headline=("*/goals_per_episode_late", "*/internal_reward_late", "*/looping_late"),
+            report_rows=tuple(
+                (name, ("findings", name), "yes" if name.startswith("isr_partial") else None)
+                for name in (
+                    "isr_partial: internal reward rises",
+                    "isr_partial: goals fall",
+                    "isr_partial: looping grows",
+                    "isr_full: goals do not fall",
+                    "isr_full: looping does not grow",
+                )
+            ),
+        ),
+        Experiment(
             "scaling",
             "scaling",
             "ScalingConfig",
@@ -204,6 +208,7 @@ REGISTRY: dict[str, Experiment] = {
             "10240, 20480, 30720, 40960, 81920 and 120832 samples; train and test MSE per seed. "
             + _writes("scaling.png"),
             cost=13,
+            paper=True,
             renders=False,
             headline=("per_seed/test_mse/*", "tests/log-log slope/per_seed"),
             report_rows=(
@@ -232,6 +237,7 @@ REGISTRY: dict[str, Experiment] = {
             "evaluated over 100 episodes. " + _writes("ood.png"),
             group="generalization",
             cost=18,
+            paper=True,
             settings={"tasks": ("random",)},
             headline=("*/return",),
             report_rows=tuple(
@@ -252,6 +258,7 @@ REGISTRY: dict[str, Experiment] = {
             "fixed effect. " + _writes("layouts.png"),
             group="generalization",
             cost=36,
+            paper=True,
             settings={"tasks": tuple(NAMED_LAYOUTS)},
             headline=("per_task/*/return",),
             report_rows=_p_values(
@@ -271,6 +278,7 @@ REGISTRY: dict[str, Experiment] = {
             + _writes("prosocial.png, episode.gif, episode.png, reward_map.png"),
             group="prosocial",
             cost=69,
+            paper=True,
             headline=("*/helps_per_episode",),
             report_rows=(
                 ("helps none/oracle", ("helps_ratio_to_oracle", "none/oracle"), "stops helping"),

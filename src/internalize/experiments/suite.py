@@ -65,13 +65,15 @@ from internalize.numerics import accelerator, make_deterministic
 
 EXPERIMENTS = tuple(name for name, record in REGISTRY.items() if record.in_all)
 """The experiments of `reproduce all`, in registry order (it runs them in `groups_of` order)."""
+PAPER = tuple(name for name in EXPERIMENTS if REGISTRY[name].paper)
+"""The experiments of `reproduce paper`: the paper's own (SPEC §5), without those beyond it."""
 
 
 def groups_of(names: list[str]) -> list[list[str]]:
     """`names` in their groups (`registry.Experiment.group`), each in registry order, the group
     of largest total cost first (ties: the one that comes first in the registry)."""
     groups: dict[str, list[str]] = {}
-    for name in names:
+    for name in sorted(names, key=list(REGISTRY).index):  # overoptimization before hacking
         groups.setdefault(REGISTRY[name].group, []).append(name)
     return sorted(groups.values(), key=lambda group: -sum(REGISTRY[n].cost for n in group))
 
@@ -335,7 +337,12 @@ def _worker(
             messages.send((index, *message))
 
     send((None, "ready", None))
-    while (names := inbox.get()) is not None:
+    while (task := inbox.get()) is not None:
+        kind, names = task
+        if kind == "render":
+            _render(Path(root), names, send)
+            send((None, "ready", None))
+            continue
         with shared_phases():
             for name in names:
                 send((name, "start", None))
@@ -352,6 +359,21 @@ def _worker(
                     send((name, "done", None))
         send((None, "ready", None))
     send((None, "exit", None))
+
+
+def _render(root: Path, names: list[str], send) -> None:
+    """Render the GIFs of the finished experiments `names` into their `render/` folders (a
+    worker with no experiments left does, while the other computes); one that cannot be
+    rendered is left to the parent, which renders what has no GIFs when the run ends."""
+    from internalize.render import render_run
+
+    for name in names:
+        send((name, "phase", "rendering"))
+        try:
+            render_run(root / name)
+        except ValueError:
+            pass
+        send((name, "rendered", None))
 
 
 @dataclass
@@ -395,6 +417,7 @@ class _Supervisor:
         self.bar, self.show, self.timeout = bar, show, timeout
         self.status: dict[str, str] = {}
         self.phases: dict[str, str] = {}
+        self.rendered: set[str] = set()
         self.peak, self.checked = 0, 0.0
 
     def run(self) -> None:
@@ -419,9 +442,7 @@ class _Supervisor:
         worker = self.workers[index]
         worker.heard = time.monotonic()
         if kind == "ready":
-            group = self.groups.pop(0) if self.groups else None
-            worker.names.extend(group or [])
-            worker.inbox.put(group)
+            worker.inbox.put(self._next_task(worker))
         elif kind == "advance":
             self.bar.advance(value)
         elif kind in ("start", "phase"):
@@ -429,8 +450,25 @@ class _Supervisor:
             self.bar.phase(" | ".join(f"{n}: {phase}" for n, phase in self.phases.items()))
         elif kind in ("done", "failed"):
             self._finish(worker, "finished" if kind == "done" else f"failed: {value}")
+        elif kind == "rendered":
+            self.phases.pop(name, None)
         elif kind == "exit":
             worker.exited = True
+
+    def _next_task(self, worker: _Worker) -> tuple[str, list[str]] | None:
+        """What a ready worker does next: the next group of experiments; once none is left,
+        the GIFs of finished experiments that nobody renders yet; then nothing (it ends)."""
+        if self.groups:
+            group = self.groups.pop(0)
+            worker.names.extend(group)
+            return "run", group
+        names = [
+            name
+            for name, status in self.status.items()
+            if status == "finished" and REGISTRY[name].renders and name not in self.rendered
+        ]
+        self.rendered.update(names)
+        return ("render", names) if names else None
 
     def _finish(self, worker: _Worker, status: str) -> None:
         """Record the status of the experiment `worker` runs."""
@@ -652,14 +690,19 @@ def _run_all(config: SuiteConfig, path: Path, progress: bool, backend: str, addr
 
 
 def _pictures_and_report(path: Path, render: bool) -> str:
-    """Write `report.html` (returning its path), after rendering the policies' GIFs into each
-    experiment's `render/` folder if `render` and there are none yet."""
+    """Write `report.html` (returning its path), after rendering the policies' GIFs into the
+    `render/` folder of each finished experiment that has none yet (if `render`: the workers
+    render most of them while the run goes on)."""
     from internalize.render import RENDER_FOLDER, render_run
     from internalize.report import write_report
 
-    if render and not any(path.glob(f"*/{RENDER_FOLDER}/*.gif")):
+    names = read_json_object(path / "config.json").get("experiments", EXPERIMENTS)
+    for name in names if render else ():
+        directory = path / name
+        if not REGISTRY[name].renders or any(directory.glob(f"{RENDER_FOLDER}/*.gif")):
+            continue
         try:
-            render_run(path)
+            render_run(directory)
         except ValueError as error:  # the results stand without pictures
-            print(f"internalize: no GIFs rendered: {error}", file=sys.stderr)
+            print(f"internalize: no GIFs rendered for {name}: {error}", file=sys.stderr)
     return str(write_report(path))

@@ -36,6 +36,34 @@ from internalize.social.caregiver import CaregiverState
 from internalize.social.rewards import LearnerReward
 
 
+def permutation(key: jax.Array, n: int) -> jax.Array:
+    """`jax.random.permutation(key, n)`, bit for bit, about twice as fast on a CPU.
+
+    JAX shuffles by rounds of a stable sort of the indices by fresh random 32-bit keys, each
+    a sort of (key, index) pairs, and XLA's CPU sort of pairs is 4x slower than its sort of
+    one array (`stable_order`). Past 2**16 elements it is JAX's own."""
+    bits = max(1, math.ceil(math.log2(n))) if n > 1 else 1
+    if bits > 16:
+        return jax.random.permutation(key, n)
+    rounds = math.ceil(3 * math.log(max(1, n)) / math.log(2**32 - 1))  # as JAX counts them
+    order = jnp.arange(n)
+    for _ in range(rounds):
+        key, subkey = jax.random.split(key)
+        order = order[stable_order(jax.random.bits(subkey, (n,), jnp.uint32), bits)]
+    return order
+
+
+def stable_order(sort_keys: jax.Array, bits: int) -> jax.Array:
+    """The indices of uint32 `sort_keys` (at most 2**`bits` of them, `bits` <= 16) in the order
+    of a stable sort, from two sorts of single uint32 arrays whose values are unique (an index
+    in their low `bits` bits): first by the keys' low 32 - `bits` bits and the index, then by
+    their high `bits` bits and the rank in the first sort, which is the order by (key, index)."""
+    low = jnp.uint32(2**bits - 1)
+    rank = jnp.arange(sort_keys.shape[0], dtype=jnp.uint32)
+    first = jax.lax.sort((sort_keys << bits) | rank) & low
+    return first[jax.lax.sort((sort_keys[first] >> (32 - bits) << bits) | rank) & low]
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """PPO settings; `PRESETS` holds `paper` and `fast`."""
@@ -402,7 +430,7 @@ class PPO:
             return TrainState(params=params, opt_state=opt_state), parts
 
         def epoch(train: TrainState, key: jax.Array):
-            order = jax.random.permutation(key, config.batch_size)
+            order = permutation(key, config.batch_size)
             return jax.lax.scan(
                 minibatch_step, train, order.reshape(num_minibatches, config.minibatch_size)
             )
