@@ -152,6 +152,31 @@ def test_welch_zero_variance_gives_nan_not_crash():
     json.dumps(result.as_dict(), allow_nan=False)
 
 
+@pytest.mark.parametrize(
+    ("result", "difference", "counts"),
+    [
+        (welch_test([3.0], [1.0, 2.0]), 1.5, (1, 2)),
+        (welch_test([3.0, 4.0], [1.0]), 2.5, (2, 1)),
+        (paired_test([3.0], [1.5], alternative="greater"), 1.5, (1, 1)),
+        # One row per condition and layout (one seed): the coefficient, mean of 1.5 and 3.0.
+        (
+            fixed_effect_test([3.0, 1.5, 5.0, 2.0], list("abab"), list("XXYY"), "a", "b"),
+            2.25,
+            (2, 2),
+        ),
+    ],
+)
+def test_one_seed_gives_the_difference_and_no_test(result, difference, counts):
+    """A test with one seed on a side cannot be computed: the difference is given, and every
+    quantity that needs a spread over seeds is nan (None in JSON), never an error."""
+    record = result.as_dict()
+    assert record["difference"] == pytest.approx(difference)
+    assert (record["n_a"], record["n_b"]) == counts
+    undefined = ("statistic", "df", "p_value", "se", "ci_low", "ci_high", "effect_size")
+    assert all(record[name] is None for name in undefined)
+    json.dumps(record, allow_nan=False)
+
+
 # ---------------------------------------------------------------------------- fixed_effect_test
 
 
@@ -264,7 +289,7 @@ def test_fixed_effect_one_sided():
         (lambda: summarize([1.0, 2.0], n_bootstrap=0), "n_bootstrap"),
         (lambda: summarize([1.0, 2.0], rng=None), "rng"),
         (lambda: summarize([1.0, 2.0], rng=0.5), "rng"),
-        (lambda: welch_test([1.0], [1.0, 2.0]), "at least 2"),
+        (lambda: welch_test([], [1.0, 2.0]), "empty"),
         (lambda: welch_test([1.0, 2.0], []), "empty"),
         (lambda: welch_test([1.0, 2.0], [1.0, np.nan]), "non-finite"),
         (lambda: welch_test([1.0, 2.0], [3.0, 4.0], alternative="bigger"), "alternative"),

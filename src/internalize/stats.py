@@ -6,7 +6,9 @@ argument (an integer seed or a `np.random.Generator`).
 
 Results are plain dataclasses; `as_dict()` gives JSON-ready values in which every non-finite
 float (nan for an undefined quantity, +-inf for the open end of a one-sided interval) is `None`,
-since results files are written with `json.dumps(..., allow_nan=False)`.
+since results files are written with `json.dumps(..., allow_nan=False)`. One seed is a valid
+input everywhere: what needs a spread over seeds (sd, se, an interval, a test's statistic, df,
+p-value and effect size) is then nan, so `None`, and the mean or difference is still given.
 """
 
 import math
@@ -59,7 +61,9 @@ class Comparison:
     `p_value` is for `alternative`, `difference` is the estimated a - b (with standard error
     `se`) and `[ci_low, ci_high]` its `confidence` interval (one-sided alternatives give a
     one-sided interval with an infinite end). `effect_size` is of the kind `effect_size_kind`.
-    `n_a` and `n_b` count the seeds (rows) of each condition that entered the test.
+    `n_a` and `n_b` count the seeds (rows) of each condition that entered the test. With fewer
+    than two seeds on a side the test cannot be computed: the difference is given, and the
+    statistic, df, p-value, se, interval and effect size are nan.
     """
 
     test: str
@@ -84,15 +88,13 @@ class Comparison:
 # ---------------------------------------------------------------------------- input checks
 
 
-def _per_seed(values: ArrayLike, name: str, minimum: int = 1) -> np.ndarray:
-    """`values` as float64[n], checked: one-dimensional, at least `minimum` entries, finite."""
+def _per_seed(values: ArrayLike, name: str) -> np.ndarray:
+    """`values` as float64[n], checked: one-dimensional, at least one entry, finite."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (float[num_seeds]), got {array.shape}")
     if array.size == 0:
-        raise ValueError(f"{name} is empty: need at least {minimum} seed(s)")
-    if array.size < minimum:
-        raise ValueError(f"{name} has {array.size} seed(s); this test needs at least {minimum}")
+        raise ValueError(f"{name} is empty: need at least one seed")
     if not np.all(np.isfinite(array)):
         bad = int(np.sum(~np.isfinite(array)))
         raise ValueError(f"{name} holds {bad} non-finite value(s) (nan or inf)")
@@ -142,6 +144,17 @@ def _t_inference(
         p_value = distribution.cdf(statistic)
         low, high = -math.inf, estimate + distribution.ppf(confidence) * se
     return float(statistic), float(min(p_value, 1.0)), float(low), float(high)
+
+
+def _untested(
+    test: str, difference: float, alternative: str, confidence: float, kind: str, n_a: int, n_b: int
+) -> Comparison:
+    """The comparison of a test that needs two seeds on each side and has fewer: the difference
+    alone, every quantity that needs a spread over seeds nan."""
+    nan = math.nan
+    return Comparison(
+        test, nan, nan, nan, alternative, difference, nan, nan, nan, confidence, nan, kind, n_a, n_b
+    )
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -206,8 +219,8 @@ def welch_test(
     """Welch's unequal-variance t-test of mean(a) against mean(b).
 
     Args:
-        a: float[n_a], one number per seed of condition a; n_a >= 2.
-        b: float[n_b], the same for condition b; n_b >= 2.
+        a: float[n_a], one number per seed of condition a.
+        b: float[n_b], the same for condition b.
         alternative: "two-sided", "greater" (mean a > mean b) or "less", as in scipy.
         confidence: level of the interval of the difference.
 
@@ -222,16 +235,18 @@ def welch_test(
     correction J = 1 - 3 / (4 (n_a + n_b) - 9).
 
     When both samples have zero variance, statistic, df, p-value and interval are nan (and the
-    effect size too).
+    effect size too); with a single seed in a or b, everything but the difference is.
     """
-    a = _per_seed(a, "a", minimum=2)
-    b = _per_seed(b, "b", minimum=2)
+    a = _per_seed(a, "a")
+    b = _per_seed(b, "b")
     alternative = _check_alternative(alternative)
     confidence = _check_confidence(confidence)
     n_a, n_b = a.size, b.size
+    difference = float(a.mean() - b.mean())
+    if min(n_a, n_b) < 2:
+        return _untested("welch_t", difference, alternative, confidence, "hedges_g", n_a, n_b)
     var_a, var_b = a.var(ddof=1), b.var(ddof=1)
     v_a, v_b = var_a / n_a, var_b / n_b
-    difference = float(a.mean() - b.mean())
     se = float(math.sqrt(v_a + v_b))
     if se > 0:
         df = float((v_a + v_b) ** 2 / (v_a**2 / (n_a - 1) + v_b**2 / (n_b - 1)))
@@ -269,25 +284,27 @@ def paired_test(
     in training), or against zeros for a one-sample test.
 
     Args:
-        a: float[n], one number per seed; n >= 2.
+        a: float[n], one number per seed.
         b: float[n], the same seeds' other measurement.
         alternative: "two-sided", "greater" (mean a > mean b) or "less", as in scipy.
         confidence: level of the interval of the mean difference.
 
     With d = a - b: se = sd(d, ddof=1) / sqrt(n), t = mean(d) / se, df = n - 1; statistic and
     p-value equal `scipy.stats.ttest_rel(a, b, alternative=...)`. The effect size is Cohen's
-    d_z = mean(d) / sd(d).
+    d_z = mean(d) / sd(d). With a single seed, everything but the mean difference is nan.
     """
-    a = _per_seed(a, "a", minimum=2)
-    b = _per_seed(b, "b", minimum=2)
+    a = _per_seed(a, "a")
+    b = _per_seed(b, "b")
     if a.size != b.size:
         raise ValueError(f"a paired test needs as many values in a as in b: {a.size} != {b.size}")
     alternative = _check_alternative(alternative)
     confidence = _check_confidence(confidence)
     differences = a - b
     n = differences.size
-    sd = float(differences.std(ddof=1))
     mean = float(differences.mean())
+    if n < 2:
+        return _untested("paired_t", mean, alternative, confidence, "cohens_dz", n, n)
+    sd = float(differences.std(ddof=1))
     se = sd / math.sqrt(n)
     statistic, p_value, low, high = _t_inference(mean, se, n - 1, alternative, confidence)
     return Comparison(
@@ -336,7 +353,9 @@ def fixed_effect_test(
 
     The effect size is the coefficient divided by the residual standard deviation s
     (a standardized mean difference, net of blocks). When the fit is exact (s = 0) statistic,
-    p-value, interval and effect size are nan.
+    p-value, interval and effect size are nan. With one row per condition and block (a single
+    seed) the residual would be the condition x block interaction alone, not a spread over
+    seeds: everything but the coefficient is nan.
     """
     values = _per_seed(values, "values")
     condition = np.asarray(condition)
@@ -384,11 +403,14 @@ def fixed_effect_test(
     r_inverse = np.linalg.solve(r, np.eye(num_params))
     covariance = residual_var * (r_inverse @ r_inverse.T)
     estimate = float(coefficients[1])
+    test, kind = "ols_block_fixed_effect", "coefficient_over_residual_sd"
+    if len(set(zip(condition[rows].tolist(), row_blocks.tolist(), strict=True))) == num_rows:
+        return _untested(test, estimate, alternative, confidence, kind, n_a, n_b)
     se = float(math.sqrt(covariance[1, 1]))
     statistic, p_value, low, high = _t_inference(estimate, se, df, alternative, confidence)
     residual_sd = math.sqrt(residual_var)
     return Comparison(
-        test="ols_block_fixed_effect",
+        test=test,
         statistic=statistic,
         df=float(df),
         p_value=p_value,
@@ -399,7 +421,7 @@ def fixed_effect_test(
         ci_high=high,
         confidence=confidence,
         effect_size=estimate / residual_sd if residual_sd > 0 else math.nan,
-        effect_size_kind="coefficient_over_residual_sd",
+        effect_size_kind=kind,
         n_a=n_a,
         n_b=n_b,
     )

@@ -10,10 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.experiments.departure import DepartureConfig
+from internalize.experiments.departure import DepartureConfig, _findings
 from internalize.experiments.phases import autonomy_settings, socialize_snapshots
 from internalize.social.caregiver import ScheduleConfig
 from internalize.social.rewards import caregiver_present
+from internalize.stats import paired_test, summarize
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,25 @@ def test_each_run_leaves_at_its_own_step():
 def test_bad_settings_are_named(changes, message):
     with pytest.raises(ValueError, match=message):
         DepartureConfig(**changes)
+
+
+def test_one_seed_findings_say_what_needs_two():
+    """One seed is a valid run: the findings give its numbers, and the interval and the paired
+    test, which need two seeds, are not computable (n/a) rather than an error."""
+    one = {name: summarize([value]).as_dict() for name, value in (("kept", 0.95), ("left", 0.8))}
+    critical = {"abrupt 2048": {"socialize_steps": 2048, "isr/oracle": one["kept"]}}
+    schedules = {
+        "abrupt 2048": {"retention": one["kept"]},
+        "fading 1024 (effort 2048)": {
+            "effort": summarize([2048.0]).as_dict(),
+            "retention": one["left"],
+            "against": "abrupt 2048",
+            "vs abrupt": paired_test([1.6], [1.9]).as_dict(),
+        },
+    }
+    shortest, fading = _findings(critical, "abrupt 2048", schedules, 0.9)
+    assert "2048 steps (isr/oracle 0.95, 95% CI n/a)" in shortest
+    assert fading.endswith("(goals difference -0.300, paired p = n/a): not testable with one seed.")
 
 
 @pytest.fixture(scope="module")

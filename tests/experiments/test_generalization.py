@@ -16,6 +16,7 @@ from internalize.experiments.generalization import (
     LAYOUT_TASKS,
     PUBLISHED,
     GeneralizationConfig,
+    _pooled_results,
     _task_results,
 )
 from internalize.learners.ppo import METRIC_NAMES
@@ -135,6 +136,21 @@ def test_one_task_results_by_hand():
         returns[2].mean() / returns[1].mean()
     )
     assert PUBLISHED["ood"]["return"]["isr"] == {"mean": 0.630, "se": 0.027}
+
+
+def test_one_seed_results_by_hand():
+    """One seed, per task and pooled over tasks: the differences are given, the tests (which
+    need two seeds) are there but not computable (p-value None), nothing is nan."""
+    returns = np.asarray([[[0.5], [0.4]], [[0.7], [0.75]], [[0.66], [0.5]]])  # [C, T, 1 seed]
+    one = _task_results(returns[:, 0], returns[:, 0] * 4)
+    pooled = _pooled_results(returns, ("plus", "x"))
+    for tests in (one["tests"], pooled["tests"]):
+        assert set(tests) == {"isr vs frozen", "isr vs oracle", "oracle vs frozen"}
+        assert all(test["p_value"] is None and test["se"] is None for test in tests.values())
+    assert one["tests"]["isr vs frozen"]["difference"] == pytest.approx(0.16)
+    assert one["summary"]["isr"]["return"]["se"] is None
+    assert pooled["tests"]["isr vs frozen"]["difference"] == pytest.approx((0.16 + 0.1) / 2)
+    json.dumps([one, pooled], allow_nan=False)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ import pytest
 
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.overoptimization import (
+    GOLD,
+    SINGLE,
+    Overoptimization,
     OveroptimizationConfig,
     fit_gold,
     fraction_label,
@@ -51,6 +54,36 @@ def test_fraction_labels():
         "all",
     ]
     assert fraction_label(0.4) == "0.4"
+
+
+def test_one_seed_gives_the_numbers_but_no_test_or_finding():
+    """One seed: the share of the hack closed and the seed's slope of beta are given; their
+    tests need two seeds (p-value None) and no finding is claimed either way (None)."""
+    protocol = Overoptimization("overoptimization", OveroptimizationConfig(seeds=1))
+    gold = dict(zip(protocol.labels, (0.1, 0.2, 0.5, 0.8, 1.0), strict=True))
+    per_seed = {
+        f"{kind}:{label}": {f"{GOLD}_late": [gold[label] if kind == SINGLE else 0.8]}
+        for kind in protocol.kinds
+        for label in protocol.labels
+    }
+    hack = protocol.hack_closed(per_seed)
+    assert hack["min"]["share"] == pytest.approx((0.8 - 0.2) / (1.0 - 0.2))
+    assert hack["min"]["test"]["p_value"] is None
+    assert hack["min"]["cost_with_all_data"]["difference"] == pytest.approx(-0.2)
+    fits = {
+        f"{kind}:{label}": {"beta": np.asarray([-0.1 * np.log2(f)])}
+        for kind in protocol.kinds
+        for label, f in zip(protocol.labels, protocol.config.data_fractions, strict=True)
+    }
+    beta = protocol.beta_trend(fits)
+    assert beta["single"]["slope_per_seed"] == pytest.approx([-0.1])
+    assert beta["single"]["test"]["p_value"] is None
+    findings = protocol.findings(hack, beta)
+    assert len(findings) == 10 and all(value is None for value in findings.values())
+    json.dumps([hack, beta, findings], allow_nan=False)
+    # No gap to close (the single ISR as good with 1/12 of the data as with all): no share.
+    per_seed[f"{SINGLE}:all"][f"{GOLD}_late"] = [0.2]
+    assert protocol.hack_closed(per_seed)["min"]["share"] is None
 
 
 def test_the_fit_recovers_the_gold_curve():
@@ -122,12 +155,24 @@ def test_overoptimization_run(overoptimization_run, all_run):
     assert len(rows) == 2 * 12 * 4
     for row in rows:  # the first update acts with the socialized policy itself
         assert (float(row["distance"]) == 0.0) == (row["update"] == "0"), row
-    # The single ISRs at 1/12 and all of the data are hacking's, shared with it.
-    hacking = json.loads((all_run / "hacking" / "results.json").read_text())["isr_model"]
-    single = results["isr_model"]["single"]
+    # The single ISRs at 1/12 and all of the data are hacking's, and so are the learners under
+    # them: overoptimization runs first in their group, and hacking takes them (the one at all
+    # of the data is retention's).
+    found = json.loads((all_run / "hacking" / "results.json").read_text())
+    hacking, single = found["isr_model"], results["isr_model"]["single"]
     assert single["1/12"]["test_mse"] == hacking["isr_partial"]["test_mse"]
     assert single["all"]["test_mse"] == hacking["isr_full"]["test_mse"]
     assert single["all"]["samples"] == 40960 and single["1/3"]["samples"] == 40960 // 3
     timings = results["timings"]
-    assert timings["isr 1/12"]["shared"] and timings["isr all"]["shared"]
+    assert timings["isr all"]["shared"] and not timings["isr 1/12"].get("shared", False)
     assert not timings.get("ensemble all", {}).get("shared", False)
+    assert all(found["timings"][phase]["shared"] for phase in ("isr_partial", "autonomy"))
+    with (all_run / "hacking" / "metrics.csv").open(newline="") as file:
+        theirs = [r for r in csv.DictReader(file) if r["phase"] == "autonomy"]
+    ours = {(r["seed"], r["condition"], r["update"]): r for r in rows}
+    for row, condition in ((r, r["condition"]) for r in theirs):
+        label = "1/12" if condition == "isr_partial" else "all"
+        mine = ours[(row["seed"], f"single:{label}", row["update"])]
+        assert {k: v for k, v in row.items() if k != "condition"} == {
+            k: mine[k] for k in row if k != "condition"
+        }

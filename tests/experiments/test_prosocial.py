@@ -11,7 +11,7 @@ from PIL import Image
 
 from internalize.cli import main
 from internalize.envs.boulder import BoulderEnv
-from internalize.experiments.prosocial import PROSOCIAL_PRESETS, ProsocialConfig
+from internalize.experiments.prosocial import PROSOCIAL_PRESETS, Prosocial, ProsocialConfig
 from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
 from internalize.social.rewards import caregiver_present
 
@@ -136,6 +136,20 @@ def test_bad_arguments_exit_2(tmp_path, capsys, extra, message):
         main(argv(tmp_path / "never", *extra))
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_one_seed_condition_numbers():
+    """One seed: summaries and ratios are given, the Welch tests (which need two seeds) are
+    there but not computable (p-value None)."""
+    helps = {"oracle": 1.2, "none": 0.1, "isr": 1.1}
+    per_seed = {c: {"helps_per_episode": [v], "return": [v / 2]} for c, v in helps.items()}
+    numbers = Prosocial.condition_numbers(per_seed)
+    assert numbers["helps_ratio_to_oracle"]["isr/oracle"] == pytest.approx(1.1 / 1.2)
+    assert numbers["summary"]["isr"]["helps_per_episode"]["se"] is None
+    assert set(numbers["tests"]) == {"none vs oracle", "isr vs oracle", "isr vs none"}
+    assert all(test["p_value"] is None for test in numbers["tests"].values())
+    assert numbers["tests"]["isr vs none"]["difference"] == pytest.approx(1.0)
+    json.dumps(numbers, allow_nan=False)
 
 
 def test_config_checks_and_defaults():

@@ -13,8 +13,11 @@ from internalize.cli import main
 from internalize.envs.constants import HEADING_TO_VEC, Action
 from internalize.envs.goals import GoalsEnv
 from internalize.experiments.hacking import CONDITIONS as HACKING_CONDITIONS
+from internalize.experiments.hacking import METRICS as HACKING_METRICS
 from internalize.experiments.hacking import HackingConfig
+from internalize.experiments.hacking import _tests as _hacking_tests
 from internalize.experiments.scaling import PUBLISHED, ScalingConfig
+from internalize.experiments.scaling import _tests as _scaling_tests
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISR_PRESETS, split_sizes
@@ -86,6 +89,19 @@ def test_scaling_cli_checks_the_counts_against_the_data(capsys):
     assert "sample count 120832 exceeds the 51200 samples" in capsys.readouterr().err
 
 
+def test_scaling_tests_with_one_seed():
+    """One seed: the slope and its summary's mean are given; the paired tests, which need two
+    seeds, are not computable (p-value None), and nothing is nan."""
+    train_mse = np.asarray([[1e-2], [1e-3], [1e-4]])
+    tests = _scaling_tests(np.asarray([1e3, 1e4, 1e5]), train_mse, train_mse * 1.5)
+    assert tests["log-log slope"]["per_seed"] == pytest.approx([-1.0])
+    assert tests["log-log slope"]["summary"]["se"] is None
+    for test in (tests["log-log slope"]["slope below 0"], tests["smallest vs largest count"]):
+        assert test["test"] == "paired_t" and test["n_a"] == 1 and test["p_value"] is None
+    assert tests["max test/train ratio of a count mean"] == pytest.approx(1.5)
+    json.dumps(tests, allow_nan=False)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -140,6 +156,24 @@ def test_hacking_run(hacking_run):
             assert results["conditions"][condition]["looping_late"][s] == pytest.approx(looping[-1])
     test = results["tests"]["isr_partial: looping late vs early"]
     assert test["test"] == "paired_t"
+
+
+def test_hacking_tests_with_one_seed():
+    """One seed: every test is there with its difference but no p-value, and no finding is
+    claimed either way (None, not False or True)."""
+    per_seed = {
+        condition: {
+            f"{metric}_{when}": [value]
+            for metric in HACKING_METRICS
+            for when, value in (("early", 0.5), ("late", 0.2 + 0.1 * c))
+        }
+        for c, condition in enumerate(HACKING_CONDITIONS)
+    }
+    tests, findings = _hacking_tests(per_seed, seeds=1)
+    assert len(tests) == 3 * len(HACKING_METRICS)
+    assert all(test["p_value"] is None and test["n_a"] == 1 for test in tests.values())
+    assert tests["isr_partial: looping late vs early"]["difference"] == pytest.approx(-0.3)
+    assert len(findings) == 5 and all(value is None for value in findings.values())
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from internalize.envs.constants import Action
 from internalize.envs.goals import GoalsEnv
-from internalize.experiments.hacking import looping_metric
+from internalize.experiments.hacking import LoopingMetric
 from internalize.learners.ppo import PPO, PRESETS
 from internalize.social.caregiver import constant_presence
 from internalize.social.rewards import ISRReward, LearnerReward
@@ -40,7 +40,7 @@ class ConstantISR:
 PPO_3_BLOCKS = PPO(SMALL, ENV, ENV.make_params(n_blocks=3))
 UPDATE = jax.jit(PPO_3_BLOCKS.update, static_argnums=2)  # once per threshold and metric
 INITIAL = jax.jit(PPO_3_BLOCKS.init)(jax.random.key(4))
-LOOPING = looping_metric(0.1)
+LOOPING = LoopingMetric(0.1)
 
 
 def test_greedy_evaluation_equals_stepping_the_environment_by_hand():

@@ -429,9 +429,9 @@ class Departure(Retention):
                 "isr/oracle": summarize(ratio).as_dict(),
                 "isr/oracle per seed": ratio.tolist(),
                 "isr_test_mse": summarize(isr_mse[cell.name]).as_dict(),
-                "isr vs none": _paired(
+                "isr vs none": paired_test(
                     goals[cell.name, "isr"], goals[cell.name, "none"], "greater"
-                ),
+                ).as_dict(),
             }
         kept = [
             name for name, row in critical.items() if row["isr/oracle"]["mean"] >= config.keep_share
@@ -461,7 +461,9 @@ class Departure(Retention):
                     abrupt, mean_effort
                 )
                 row["against"] = against.name
-                row["vs abrupt"] = _paired(goals[cell.name, "isr"], goals[against.name, "isr"])
+                row["vs abrupt"] = paired_test(
+                    goals[cell.name, "isr"], goals[against.name, "isr"]
+                ).as_dict()
             schedules[cell.name] = row
         findings = _findings(critical, shortest, schedules, config.keep_share)
 
@@ -586,13 +588,6 @@ def _timed(total: Timing, outcome: tuple) -> Any:
     return output
 
 
-def _paired(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> dict | None:
-    """A paired test over seeds (None with fewer than two)."""
-    if len(a) < 2:
-        return None
-    return paired_test(a, b, alternative).as_dict()
-
-
 def _findings(
     critical: dict, shortest: str | None, schedules: dict, keep_share: float
 ) -> list[str]:
@@ -607,17 +602,18 @@ def _findings(
         found.append(
             f"The shortest socialization at which isr keeps {keep_share:.0%} of oracle's goals: "
             f"{critical[shortest]['socialize_steps']} steps (isr/oracle {ratio['mean']:.2f}, "
-            f"95% CI [{ratio['ci_low']:.2f}, {ratio['ci_high']:.2f}])."
+            f"95% CI {_interval(ratio)})."
         )
     for name, row in schedules.items():
         test = row.get("vs abrupt")
         if test is None:
             continue
-        verdict = (
-            "no detectable difference"
-            if test["p_value"] is None or test["p_value"] >= 0.05
-            else ("better" if test["difference"] > 0 else "worse")
-        )
+        if test["n_a"] < 2:
+            verdict = "not testable with one seed"
+        elif test["p_value"] is None or test["p_value"] >= 0.05:
+            verdict = "no detectable difference"
+        else:
+            verdict = "better" if test["difference"] > 0 else "worse"
         found.append(
             f"{name}: effort {row['effort']['mean']:.0f} steps, retention "
             f"{row['retention']['mean']:.2f} against {row['against']}'s "
@@ -636,6 +632,13 @@ def _findings(
 
 def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2g}"
+
+
+def _interval(summary: dict) -> str:
+    """A summary's interval, or n/a where it has none (one seed)."""
+    if summary["ci_low"] is None:
+        return "n/a"
+    return f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
 
 
 @dataclass(frozen=True)

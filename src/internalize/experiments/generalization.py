@@ -44,6 +44,8 @@ from internalize.social.caregiver import REWARD_FORMS
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
+PAIRS = (("isr", "frozen"), ("isr", "oracle"), ("oracle", "frozen"))
+"""The conditions compared, first minus second."""
 RANDOM_TASK = "random"
 """The task name of `test_blocks` random blocks per layout."""
 LAYOUT_TASKS = tuple(NAMED_LAYOUTS)
@@ -316,10 +318,9 @@ def _task_results(returns: np.ndarray, goals: np.ndarray) -> dict:
         for condition, metrics in per_seed.items()
     }
     index = {condition: c for c, condition in enumerate(CONDITIONS)}
-    tests = {}
-    if returns.shape[1] >= 2:
-        for a, b in (("isr", "frozen"), ("isr", "oracle"), ("oracle", "frozen")):
-            tests[f"{a} vs {b}"] = welch_test(returns[index[a]], returns[index[b]]).as_dict()
+    tests = {
+        f"{a} vs {b}": welch_test(returns[index[a]], returns[index[b]]).as_dict() for a, b in PAIRS
+    }
     oracle = summary["oracle"]["return"]["mean"]
     return {
         "conditions": per_seed,
@@ -338,10 +339,9 @@ def _pooled_results(returns: np.ndarray, tasks: tuple[str, ...]) -> dict:
     labels = np.repeat(np.asarray(CONDITIONS), task_count * seeds)
     blocks = np.tile(np.repeat(np.asarray(tasks), seeds), conditions)
     values = returns.reshape(-1)
-    tests = {}
-    if seeds >= 2:
-        for a, b in (("isr", "frozen"), ("isr", "oracle"), ("oracle", "frozen")):
-            tests[f"{a} vs {b}"] = fixed_effect_test(values, labels, blocks, a, b).as_dict()
+    tests = {
+        f"{a} vs {b}": fixed_effect_test(values, labels, blocks, a, b).as_dict() for a, b in PAIRS
+    }
     means = returns.mean(axis=(1, 2))
     return {
         "model": "return ~ condition + task (OLS, task as a fixed effect, rows of the two "

@@ -130,7 +130,7 @@ class Hacking(Protocol):
                 bar,
                 schedule=config.schedule,
                 isr_network=self.isr_network,
-                extra_metrics=looping_metric(config.loop_threshold),
+                extra_metrics=LoopingMetric(config.loop_threshold),
             ),
         )
         metrics = jax.tree.map(lambda x: x[0].reshape(2, seeds, -1), metrics)
@@ -237,23 +237,24 @@ class Hacking(Protocol):
         }
 
 
-def looping_metric(threshold: float):
+@dataclass(frozen=True)
+class LoopingMetric:
     """The metric `looping` of a rollout: the share of its steps on which the learner received
     internal reward above `threshold` without reaching a goal (reward paid for nothing: an ISR
-    being hacked)."""
+    being hacked). A value, not a closure: equal thresholds give equal metrics, so phases that
+    use it are shared (`phases.shared_phases`)."""
 
-    def looping(rollout: Rollout) -> dict:
-        paid_for_nothing = (rollout.internal_reward > threshold) & ~rollout.goal_reached
+    threshold: float
+
+    def __call__(self, rollout: Rollout) -> dict:
+        paid_for_nothing = (rollout.internal_reward > self.threshold) & ~rollout.goal_reached
         return {"looping": paid_for_nothing.mean()}
-
-    return looping
 
 
 def _tests(per_seed: dict, seeds: int) -> tuple[dict, dict]:
     """Paired late-vs-early tests per condition, and late partial vs full (Welch); a finding
-    holds where a paired test has p < 0.05 in the stated direction (or has not, for `not`)."""
-    if seeds < 2:
-        return {}, {}
+    holds where a paired test has p < 0.05 in the stated direction (or has not, for `not`).
+    With one seed no test can be computed, and each finding is None."""
     tests = {}
     for condition, values in per_seed.items():
         for metric in METRICS:
@@ -278,4 +279,4 @@ def _tests(per_seed: dict, seeds: int) -> tuple[dict, dict]:
         "isr_full: goals do not fall": not changed("isr_full", "goals_per_episode", -1),
         "isr_full: looping does not grow": not changed("isr_full", "looping", 1),
     }
-    return tests, {name: bool(value) for name, value in findings.items()}
+    return tests, {name: bool(value) if seeds >= 2 else None for name, value in findings.items()}

@@ -31,7 +31,7 @@ from internalize.envs.constants import Action
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, walls_mask
 from internalize.experiments.common import ExperimentConfig
-from internalize.experiments.hacking import MAP_GOAL, MAP_WALLS, looping_metric
+from internalize.experiments.hacking import MAP_GOAL, MAP_WALLS, LoopingMetric
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
@@ -192,7 +192,7 @@ class Overoptimization(Protocol):
                     self.autonomy_updates,
                     bar,
                     isr_network=self.isr_network,
-                    extra_metrics=looping_metric(config.loop_threshold),
+                    extra_metrics=LoopingMetric(config.loop_threshold),
                     distance=True,
                 ),
             )
@@ -239,8 +239,8 @@ class Overoptimization(Protocol):
         }
         for condition, fit in fits.items():
             per_seed[condition].update({name: fit[name].tolist() for name in ("alpha", "beta")})
-        hack = self.hack_closed(per_seed) if config.seeds >= 2 else {}
-        beta = self.beta_trend(fits) if config.seeds >= 2 else {}
+        hack = self.hack_closed(per_seed)
+        beta = self.beta_trend(fits)
         numbers = {
             "conditions": per_seed,
             "summary": {
@@ -282,8 +282,9 @@ class Overoptimization(Protocol):
         return numbers
 
     def hack_closed(self, per_seed: dict) -> dict:
-        """Per aggregation: the share of the hack closed at `hack_fraction`, its paired test
-        against the single ISR there, and the paired cost with all the data."""
+        """Per aggregation: the share of the hack closed at `hack_fraction` (None where the single
+        ISR's gold is the same with all the data), its paired test against the single ISR there,
+        and the paired cost with all the data."""
         hack = fraction_label(self.config.hack_fraction)
 
         def late(kind, label):
@@ -294,9 +295,8 @@ class Overoptimization(Protocol):
         found = {}
         for aggregation in self.config.aggregations:
             variant = late(aggregation, hack)
-            share = (variant.mean() - single.mean()) / gap if gap != 0 else float("nan")
             found[aggregation] = {
-                "share": float(share),
+                "share": float((variant.mean() - single.mean()) / gap) if gap != 0 else None,
                 "hack_gap": float(gap),
                 "test": paired_test(variant, single).as_dict(),
                 "cost_with_all_data": paired_test(late(aggregation, "all"), single_all).as_dict(),
@@ -318,22 +318,21 @@ class Overoptimization(Protocol):
         return found
 
     def findings(self, hack: dict, beta: dict) -> dict:
-        if not hack:
-            return {}
+        """Each finding, as its test says; None with one seed (no test can be computed)."""
         found = {}
         for aggregation, entry in hack.items():
-            closes = entry["share"] >= 0.8 and (entry["test"]["p_value"] or 1.0) < 0.05
-            found[f"{aggregation}: closes >= 80% of the hack"] = bool(closes)
+            share, p_value = entry["share"], entry["test"]["p_value"]
+            closes = share is not None and share >= 0.8 and (p_value or 1.0) < 0.05
+            found[f"{aggregation}: closes >= 80% of the hack"] = closes
             cost = entry["cost_with_all_data"]
-            found[f"{aggregation}: costs nothing with all the data"] = bool(
+            found[f"{aggregation}: costs nothing with all the data"] = (
                 cost["difference"] >= 0 or (cost["p_value"] or 0.0) >= 0.05
             )
         for kind, entry in beta.items():
             p_value = entry["test"]["p_value"]
-            found[f"{kind}: beta rises as the data shrink"] = bool(
-                p_value is not None and p_value < 0.05
-            )
-        return found
+            found[f"{kind}: beta rises as the data shrink"] = p_value is not None and p_value < 0.05
+        tested = self.config.seeds >= 2
+        return {name: bool(value) if tested else None for name, value in found.items()}
 
     def save_reward_maps(self, isrs: dict, run: Run) -> dict:
         """`reward_map.png` of the first seed at `hack_fraction`: the true reward, the single

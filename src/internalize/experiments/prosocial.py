@@ -215,7 +215,6 @@ class Prosocial(Retention):
         numbers["tests"] = {
             f"{a} vs {b}": welch_test(helps[a], helps[b]).as_dict()
             for a, b in (("none", "oracle"), ("isr", "oracle"), ("isr", "none"))
-            if len(helps[a]) >= 2
         }
         return numbers
 

@@ -183,11 +183,11 @@ class TeachReplay(Protocol):
             name: {metric: summarize(values).as_dict() for metric, values in metrics.items()}
             for name, metrics in per_seed.items()
         }
-        tests = {}
-        if len(run.seeds) >= 2:
-            tests["isr_reward taught vs untaught"] = paired_test(
+        tests = {
+            "isr_reward taught vs untaught": paired_test(
                 per_seed["taught"]["isr_reward"], per_seed["untaught"]["isr_reward"]
             ).as_dict()
+        }
         return {
             "summary": summary,
             "per_seed": {n: {m: v.tolist() for m, v in ms.items()} for n, ms in per_seed.items()},
