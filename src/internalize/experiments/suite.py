@@ -3,9 +3,10 @@
 An `all` run directory holds `config.json` (its settings, written first), one subdirectory per
 experiment (each an ordinary run directory of that experiment) and, once every experiment has
 finished, `results.json` with each experiment's status and time, the wall time and the peak
-memory. When all have finished, GIFs of each experiment's policies are rendered into its
-`render/` folder (`internalize.render`); `report.html` (`internalize.report`) is rewritten at
-the end of every invocation.
+memory. GIFs of each finished experiment's policies are rendered into its `render/` folder
+(`internalize.render`) by a worker that has no experiments left, while the other computes (and
+at the end by the command, for any still without); `report.html` (`internalize.report`) is
+rewritten at the end of every invocation.
 Running it again on the same directory resumes: finished experiments (those whose
 `results.json` exists) are skipped, an interrupted one is removed and run again.
 
