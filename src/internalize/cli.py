@@ -475,9 +475,10 @@ def _reproduce(args: argparse.Namespace) -> dict:
     if args.experiment in ("paper", "all"):
         from internalize.experiments.suite import PAPER, SuiteConfig, run_all
 
-        seeds = args.seeds or (QUICK_SEEDS if args.quick else 10)
-        settings = {"preset": args.preset, "seeds": seeds, "first_seed": args.first_seed}
-        settings["profile"] = args.profile
+        settings = {"preset": args.preset, "first_seed": args.first_seed, "profile": args.profile}
+        seeds = args.seeds or (QUICK_SEEDS if args.quick else None)
+        if seeds is not None:  # else the config's default
+            settings["seeds"] = seeds
         if args.only is not None:
             settings["experiments"] = args.only
         elif args.experiment == "paper":

@@ -521,11 +521,15 @@ def autonomy_variants(
     )
     if _shared is None:
         return _autonomy(ppo, runners, *inputs, variants, progress, steps)
-    keys = _run_fingerprints(ppo, runners, inputs, variants)
+    runs_seen = _run_digests(runners, isr_params, env_params)
+    keys = _run_fingerprints(ppo, runners, inputs, variants, runs_seen)
     found = [_shared.get(key) for key in keys]
     if not all(found) and distance is False:  # runs measured with `distance` serve too
-        wider = _run_fingerprints(ppo, runners, (*inputs[:-2], True, reward_form), variants)
-        found = [_without_distance(_shared.get(key)) for key in wider]
+        wider = (*inputs[:-2], True, reward_form)
+        found = [
+            _without_distance(_shared.get(key))
+            for key in _run_fingerprints(ppo, runners, wider, variants, runs_seen)
+        ]
     if all(found):  # every run computed already, perhaps in calls of other shapes
         if progress is not None:
             progress.advance(steps * len(variants))
@@ -543,21 +547,27 @@ def autonomy_variants(
     return outcome
 
 
-def _run_fingerprints(ppo, runners, inputs: tuple, variants) -> list[str]:
-    """The fingerprint of each run and variant of an `autonomy_variants` call (run-major): all
-    that its outcome depends on. Runs are independent, so a run's outcome is the same whatever
-    else its call computes (measured: hacking's autonomy equals overoptimization's runs with the
-    same ISRs, row for row)."""
-    conditions, isr_params, num_updates, env_params, isr_network, extra, distance, form = inputs
+def _run_digests(runners, isr_params, env_params) -> list[str]:
+    """A digest of each run's own inputs: its runner, ISR parameters and task."""
+    return [
+        _fingerprint(jax.tree.map(lambda x, r=r: x[r], (runners, isr_params, env_params)))
+        for r in range(runners.step.shape[0])
+    ]
+
+
+def _run_fingerprints(ppo, runners, inputs: tuple, variants, runs: list[str]) -> list[str]:
+    """The fingerprint of each run (its digest in `runs`) and variant of an `autonomy_variants`
+    call (run-major): all that its outcome depends on. Runs are independent, so a run's outcome
+    is the same whatever else its call computes (measured: hacking's autonomy equals
+    overoptimization's runs with the same ISRs, row for row)."""
+    conditions, _, num_updates, _, isr_network, extra, distance, form = inputs
     switch_step = int(np.asarray(runners.step).max())  # one for every run of the call
     common = (_fields(ppo), conditions, num_updates, isr_network, extra, distance, form)
-    found = []
-    for r in range(runners.step.shape[0]):
-        run = jax.tree.map(lambda x, r=r: x[r], (runners, isr_params, env_params))
-        found += [
-            _fingerprint("autonomy run", *common, switch_step, run, variant) for variant in variants
-        ]
-    return found
+    return [
+        _fingerprint("autonomy run", *common, switch_step, run, variant)
+        for run in runs
+        for variant in variants
+    ]
 
 
 def _without_distance(outcome):
