@@ -19,11 +19,22 @@ What SB3 does on its own, and the JAX `paper` preset has to mirror:
 A callback records, for every rollout of 2,048 steps, goals reached per episode and the true
 return per episode (`R_e + R_s`), both as rollout totals scaled by `20 / steps`.
 
+`--preset NAME` builds instead SB3 doing the work of one of our JAX presets
+(`internalize.learners.ppo.PRESETS`), for a like-for-like speed comparison
+(`benchmarks/train_speed.py`): the preset's network (`mlp`: the observation flattened, scaled,
+one Linear + ReLU layer shared by the tanh heads; `paper_cnn`: the convolutions above), its
+trunk and head widths and observation scale, `num_envs` environments in SB3's `DummyVecEnv`
+(stepped in turn in one process), and its `num_steps`, minibatch size, epochs, learning rate,
+Adam epsilon, discount, GAE lambda, clip range and loss coefficients. `--preset paper` does
+the work of the model above (its extractor, not SB3, divides by 255).
+
     python benchmarks/sb3_goals.py --steps 4096 --seed 1234 --threads 1
     python benchmarks/sb3_goals.py --steps 122880 --seed 1234 --threads 1 \\
         --out benchmarks/results/sb3_paper_seed1234.json
+    python benchmarks/sb3_goals.py --steps 8192 --preset fast
 
-It needs `torch` and `stable-baselines3` (not dependencies of the package) besides `minigrid`.
+It needs `torch` and `stable-baselines3` (not dependencies of the package) besides `minigrid`;
+`--preset` also imports the package's JAX learner (for the preset's settings).
 """
 
 import argparse
@@ -36,9 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
@@ -64,11 +77,15 @@ class GoalsCNN(BaseFeaturesExtractor):
     """SPEC §4's feature extractor: three 2x2 convolutions (16, 32, 64), then Linear 128.
 
     SB3 hands it observations already channel-first and divided by 255, shape `(B, 4, 9, 9)`;
-    the convolutions (stride 1, no padding) leave `64 x 6 x 6` features to flatten.
+    the convolutions (stride 1, no padding) leave `64 x 6 x 6` features to flatten. With SB3's
+    `normalize_images=False`, `obs_scale` scales them instead (a preset's `obs_scale`).
     """
 
-    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128) -> None:
+    def __init__(
+        self, observation_space: gym.spaces.Box, features_dim: int = 128, obs_scale: float = 1.0
+    ) -> None:
         super().__init__(observation_space, features_dim)
+        self.obs_scale = obs_scale
         channels = observation_space.shape[0]
         self.cnn = nn.Sequential(
             nn.Conv2d(channels, 16, kernel_size=2),
@@ -85,7 +102,34 @@ class GoalsCNN(BaseFeaturesExtractor):
         self.linear = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        if self.obs_scale != 1.0:  # SPEC §4's model leaves the scaling to SB3
+            observations = observations * self.obs_scale
         return self.linear(self.cnn(observations))
+
+
+class GoalsMLP(BaseFeaturesExtractor):
+    """The `mlp` network's shared layer (the `fast` preset): the observation flattened, scaled
+    by `obs_scale`, then Linear `features_dim` and ReLU; SB3's tanh heads follow.
+
+    SB3 hands it observations channel-first, `(B, 4, 9, 9)`, as floats (with
+    `normalize_images=False`); the flattening order differs from the JAX network's
+    (height, width, channel), which permutes the inputs and changes nothing else.
+    """
+
+    def __init__(
+        self, observation_space: gym.spaces.Box, features_dim: int = 64, obs_scale: float = 0.1
+    ) -> None:
+        super().__init__(observation_space, features_dim)
+        self.obs_scale = obs_scale
+        inputs = int(np.prod(observation_space.shape))
+        self.linear = nn.Sequential(nn.Flatten(), nn.Linear(inputs, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.linear(observations * self.obs_scale)
+
+
+FEATURE_EXTRACTORS = {"paper_cnn": GoalsCNN, "mlp": GoalsMLP}
+"""SB3 feature extractors by the JAX network name (`PPOConfig.network`)."""
 
 
 def make_model(seed: int, n_blocks: int = 3) -> PPO:
@@ -105,6 +149,46 @@ def make_model(seed: int, n_blocks: int = 3) -> PPO:
         seed=seed,
         verbose=0,
         **PPO_KWARGS,
+    )
+
+
+def make_preset_model(preset: str, seed: int, n_blocks: int = 3) -> PPO:
+    """SB3 PPO doing the work of the JAX preset `preset` (see the module doc) on
+    `config.num_envs` `MiniGridGoals`, each wrapped in a `Monitor`, in a `DummyVecEnv`."""
+    from internalize.learners.ppo import PRESETS
+
+    config = PRESETS[preset]
+    env = make_vec_env(
+        MiniGridGoals, n_envs=config.num_envs, seed=seed, env_kwargs={"n_blocks": n_blocks}
+    )
+    policy_kwargs = {
+        "features_extractor_class": FEATURE_EXTRACTORS[config.network],
+        "features_extractor_kwargs": {
+            "features_dim": config.trunk_width,
+            "obs_scale": config.obs_scale,
+        },
+        "normalize_images": False,  # the extractor scales by the preset's obs_scale
+        "net_arch": {"pi": list(config.head_widths), "vf": list(config.head_widths)},
+        "activation_fn": nn.Tanh,
+        "optimizer_kwargs": {"eps": config.adam_eps},
+    }
+    return PPO(
+        "CnnPolicy" if config.network == "paper_cnn" else "MlpPolicy",
+        env,
+        policy_kwargs=policy_kwargs,
+        device="cpu",
+        seed=seed,
+        verbose=0,
+        learning_rate=config.learning_rate,
+        n_steps=config.num_steps,
+        batch_size=config.minibatch_size,
+        n_epochs=config.num_epochs,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_eps,
+        ent_coef=config.ent_coef,
+        vf_coef=config.vf_coef,
+        max_grad_norm=config.max_grad_norm,
     )
 
 
@@ -154,14 +238,17 @@ class RolloutCurve(BaseCallback):
         )
 
 
-def train_speed(total_steps: int, seed: int, threads: int) -> dict[str, Any]:
+def train_speed(
+    total_steps: int, seed: int, threads: int, preset: str | None = None
+) -> dict[str, Any]:
     """Builds the model (not timed), then times `model.learn(total_steps)` on `threads` threads.
 
-    `seconds` covers rollouts and updates alike; `curve[i]["seconds"]` is the wall time at the
-    end of rollout `i` (before its update).
+    The model is SPEC §4's (`make_model`), or with `preset` SB3 doing that JAX preset's work
+    (`make_preset_model`). `seconds` covers rollouts and updates alike; `curve[i]["seconds"]` is
+    the wall time at the end of rollout `i` (before its update).
     """
     torch.set_num_threads(threads)
-    model = make_model(seed)
+    model = make_model(seed) if preset is None else make_preset_model(preset, seed)
     callback = RolloutCurve(episode_steps=model.get_env().get_attr("max_steps")[0])
     start = time.perf_counter()
     model.learn(total_timesteps=total_steps, callback=callback)
@@ -172,6 +259,13 @@ def train_speed(total_steps: int, seed: int, threads: int) -> dict[str, Any]:
         "steps_per_second": model.num_timesteps / seconds,
         "threads": threads,
         "seed": seed,
+        "preset": preset,
+        "num_envs": model.n_envs,
+        "n_steps": model.n_steps,
+        "batch_size": model.batch_size,
+        "n_epochs": model.n_epochs,
+        "learning_rate": model.learning_rate,
+        "parameters": sum(p.numel() for p in model.policy.parameters()),
         "curve": callback.curve,
     }
 
@@ -198,8 +292,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--preset", default=None, help="do the work of this JAX preset instead (fast, fast-cnn)"
+    )
     args = parser.parse_args()
-    result = {**meta(), **train_speed(args.steps, args.seed, args.threads)}
+    machine = meta()
+    if args.preset is not None:
+        machine.pop("ppo_kwargs")  # SPEC §4's; the preset's settings are in the result
+    result = {**machine, **train_speed(args.steps, args.seed, args.threads, args.preset)}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out is not None:
