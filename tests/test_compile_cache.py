@@ -60,10 +60,30 @@ def test_a_cached_run_loads_every_program_and_gives_the_same_numbers(tmp_path):
     assert _numbers(tmp_path / "corrupt") == _numbers(tmp_path / "cold")
 
 
+COMPILE_ONE = (
+    "import sys, jax, jax.numpy as jnp\n"
+    "from internalize import compile_cache\n"
+    "compile_cache.configure(sys.argv[1] if len(sys.argv) > 1 else None)\n"
+    "jax.jit(lambda x: jnp.sin(x) * 2)(jnp.arange(3.0)).block_until_ready()\n"
+)
+"""A process that sets the cache as the command line does (a setting, or none) and compiles one
+program."""
+
+
 def test_off_writes_nothing_and_the_default_is_the_users_cache_folder(tmp_path):
-    run = _retention(tmp_path / "off", "off", env={"XDG_CACHE_HOME": str(tmp_path / "home")})
-    assert run.returncode == 0, run.stderr
-    assert not (tmp_path / "home" / "internalize").exists()
+    """With no setting a compiled program lands in the user's cache folder (under
+    XDG_CACHE_HOME); with `off`, in no folder. (Every program is kept, however short its
+    compile: `configure` sets JAX's minimum compile time to 0.)"""
+    environment = {key: value for key, value in os.environ.items() if "CACHE" not in key}
+    for home, setting in ((tmp_path / "default", []), (tmp_path / "off", ["off"])):
+        subprocess.run(
+            [sys.executable, "-c", COMPILE_ONE, *setting],
+            env={**environment, "XDG_CACHE_HOME": str(home)},
+            check=True,
+            timeout=120,
+        )
+    assert _entries(tmp_path / "default" / "internalize" / "jax")
+    assert not (tmp_path / "off").exists()
     assert compile_cache.resolve(None) == compile_cache.default_folder()
     assert compile_cache.resolve("OFF") is None
 

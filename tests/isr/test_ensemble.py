@@ -136,7 +136,9 @@ def ensemble_data(env):
     return random_policy_data(env, jax.random.key(40), num_envs=1024, num_steps=64)
 
 
-@pytest.mark.parametrize("bootstrap", [True, False])
+@pytest.mark.parametrize(
+    "bootstrap", [True, pytest.param(False, marks=pytest.mark.slow)]
+)  # the default (resamples) in the suite; without them, a minute more, with -m slow
 def test_an_ensemble_trains_its_members_side_by_side(env, ensemble_data, bootstrap):
     """Three members in one call: independent initialisations (and resamples), each of which
     learns the caregiver's reward as a single ISR does (test MSE well below predicting 0).

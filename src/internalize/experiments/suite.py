@@ -87,9 +87,14 @@ QUICK = {
     "sample_counts": (4096, 12_288, 40_960),
     "data_fractions": (1 / 12, 1 / 3, 1.0),
     "members": 3,
+    "length_shares": (1 / 4, 1.0),
+    "effort_shares": (1 / 4,),
+    "fade_shares": (1 / 4, 1 / 2),
+    "ready_goals": (1.0, 2.75),
 }
 """`quick` settings: a few rollouts per phase, to check the whole pipeline in minutes (and, in
-overoptimization, 3 data shares and ensembles of 3)."""
+overoptimization, 3 data shares and ensembles of 3; in departure, 2 lengths, one effort (whose
+longer fade is left out) and 2 readiness thresholds)."""
 
 
 def _settings_of(name: str) -> set[str]:
