@@ -46,6 +46,21 @@ def test_bad_arguments_exit_with_a_message(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "advice"),
+    [
+        ("retention", "internalize reproduce all --only retention --quick"),
+        ("departure-boulder", "which departure-boulder is not part of"),
+    ],
+)
+def test_quick_for_one_experiment_is_refused_with_what_to_run(tmp_path, capsys, name, advice):
+    out = tmp_path / "run"
+    assert main(["reproduce", name, "--quick", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("internalize: error: --quick is a smoke run") and advice in error
+    assert not out.exists()
+
+
 def test_impossible_values_exit_with_a_message(capsys):
     assert main(["rollout", "--n-blocks", "24"]) == 2
     assert "n_blocks=24 is impossible" in capsys.readouterr().err

@@ -402,6 +402,12 @@ def _experiment_parser(experiments, name: str, record) -> None:
     _run_options(sub, f"new run directory (default runs/{name}-DATE-TIME)", unset=True)
     _settings_options(sub)
     sub.add_argument(
+        "--quick",
+        action="store_true",
+        help="refused here, with what to run instead: a smoke run is `reproduce all --only "
+        "NAME --quick` (its report says it is not findings)",
+    )
+    sub.add_argument(
         "--deterministic",
         action="store_true",
         help="run on one CPU with XLA's kernels capped at AVX2, as `reproduce all` does: "
@@ -422,6 +428,19 @@ def _experiment_parser(experiments, name: str, record) -> None:
             help=f"the ISR pays only above this prediction (default {defaults.isr_threshold}); "
             "'none' pays every prediction",
         )
+
+
+def _quick_elsewhere(name: str) -> str:
+    """Why `reproduce NAME --quick` is refused, and what to run instead."""
+    from internalize.experiments.suite import EXPERIMENTS
+
+    shorter = "or give shorter phases (--socialize-steps N and the other *-steps options)"
+    if name in EXPERIMENTS:
+        return (
+            f"--quick is a smoke run of reproduce paper|all, marked in its report as not "
+            f"findings: run `internalize reproduce all --only {name} --quick`, {shorter}"
+        )
+    return f"--quick is a smoke run of reproduce paper|all, which {name} is not part of: {shorter}"
 
 
 def _names(known: list[str]):
@@ -500,6 +519,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
             "peak_rss_gb": results["peak_rss_gb"],
             "report": results.get("report"),
         }
+    if args.quick:
+        raise ValueError(_quick_elsewhere(args.experiment))
     if args.deterministic:
         from internalize.numerics import make_deterministic
 
