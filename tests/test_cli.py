@@ -61,6 +61,26 @@ def test_quick_for_one_experiment_is_refused_with_what_to_run(tmp_path, capsys, 
     assert not out.exists()
 
 
+def test_help_lists_every_experiment_without_importing_them():
+    """`internalize --help` and `reproduce --help` build no experiment's settings: neither JAX
+    nor an experiment module is imported (they start at once); `reproduce NAME` gets its own."""
+    script = (
+        "import sys\n"
+        "from internalize.cli import build_parser\n"
+        "from internalize.experiments.registry import REGISTRY\n"
+        "for argv in ([], ['reproduce'], ['reproduce', '--help'], ['sweep', 'retention']):\n"
+        "    build_parser(argv)\n"
+        "heavy = [m for m in ('jax', 'internalize.experiments.retention') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-2000:]
+    argv = ["reproduce", "ood", "--quiet", "--set", "test_blocks=5"]
+    args = build_parser(argv).parse_args(argv)
+    assert args.experiment == "ood" and args.assignments == ["test_blocks=5"] and args.quiet
+
+
 def test_impossible_values_exit_with_a_message(capsys):
     assert main(["rollout", "--n-blocks", "24"]) == 2
     assert "n_blocks=24 is impossible" in capsys.readouterr().err

@@ -30,7 +30,16 @@ def _int_at_least(minimum: int):
 POSITIVE, NON_NEGATIVE = _int_at_least(1), _int_at_least(0)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_experiment(argv: Sequence[str]) -> str | None:
+    """The experiment `argv` names after `reproduce` (None: another command, or none named)."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[1] if len(words) > 1 and words[0] == "reproduce" else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. With `argv`, only the experiment it names gets its options and the
+    help of its settings (which import it, and JAX); the others are listed by name and help
+    line, so that `internalize --help` starts at once. Without, every experiment gets them."""
     parser = argparse.ArgumentParser(
         prog="internalize",
         description="Value internalization from social reward in JAX.",
@@ -77,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     experiments = reproduce.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     from internalize.experiments.registry import REGISTRY
 
+    chosen = None if argv is None else _chosen_experiment(argv)
     for name, record in REGISTRY.items():
-        _experiment_parser(experiments, name, record)
+        if argv is None or name == chosen:
+            _experiment_parser(experiments, name, record)
+        else:
+            experiments.add_parser(name, help=record.help, description=record.description)
     paper = [name for name, record in REGISTRY.items() if record.in_all and record.paper]
     every = [name for name, record in REGISTRY.items() if record.in_all]
     _suite_parser(
@@ -655,7 +668,8 @@ def _os_error(error: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         numerics.choose_device(getattr(args, "device", None))
         compile_cache.configure(getattr(args, "compile_cache", None))
