@@ -445,10 +445,10 @@ def _experiment_parser(experiments, name: str, record) -> None:
 
 def _quick_elsewhere(name: str) -> str:
     """Why `reproduce NAME --quick` is refused, and what to run instead."""
-    from internalize.experiments.suite import EXPERIMENTS
+    from internalize.experiments.registry import REGISTRY
 
     shorter = "or give shorter phases (--socialize-steps N and the other *-steps options)"
-    if name in EXPERIMENTS:
+    if REGISTRY[name].in_all:
         return (
             f"--quick is a smoke run of reproduce paper|all, marked in its report as not "
             f"findings: run `internalize reproduce all --only {name} --quick`, {shorter}"
