@@ -11,6 +11,15 @@ import gymnasium as _gymnasium
 
 __version__ = "0.1.0"
 
+
+def load(run, condition=None, seed=None, isr=None):
+    """A trained learner (`predict(obs)`) and its ISR (`isr.reward(obs, action)`) from a run
+    directory: see `internalize.trained.load`."""
+    from internalize.trained import load as load_trained
+
+    return load_trained(run, condition, seed, isr)
+
+
 GOALS_ENV_ID = "internalize/Goals-v0"
 BOULDER_ENV_ID = "internalize/Boulder-v0"
 

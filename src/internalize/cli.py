@@ -36,6 +36,16 @@ def _chosen_experiment(argv: Sequence[str]) -> str | None:
     return words[1] if len(words) > 1 and words[0] == "reproduce" else None
 
 
+def _broken_experiment(argv: Sequence[str]) -> str | None:
+    """Why the installed experiment that `argv` runs or sweeps cannot be loaded, if it cannot
+    (`registry.BROKEN`); None otherwise."""
+    from internalize.experiments.registry import BROKEN
+
+    words = [word for word in argv if not word.startswith("-")]
+    named = words[1] if len(words) > 1 and words[0] in ("reproduce", "sweep") else None
+    return BROKEN.get(named)
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The command line. With `argv`, only the experiment it names gets its options and the
     help of its settings (which import it, and JAX); the others are listed by name and help
@@ -669,6 +679,10 @@ def _os_error(error: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    broken = _broken_experiment(argv)
+    if broken is not None:
+        print(f"internalize: error: {broken}", file=sys.stderr)
+        return 2
     args = build_parser(argv).parse_args(argv)
     try:
         numerics.choose_device(getattr(args, "device", None))

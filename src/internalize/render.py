@@ -35,6 +35,7 @@ from internalize.experiments.common import (
     read_json_object,
 )
 from internalize.experiments.registry import REGISTRY
+from internalize.trained import pick_params
 
 RENDER_FOLDER = "render"
 """Default output folder, inside each experiment's directory."""
@@ -230,27 +231,6 @@ def _entry(checkpoints: dict, name: str, path: Path):
         raise ValueError(f"{path} has no policy {name!r}") from None
 
 
-def _select(tree, index: tuple[int, ...], expected: dict, what: str, path: Path):
-    """`tree` at the leading `index`, checked against the shapes of `expected` (a params tree)."""
-    want = {
-        jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(expected)
-    }
-    try:
-        got = {
-            jax.tree_util.keystr(k): np.asarray(v)[index]
-            for k, v in jax.tree_util.tree_leaves_with_path(tree)
-        }
-    except IndexError:
-        raise ValueError(f"{path}: policy {what} has no entry {index}") from None
-    shapes = {k: v.shape for k, v in got.items()}
-    if shapes != want:
-        raise ValueError(
-            f"{path}: policy {what} does not fit the run's network "
-            f"(parameter shapes {shapes} where {want} are expected)"
-        )
-    return jax.tree_util.tree_unflatten(jax.tree.structure(expected), [got[k] for k in want])
-
-
 def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
     """The environment of an experiment and its test tasks' parameters (name -> params; one
     task, None, where the experiment has no named tasks), from its config.json."""
@@ -317,7 +297,9 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     seeds = len(config["seed_list"])
 
     def pick(name: str, index: tuple[int, ...], what: str):
-        return _select(_entry(checkpoints, name, path), index, template, what, path)
+        return pick_params(
+            _entry(checkpoints, name, path), index, template, f"{path}: policy {what}"
+        )
 
     if experiment == "teach":
         names = list(conditions)  # untaught, taught

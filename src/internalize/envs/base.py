@@ -212,29 +212,24 @@ BUILT_IN = {
     "goals": "internalize.envs.goals:GoalsEnv",
     "boulder": "internalize.envs.boulder:BoulderEnv",
 }
-"""Environments known by name; anything else is given as `package.module:function`."""
+"""Environments known by name; others are registered by installed packages (entry-point group
+`internalize.worlds`) or given as `package.module:make_env` (`internalize.plugins`)."""
 
 
 def load_env(spec: str) -> Environment:
-    """The environment named by `spec`: a name of `BUILT_IN`, or `package.module:make_env`, a
-    function (or class) that takes no arguments and returns an environment of the protocol.
-    ValueError names what is wrong with `spec` or with what it gives."""
-    import os
-    import sys
-    from importlib import import_module
+    """The environment named by `spec`: a name of `BUILT_IN`, a name registered in the group
+    `internalize.worlds`, or `package.module:make_env`; what it names is a function (or class)
+    that takes no arguments and returns an environment of the protocol. ValueError names what is
+    wrong with `spec` or with what it gives."""
+    from internalize.plugins import load
 
-    if spec not in BUILT_IN and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # a module of the user's own, beside where they work
-    module_name, colon, attribute = BUILT_IN.get(spec, spec).partition(":")
-    if not colon or not module_name or not attribute:
-        raise ValueError(
-            f"environment {spec!r}: give one of {sorted(BUILT_IN)} or package.module:make_env"
-        )
+    make = load(spec, "world", "internalize.worlds", BUILT_IN)
     try:
-        make = getattr(import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"environment {spec!r} cannot be loaded: {error}") from None
-    env = make()
+        env = make()
+    except Exception as error:
+        raise ValueError(
+            f"world {spec!r} failed to build: {type(error).__name__}: {error}"
+        ) from None
     if not isinstance(env, Environment):
         missing = [
             name
@@ -242,7 +237,7 @@ def load_env(spec: str) -> Environment:
             if not hasattr(env, name)
         ]
         raise ValueError(
-            f"environment {spec!r} gave {type(env).__name__}, which lacks {missing} of the "
+            f"world {spec!r} gave {type(env).__name__}, which lacks {missing} of the "
             "protocol (internalize.envs.base)"
         )
     return env

@@ -661,6 +661,14 @@ class BoulderDepartureConfig(DepartureConfig):
     """The boulder world's rules (`boulder.KEY`), as in experiment E: SPEC §3's model, or each
     of the original's (SPEC §7; `internalize.envs.boulder.BoulderRules`)."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.world != "boulder":
+            raise ValueError(
+                f"departure-boulder runs in the boulder world (its two-agent ISR), not in "
+                f"world={self.world!r}; run `departure` in a world of your own"
+            )
+
 
 class BoulderDeparture(Departure):
     """The departure protocol with experiment E's two-agent ISR."""

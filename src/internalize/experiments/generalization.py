@@ -23,7 +23,6 @@ import numpy as np
 
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import NAMED_LAYOUTS
-from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     Timing,
     autonomy,
@@ -37,10 +36,10 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.settings import ISRRewardSettings, ScheduleSettings
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
 from internalize.plots import generalization_figure
-from internalize.social.caregiver import REWARD_FORMS
 from internalize.stats import fixed_effect_test, summarize, welch_test
 
 CONDITIONS = ("frozen", "oracle", "isr")
@@ -70,7 +69,7 @@ PUBLISHED = {
 
 
 @dataclass(frozen=True)
-class GeneralizationConfig(ExperimentConfig):
+class GeneralizationConfig(ScheduleSettings, ISRRewardSettings):
     """Settings of the generalization experiments (`ood` and `layouts`)."""
 
     tasks: tuple[str, ...] = (RANDOM_TASK,)
@@ -96,10 +95,6 @@ class GeneralizationConfig(ExperimentConfig):
     from each seed's best checkpoint of socialization, one every N environment steps, by the
     mean return of its last rollout (the original's ood and layouts: 10000; SPEC §7). The ISR
     learns from every socialization step either way."""
-    reward_form: str = "add"
-    """How the ISR's reward enters once the caregiver is gone (SPEC §7): `add` (R_e + R_i, the
-    paper's), `replace` (R_i instead of R_e where the ISR pays, R_e elsewhere: the original's
-    ood and layouts) or `alone` (R_i only, no step cost: the original's prosocial)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -109,10 +104,6 @@ class GeneralizationConfig(ExperimentConfig):
         if self.best_checkpoint_steps is not None and self.best_checkpoint_steps < 1:
             raise ValueError(
                 f"best_checkpoint_steps must be >= 1 or None, got {self.best_checkpoint_steps}"
-            )
-        if self.reward_form not in REWARD_FORMS:
-            raise ValueError(
-                f"unknown reward_form {self.reward_form!r}; known: {list(REWARD_FORMS)}"
             )
         known = (RANDOM_TASK, *LAYOUT_TASKS)
         unknown = [task for task in self.tasks if task not in known]
@@ -160,6 +151,19 @@ class Generalization(Protocol):
             "env": {"size": self.env.size, "max_steps": int(self.ppo.env_params.max_steps)},
         }
 
+    @classmethod
+    def saved_policies(cls, config: dict) -> dict[str, tuple[str, tuple[int, ...], int]]:
+        """The socialized and frozen learners, and each transfer condition's on each task
+        (`isr`, or `isr:plus` where there are several tasks): runs task-major [tasks * seeds]."""
+        found = {"socialized": ("socialized", (), 0), "frozen": ("frozen", (), 0)}
+        tasks, seeds = config.get("tasks", []), len(config.get("seed_list", []))
+        transfer = [c for c in config.get("conditions", []) if c != "frozen"]
+        for t, task in enumerate(tasks):
+            for c, condition in enumerate(transfer):
+                name = condition if len(tasks) == 1 else f"{condition}:{task}"
+                found[name] = ("transfer", (c,), t * seeds)
+        return found
+
     def planned_steps(self) -> int:
         config = self.config
         transfers = [config.transfer_steps] * 2 * len(config.tasks)  # oracle and isr on each
@@ -205,6 +209,7 @@ class Generalization(Protocol):
                 env_params=task_params,
                 isr_threshold=config.isr_threshold,
                 isr_network=self.isr_network,
+                schedule=config.schedule,
                 reward_form=config.reward_form,
             ),
         )

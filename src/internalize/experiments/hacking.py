@@ -15,9 +15,7 @@ import jax
 import numpy as np
 
 from internalize.envs.constants import Action
-from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
@@ -28,11 +26,11 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.settings import ScheduleSettings, WorldSettings
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO, Rollout
 from internalize.plots import phase_figure, reward_map_figure
-from internalize.social.caregiver import ScheduleConfig
 from internalize.stats import paired_test, summarize, welch_test
 
 CONDITIONS = ("isr_partial", "isr_full")
@@ -45,26 +43,24 @@ PUBLISHED = {
 MAP_WALLS = ((2, 2), (4, 4), (2, 4))
 """The fixed layout of the reward map: three blocks, the goal in the middle."""
 MAP_GOAL = (3, 3)
+NO_REWARD_MAP = "none: the reward map is drawn in the goals world only"
+"""results.json's `reward_map` in a world of one's own."""
 
 
 @dataclass(frozen=True)
-class HackingConfig(ExperimentConfig):
+class HackingConfig(ScheduleSettings, WorldSettings):
     """Settings of the reward-hacking experiment."""
 
     socialize_steps: int = 120_000
     """Environment steps of socialization (rounded up to whole rollouts)."""
     autonomy_steps: int = 120_000
     """Environment steps of autonomy with each ISR (rounded up to whole rollouts)."""
-    n_blocks: int = 3
-    """Random wall blocks per layout."""
     data_fraction: float = 1 / 12
     """Share of the socialization samples, the earliest, that `isr_partial` learns from."""
     loop_threshold: float = 0.1
     """Internal reward above this on a step that reaches no goal counts as looping."""
     window_fraction: float = 0.1
     """Share of autonomy at its start (early) and at its end (late) that the tests compare."""
-    schedule: ScheduleConfig = ScheduleConfig()
-    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,8 +79,8 @@ class Hacking(Protocol):
 
     def __init__(self, name: str, config: HackingConfig) -> None:
         super().__init__(name, config)
-        self.env = GoalsEnv()
-        self.ppo = PPO(config.ppo, self.env, self.env.make_params(n_blocks=config.n_blocks))
+        self.env, env_params = config.make_world()
+        self.ppo = PPO(config.ppo, self.env, env_params)
         self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
         self.autonomy_updates = config.ppo.num_updates(config.autonomy_steps)
         self.samples = self.socialize_updates * config.ppo.batch_size
@@ -97,7 +93,7 @@ class Hacking(Protocol):
             "socialize_updates": self.socialize_updates,
             "autonomy_updates": self.autonomy_updates,
             "isr_samples": {"isr_partial": self.partial_samples, "isr_full": self.samples},
-            "env": {"size": self.env.size, "n_blocks": self.config.n_blocks},
+            "env": self.config.describe_world(self.env, self.ppo.env_params),
         }
 
     def planned_steps(self) -> int:
@@ -181,11 +177,15 @@ class Hacking(Protocol):
                 }
                 for condition, isr in isrs.items()
             },
-            "reward_map": {
-                "walls": MAP_WALLS,
-                "goal": MAP_GOAL,
-                "max_abs_error": self.save_reward_maps(isrs, run),
-            },
+            "reward_map": (
+                {
+                    "walls": MAP_WALLS,
+                    "goal": MAP_GOAL,
+                    "max_abs_error": self.save_reward_maps(isrs, run),
+                }
+                if config.world == "goals"
+                else NO_REWARD_MAP
+            ),
         }
         social_curves = metric_curves(social_metrics, [m for m in METRICS if m != "looping"])
         run.save_figure(

@@ -28,10 +28,8 @@ import jax
 import numpy as np
 
 from internalize.envs.constants import Action
-from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.common import ExperimentConfig
-from internalize.experiments.hacking import MAP_GOAL, MAP_WALLS, LoopingMetric
+from internalize.experiments.hacking import MAP_GOAL, MAP_WALLS, NO_REWARD_MAP, LoopingMetric
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
@@ -42,6 +40,7 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.settings import ScheduleSettings, WorldSettings
 from internalize.isr.ensemble import AGGREGATIONS, disagreement, with_aggregation
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
@@ -63,15 +62,13 @@ PUBLISHED = {
 
 
 @dataclass(frozen=True)
-class OveroptimizationConfig(ExperimentConfig):
+class OveroptimizationConfig(ScheduleSettings, WorldSettings):
     """Settings of the overoptimization experiment."""
 
     socialize_steps: int = 120_000
     """Environment steps of socialization (rounded up to whole rollouts)."""
     autonomy_steps: int = 120_000
     """Environment steps of autonomy with each ISR (rounded up to whole rollouts), as in D."""
-    n_blocks: int = 3
-    """Random wall blocks per layout."""
     data_fractions: tuple[float, ...] = (1 / 24, 1 / 12, 1 / 6, 1 / 3, 1.0)
     """Shares of the socialization samples, the earliest, that the ISRs learn from."""
     hack_fraction: float = 1 / 12
@@ -125,8 +122,8 @@ class Overoptimization(Protocol):
 
     def __init__(self, name: str, config: OveroptimizationConfig) -> None:
         super().__init__(name, config)
-        self.env = GoalsEnv()
-        self.ppo = PPO(config.ppo, self.env, self.env.make_params(n_blocks=config.n_blocks))
+        self.env, env_params = config.make_world()
+        self.ppo = PPO(config.ppo, self.env, env_params)
         self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
         self.autonomy_updates = config.ppo.num_updates(config.autonomy_steps)
         self.samples = self.socialize_updates * config.ppo.batch_size
@@ -143,7 +140,7 @@ class Overoptimization(Protocol):
             "socialize_updates": self.socialize_updates,
             "autonomy_updates": self.autonomy_updates,
             "isr_samples": dict(zip(self.labels, self.sizes, strict=True)),
-            "env": {"size": self.env.size, "n_blocks": self.config.n_blocks},
+            "env": self.config.describe_world(self.env, self.ppo.env_params),
         }
 
     def planned_steps(self) -> int:
@@ -193,6 +190,7 @@ class Overoptimization(Protocol):
                     bar,
                     isr_network=self.isr_network,
                     extra_metrics=LoopingMetric(config.loop_threshold),
+                    schedule=config.schedule,
                     distance=True,
                 ),
             )
@@ -271,11 +269,11 @@ class Overoptimization(Protocol):
                 }
                 for kind, found in isrs.items()
             },
-            "reward_map": {
-                "walls": MAP_WALLS,
-                "goal": MAP_GOAL,
-                **self.save_reward_maps(isrs, run),
-            },
+            "reward_map": (
+                {"walls": MAP_WALLS, "goal": MAP_GOAL, **self.save_reward_maps(isrs, run)}
+                if config.world == "goals"
+                else NO_REWARD_MAP
+            ),
         }
         run.save_figure("overoptimization.png", self.figure(curves, fits))
         run.save_figure("fits.png", self.fits_figure(numbers["fits"]))

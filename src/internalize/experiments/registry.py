@@ -7,7 +7,9 @@ and help, the settings that set it apart from a sibling sharing the module (ood 
 the group it runs in under `reproduce all` (experiments of one group run one after another in
 one worker process and share identical phases), about what a seed of it costs (so that the
 workers start the costliest groups first) and whether it saves policies to render.
-Adding an experiment is one module (config, protocol, analysis) and one line here.
+Adding an experiment is one module (config, protocol, analysis) and one line here; another
+package adds its own with no file of ours touched, through an entry point of the group
+`internalize.experiments` that names its `Experiment` record (`internalize.plugins`).
 """
 
 from collections.abc import Callable, Mapping
@@ -368,6 +370,35 @@ REGISTRY: dict[str, Experiment] = {
 """Every experiment, in the order `reproduce all` runs those it runs (`in_all`)."""
 
 
+BROKEN: dict[str, str] = {}
+"""Experiments that installed packages register (entry-point group `internalize.experiments`)
+but that cannot be loaded: name -> why. Naming one is an error that says why; nothing else
+minds them."""
+
+
+def _add_installed() -> None:
+    """Add the experiments of installed packages: each entry point of the group
+    `internalize.experiments` names an `Experiment` record (`package.module:RECORD`), which
+    joins the registry under its own name (a built-in one of that name is kept)."""
+    from internalize.plugins import load, registered
+
+    for name, target in registered("internalize.experiments").items():
+        try:
+            record = load(name, "experiment", "internalize.experiments", {})
+            if not isinstance(record, Experiment):
+                raise ValueError(
+                    f"experiment {name!r} ({target}) is a {type(record).__name__}, not an "
+                    "internalize.experiments.registry.Experiment"
+                )
+        except ValueError as error:
+            BROKEN[name] = str(error)
+            continue
+        REGISTRY.setdefault(record.name, record)
+
+
+_add_installed()
+
+
 def register(experiment: Experiment) -> Experiment:
     """Add `experiment` to the registry (for one written outside this package: a notebook's,
     a script's), or replace the record of the same name."""
@@ -377,6 +408,8 @@ def register(experiment: Experiment) -> Experiment:
 
 def get(name: str) -> Experiment:
     """The record of experiment `name`; ValueError naming the known ones if there is none."""
+    if name in BROKEN:
+        raise ValueError(BROKEN[name])
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r}; known: {list(REGISTRY)}")
     return REGISTRY[name]

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from internalize.envs.base import load_env
-from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
@@ -32,10 +30,10 @@ from internalize.experiments.phases import (
     train_isr,
 )
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.settings import ISRRewardSettings, ScheduleSettings, WorldSettings
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure
-from internalize.social.caregiver import REWARD_FORMS, ScheduleConfig
 from internalize.stats import summarize
 
 HEADLINE = {"goals_per_episode": "goals_per_episode", "return": "true_return"}
@@ -44,7 +42,7 @@ ALSO_REPORTED = ("env_reward", "social_reward", "internal_reward", "learner_retu
 
 
 @dataclass(frozen=True)
-class AutonomyConfig(ExperimentConfig):
+class AutonomyConfig(ScheduleSettings, ISRRewardSettings):
     """Settings of a protocol in which the caregiver leaves: socialization, then autonomy."""
 
     socialize_steps: int = 120_000
@@ -53,37 +51,17 @@ class AutonomyConfig(ExperimentConfig):
     """Environment steps of each autonomy condition (rounded up to whole rollouts)."""
     final_fraction: float = 0.1
     """Share of the autonomy phase, at its end, that the headline numbers average."""
-    schedule: ScheduleConfig = ScheduleConfig()
-    """How the caregiver leaves when socialization ends (`schedule=fading`, ...)."""
-    isr_threshold: float | None = None
-    """If set, the ISR pays only where its prediction exceeds this (None: every prediction)."""
-    reward_form: str = "add"
-    """How the ISR's reward enters once the caregiver is gone (SPEC §7): `add` (R_e + R_i, the
-    paper's), `replace` (R_i instead of R_e where the ISR pays, R_e elsewhere: the original's
-    ood and layouts) or `alone` (R_i only, no step cost: the original's prosocial)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_positive("socialize_steps", "autonomy_steps")
         if not 0.0 < self.final_fraction <= 1.0:
             raise ValueError(f"final_fraction must lie in (0, 1], got {self.final_fraction}")
-        if self.isr_threshold is not None and not np.isfinite(self.isr_threshold):
-            raise ValueError(f"isr_threshold must be finite or None, got {self.isr_threshold}")
-        if self.reward_form not in REWARD_FORMS:
-            raise ValueError(
-                f"unknown reward_form {self.reward_form!r}; known: {list(REWARD_FORMS)}"
-            )
 
 
 @dataclass(frozen=True)
-class RetentionConfig(AutonomyConfig):
+class RetentionConfig(AutonomyConfig, WorldSettings):
     """Settings of the retention experiment."""
-
-    world: str = "goals"
-    """The environment: `goals` (SPEC §2's world) or `package.module:make_env`, a function that
-    returns an environment of the protocol (`internalize.envs.base`; examples/hazard_world.py)."""
-    n_blocks: int = 3
-    """Random wall blocks per layout (the goals world)."""
 
 
 class Retention(Protocol):
@@ -109,9 +87,7 @@ class Retention(Protocol):
 
     def make_env(self):
         """The environment and its parameters."""
-        env = load_env(self.config.world)
-        goals = self.config.world == "goals"
-        return env, env.make_params(n_blocks=self.config.n_blocks) if goals else env.make_params()
+        return self.config.make_world()
 
     def describe(self) -> dict:
         return {
@@ -123,15 +99,7 @@ class Retention(Protocol):
 
     def describe_env(self) -> dict:
         """The environment, as `config.json` records it."""
-        config, env = self.config, self.env
-        goals = config.world == "goals"
-        return {
-            "world": config.world,
-            **({"size": env.size, "n_blocks": config.n_blocks} if goals else {}),
-            "obs_shape": list(env.obs_shape),
-            "num_actions": env.num_actions,
-            "max_steps": int(self.env_params.max_steps),
-        }
+        return self.config.describe_world(self.env, self.env_params)
 
     def planned_steps(self) -> int:
         config = self.config

@@ -94,6 +94,17 @@ class Protocol:
         """What `config.json` holds beside the settings (update counts, the environment)."""
         return {}
 
+    @classmethod
+    def saved_policies(cls, config: dict) -> dict[str, tuple[str, tuple[int, ...], int]]:
+        """The policies a run of this protocol saves, by name, from its `config.json`: (entry of
+        `checkpoints.msgpack`, leading index before the seed's, offset added to the seed's
+        index). By default the socialized learner and, in the entry `autonomy` [conditions,
+        seeds], each of the run's `conditions`; names whose entry a run lacks are not there."""
+        found = {"socialized": ("socialized", (), 0)}
+        for index, condition in enumerate(config.get("conditions", [])):
+            found[condition] = ("autonomy", (index,), 0)
+        return found
+
     def planned_steps(self) -> int:
         raise NotImplementedError
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from internalize.envs.goals import GoalsEnv
-from internalize.experiments.common import ExperimentConfig
 from internalize.experiments.phases import phase_steps, socialize, train_isr
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.settings import WorldSettings
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import scaling_figure
@@ -29,13 +28,11 @@ PUBLISHED = {
 
 
 @dataclass(frozen=True)
-class ScalingConfig(ExperimentConfig):
+class ScalingConfig(WorldSettings):
     """Settings of the ISR data-scaling experiment."""
 
     socialize_steps: int = 120_000
     """Environment steps of socialization (rounded up to whole rollouts)."""
-    n_blocks: int = 3
-    """Random wall blocks per layout."""
     sample_counts: tuple[int, ...] = (10_240, 20_480, 30_720, 40_960, 81_920, 120_832)
     """Socialization samples each ISR learns from (the first ones, in time order); each must be
     at most the samples socialization collects."""
@@ -64,14 +61,14 @@ class Scaling(Protocol):
 
     def __init__(self, name: str, config: ScalingConfig) -> None:
         super().__init__(name, config)
-        self.env = GoalsEnv()
-        self.ppo = PPO(config.ppo, self.env, self.env.make_params(n_blocks=config.n_blocks))
+        self.env, env_params = config.make_world()
+        self.ppo = PPO(config.ppo, self.env, env_params)
         self.socialize_updates = config.ppo.num_updates(config.socialize_steps)
 
     def describe(self) -> dict:
         return {
             "socialize_updates": self.socialize_updates,
-            "env": {"size": self.env.size, "n_blocks": self.config.n_blocks},
+            "env": self.config.describe_world(self.env, self.ppo.env_params),
         }
 
     def planned_steps(self) -> int:

@@ -97,6 +97,11 @@ class ISRConfig:
     is still measured on the test split: the original's scaling script trained on its test
     samples (its evaluation call took an optimizer step; SPEC §7), so it saw no train/test gap.
     False (the paper's model): the test split is never trained on."""
+    model: str = "paper"
+    """The network: `paper` (SPEC §4's, shaped by `axes` and `conv_init`), a name that an
+    installed package registers (entry-point group `internalize.isrs`) or
+    `package.module:make_isr`, a function of `agent_cells` (`isr.model.isr_input`) that returns a
+    flax module `(obs, action, partner_action=None) -> float32[...]` (examples/wide_isr.py)."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "eval_points", "train_eval_samples", "members"):
@@ -114,15 +119,24 @@ class ISRConfig:
             )
         if not self.penalty >= 0:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
-        self.network()  # names an unknown axes or conv_init
+        self.network()  # names an unknown axes, conv_init or model
 
     def replace(self, **changes: Any) -> "ISRConfig":
         return replace_settings(self, "ISR", changes)
 
-    def network(self, agent_cells: Callable[[jax.Array], jax.Array] = centre_cell) -> ISRNetwork:
+    def network(self, agent_cells: Callable[[jax.Array], jax.Array] = centre_cell) -> Any:
         """The ISR network these settings train, for a task whose agents `agent_cells` finds
         (`isr.model.isr_input`)."""
-        return ISRNetwork(agent_cells=agent_cells, axes=self.axes, conv_init=self.conv_init)
+        if self.model == "paper":
+            return ISRNetwork(agent_cells=agent_cells, axes=self.axes, conv_init=self.conv_init)
+        from internalize.plugins import load
+
+        make = load(self.model, "isr.model", "internalize.isrs", {})
+        try:
+            return make(agent_cells=agent_cells)
+        except Exception as error:
+            why = f"{type(error).__name__}: {error}"
+            raise ValueError(f"isr.model {self.model!r} failed to build: {why}") from None
 
 
 ISR_PRESETS = {
