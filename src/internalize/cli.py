@@ -308,6 +308,13 @@ def _suite_parser(experiments, suite: str, names: list[str], help: str) -> None:
         "experiments at a time, the costliest first",
     )
     _backend_options(sub, "experiment")
+    _settings_options(
+        sub,
+        "a TOML file of settings: top-level keys for every experiment that has them, a table "
+        "named after an experiment ([retention]) for it alone",
+        "a setting of every experiment that has it (--set ppo.learning_rate=3e-4), or of one "
+        "(--set retention.ppo.learning_rate=3e-4); repeatable; after --quick's",
+    )
     sub.add_argument(
         "--only",
         metavar="NAME,NAME",
@@ -322,6 +329,37 @@ def _suite_parser(experiments, suite: str, names: list[str], help: str) -> None:
         help=f"a smoke run of the whole pipeline: {QUICK_SEEDS} seeds unless --seeds says "
         "otherwise, a few rollouts per phase (minutes; its numbers are not findings)",
     )
+
+
+def _suite_file_settings(path: str | None) -> list[str]:
+    """The settings of a `reproduce paper|all --config` TOML file as `KEY=VALUE` texts: top-level
+    keys for every experiment that has them, a table named after an experiment for it alone
+    (`[retention]` then `ppo.learning_rate = 3e-4`)."""
+    if path is None:
+        return []
+    from internalize import config as settings_module
+
+    if str(path).endswith(".json"):
+        raise ValueError(
+            f"--config {path}: reproduce paper|all takes a TOML file of settings; to resume a "
+            "run, give the same command with its --out"
+        )
+    data = settings_module.load(path, dict)
+
+    def texts(tree: dict, prefix: str = "") -> list[str]:
+        found = []
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                found += texts(value, f"{prefix}{key}.")
+            elif isinstance(value, (list, tuple)):
+                found.append(f"{prefix}{key}={','.join(str(v) for v in value)}")
+            else:
+                found.append(
+                    f"{prefix}{key}={str(value).lower() if isinstance(value, bool) else value}"
+                )
+        return found
+
+    return texts(data)
 
 
 def _run_options(
@@ -382,22 +420,21 @@ def _backend_options(parser: argparse.ArgumentParser, unit: str) -> None:
     )
 
 
-def _settings_options(parser: argparse.ArgumentParser) -> None:
+def _settings_options(
+    parser: argparse.ArgumentParser,
+    config_help: str = "settings from a TOML file, or a run's config.json to rerun it exactly",
+    set_help: str = "any setting (see `reproduce NAME --help`), e.g. --set "
+    "ppo.learning_rate=3e-4; repeatable; applied after --config and the options",
+) -> None:
     """--config and --set."""
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        default=None,
-        help="settings from a TOML file, or a run's config.json to rerun it exactly",
-    )
+    parser.add_argument("--config", metavar="FILE", default=None, help=config_help)
     parser.add_argument(
         "--set",
         metavar="KEY=VALUE",
         action="append",
         default=[],
         dest="assignments",
-        help="any setting (see `reproduce NAME --help`), e.g. --set ppo.learning_rate=3e-4; "
-        "repeatable; applied after --config and the options",
+        help=set_help,
     )
 
 
@@ -525,7 +562,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
             settings["experiments"] = args.only
         elif args.experiment == "paper":
             settings["experiments"] = PAPER
-        config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs)
+        texts = (*_suite_file_settings(args.config), *args.assignments)
+        config = SuiteConfig(**settings, quick=args.quick, jobs=args.jobs, settings=texts)
         if args.backend == "ray":  # before JAX starts its threads here: Ray forks its services
             from internalize.backends.ray import connect
 

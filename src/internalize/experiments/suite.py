@@ -164,6 +164,10 @@ def _merge(base: dict, changes: dict) -> dict:
     return merged
 
 
+OWN_OPTIONS = ("preset", "profile", "seeds", "first_seed")
+"""Settings that `reproduce paper|all` takes as options of their own, for every experiment."""
+
+
 @dataclass(frozen=True)
 class SuiteConfig(ExperimentConfig):
     """Settings of `reproduce all`."""
@@ -175,6 +179,10 @@ class SuiteConfig(ExperimentConfig):
     jobs: int = 2
     """Worker processes, each on a CPU of its own: 2 runs two groups of experiments at a time,
     1 one after another."""
+    settings: tuple[str, ...] = ()
+    """`KEY=VALUE` settings (`--set`, `--config`) laid over each experiment's, after --quick's:
+    `NAME.KEY` sets experiment NAME's alone, `KEY` every experiment of the run that has it
+    (the later of two on one key wins)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -183,14 +191,49 @@ class SuiteConfig(ExperimentConfig):
             raise ValueError(f"unknown experiment(s) {unknown}; known: {list(EXPERIMENTS)}")
         if self.jobs not in (1, 2):
             raise ValueError(f"jobs must be 1 or 2, got {self.jobs}")
+        used = set()
+        for name in self.experiments:  # each experiment's settings, checked before anything runs
+            mine = self.settings_of(name)
+            self.experiment_config(name)
+            used.update(index for index, _ in mine)
+        unused = [self.settings[i] for i in range(len(self.settings)) if i not in used]
+        if unused:
+            raise ValueError(
+                f"--set {unused[0]}: no experiment of this run ({', '.join(self.experiments)}) "
+                "has that setting"
+            )
+
+    def settings_of(self, name: str) -> list[tuple[int, str]]:
+        """(index in `settings`, `KEY=VALUE` for experiment `name`) of the settings that apply
+        to it."""
+        found = []
+        for index, text in enumerate(self.settings):
+            key, _, value = text.partition("=")
+            first, _, rest = key.strip().partition(".")
+            if first in OWN_OPTIONS:
+                raise ValueError(f"--set {text}: give --{first.replace('_', '-')} instead")
+            if first in REGISTRY:  # NAME.KEY
+                if first not in self.experiments:
+                    raise ValueError(f"--set {text}: {first} is not an experiment of this run")
+                if first == name:
+                    found.append((index, f"{rest}={value}"))
+            elif first in _settings_of(name):
+                found.append((index, text))
+        return found
 
     def experiment_config(self, name: str) -> ExperimentConfig:
+        from internalize import config as settings_module
+
         settings = {"preset": self.preset, "seeds": self.seeds, "first_seed": self.first_seed}
         settings["profile"] = self.profile
         if self.quick:
             known = _settings_of(name)
             settings.update({key: value for key, value in QUICK.items() if key in known})
-        return make_config(name, **settings)
+        texts = [text for _, text in self.settings_of(name)]
+        try:
+            return settings_module.assign(make_config(name, **settings), texts)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
 
     def resolved(self) -> dict:
         return {"experiment": "all", **dataclasses.asdict(self), "seed_list": self.seed_list}
@@ -214,6 +257,7 @@ def _check_suite_directory(path: Path, config: SuiteConfig) -> bool:
     if saved.get("experiment") != "all":
         raise ValueError(f"{path} is not a `reproduce all` run (see its config.json)")
     # `jobs` changes how, not what, is run: a run may resume with another.
+    saved.setdefault("settings", [])  # a run from before `reproduce all --set`
     differ = sorted(
         key
         for key in set(saved) | set(as_saved)
