@@ -11,7 +11,7 @@ Settings (`--modes`), all vmapped except the control:
   batched LAPACK call that waits on XLA's CPU thread pool from inside that pool;
 - `flax_init_no_eigen_threads`: the same with `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`;
 - `flax_init_sync_dispatch`: the same with `jax_cpu_enable_async_dispatch` off;
-- `fixed`: `internalize.learners.networks.orthogonal`, which draws a batch of keys one by one;
+- `fixed`: `internalize.blocks.orthogonal`, which draws a batch of keys one by one;
 - `lax_map`: one run after another (the control; the default of `internalize`).
 
     python benchmarks/hang_repro.py --tries 50 --out benchmarks/results/hang_repro.jsonl
@@ -49,10 +49,11 @@ def worker(network: str, runs: int, updates: int, parallel: bool) -> None:
     if os.environ.get("REPRO_FLAX_INIT"):
         import flax.linen as nn
 
+        import internalize.blocks
         import internalize.isr.model
         import internalize.learners.networks
 
-        for module in (internalize.isr.model, internalize.learners.networks):
+        for module in (internalize.blocks, internalize.isr.model, internalize.learners.networks):
             module.orthogonal = nn.initializers.orthogonal
     from internalize.envs.goals import GoalsEnv
     from internalize.experiments.phases import seed_keys, socialize, train_isr

@@ -48,8 +48,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from internalize.blocks import SQRT2, orthogonal
 from internalize.envs.goals import GoalsEnv
-from internalize.learners.networks import SQRT2, orthogonal
 from internalize.learners.ppo import PPO, PRESETS
 from internalize.numerics import describe
 from internalize.social.rewards import caregiver_present

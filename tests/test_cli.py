@@ -8,8 +8,9 @@ import pytest
 
 from internalize.cli import INTERRUPTED, SHORTCUTS, build_parser, main
 from internalize.experiments.common import LOCK_FILE
+from internalize.experiments.configs import make_config, resolve_config
 from internalize.experiments.registry import REGISTRY
-from internalize.experiments.suite import SuiteConfig, make_config, resolve_config
+from internalize.experiments.suite import SuiteConfig
 
 
 def test_rollout_reports_the_random_policy(capsys, tmp_path):

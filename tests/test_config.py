@@ -9,8 +9,8 @@ import pytest
 
 from internalize import config as settings
 from internalize.cli import main
+from internalize.experiments.configs import resolve_config
 from internalize.experiments.retention import RetentionConfig
-from internalize.experiments.suite import resolve_config
 
 
 def test_dotted_keys_reach_nested_settings():

@@ -448,7 +448,7 @@ SHORTCUTS = ("preset", "profile", "seeds", "first_seed", "isr_threshold")
 def _experiment_parser(experiments, name: str, record) -> None:
     """`reproduce NAME`: its options, and every setting of its config in the help."""
     from internalize.config import help_text
-    from internalize.experiments.suite import make_config
+    from internalize.experiments.configs import make_config
 
     defaults = make_config(name)
     sub = experiments.add_parser(
@@ -586,8 +586,8 @@ def _reproduce(args: argparse.Namespace) -> dict:
         from internalize.numerics import make_deterministic
 
         make_deterministic()
+    from internalize.experiments.configs import resolve_config
     from internalize.experiments.runner import run_experiment
-    from internalize.experiments.suite import resolve_config
 
     options = {
         name: value

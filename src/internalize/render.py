@@ -271,7 +271,7 @@ def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
 def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
     from internalize.envs.boulder import BoulderEnv
-    from internalize.experiments.suite import resolve_config
+    from internalize.experiments.configs import resolve_config
     from internalize.learners.ppo import PPO
 
     config = _read_config(directory)

@@ -107,7 +107,7 @@ def make_cells(
     """Every cell of `grid` over the settings of `file`, `options` and `assignments` (as
     `reproduce` takes them), each checked by its experiment's protocol; ValueError naming the
     cell and what is wrong with it."""
-    from internalize.experiments.suite import resolve_config
+    from internalize.experiments.configs import resolve_config
 
     registry.get(experiment)  # an unknown experiment, named
     cells = []

@@ -95,8 +95,8 @@ def load(
     of the run's `seed_list`; default its first) in the run directory `run` (one experiment's),
     with the ISR `isr` (default: the ISR of the condition's name, else the run's only ISR, else
     None). ValueError names what is missing and what there is."""
+    from internalize.experiments.configs import resolve_config
     from internalize.experiments.runner import protocol
-    from internalize.experiments.suite import resolve_config
 
     run = Path(run)
     config = read_json_object(run / "config.json") if (run / "config.json").is_file() else None

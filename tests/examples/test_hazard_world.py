@@ -180,8 +180,8 @@ def test_the_users_world_is_found_by_import_path_where_they_work(tmp_path, monke
     """`world=package.module:make_env` is looked up beside where the user works: retention's
     protocol is built in the example world from the repository's root, and from elsewhere the
     error says what was looked for. (The whole run by the installed command is slow-marked.)"""
+    from internalize.experiments.configs import resolve_config
     from internalize.experiments.runner import protocol
-    from internalize.experiments.suite import resolve_config
 
     config = resolve_config("retention", None, {}, ["world=examples.hazard_world:make_env"])
     elsewhere = [entry for entry in sys.path if entry not in ("", str(ROOT))]

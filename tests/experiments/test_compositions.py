@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import pytest
 
 from internalize.experiments import registry
+from internalize.experiments.configs import resolve_config
 from internalize.experiments.runner import protocol
-from internalize.experiments.suite import resolve_config
 
 ROOT = Path(__file__).parents[2]
 HAZARD = "examples.hazard_world:make_env"

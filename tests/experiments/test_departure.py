@@ -202,9 +202,10 @@ def test_the_findings_name_every_comparison(tiny_run):
 
 def test_the_boulder_world_version_is_experiment_e_settings():
     """`departure-boulder`: experiment E's task, learner, ISR and threshold; not in `all`."""
+    from internalize.experiments.configs import make_config
     from internalize.experiments.prosocial import PROSOCIAL_PRESETS
     from internalize.experiments.runner import protocol
-    from internalize.experiments.suite import EXPERIMENTS, make_config
+    from internalize.experiments.suite import EXPERIMENTS
 
     config = make_config("departure-boulder", seeds=2)
     assert config.ppo == PROSOCIAL_PRESETS["fast"]

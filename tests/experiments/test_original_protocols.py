@@ -82,8 +82,8 @@ def test_a_bad_checkpoint_interval_is_named():
 def test_retention_figure_reads_on_fig_1s_scale_too():
     """Fig. 1 of the paper plots goals per 1,000 steps / 20 (SPEC §7): 2.5 times goals per
     20-step episode. Retention's figure gives that axis beside its own."""
+    from internalize.experiments.configs import make_config
     from internalize.experiments.runner import protocol
-    from internalize.experiments.suite import make_config
     from internalize.plots import phase_figure
 
     scale = protocol("retention", make_config("retention", seeds=1)).published_scale()

@@ -21,6 +21,7 @@ from internalize.experiments.common import (
     load_checkpoints,
     run_files,
 )
+from internalize.experiments.configs import make_config
 from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
 from internalize.experiments.suite import (
     EXPERIMENTS,
@@ -28,7 +29,6 @@ from internalize.experiments.suite import (
     QUICK,
     STALL_VARIABLE,
     SuiteConfig,
-    make_config,
     run_all,
 )
 

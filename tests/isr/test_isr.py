@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from internalize.blocks import SQRT2
 from internalize.envs.constants import Action, Heading
 from internalize.envs.goals import GoalsEnv
 from internalize.isr.model import ISRNetwork, isr_input
@@ -18,7 +19,6 @@ from internalize.isr.train import (
     sampling_cdf,
     split_sizes,
 )
-from internalize.learners.networks import SQRT2
 
 KEY = jax.random.key(0)
 

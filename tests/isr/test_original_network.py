@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_isr import random_policy_data
 
+from internalize.blocks import SQRT2
 from internalize.envs.boulder import BoulderEnv, agent_cells
 from internalize.envs.goals import GoalsEnv
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig, make_isr_train
-from internalize.learners.networks import SQRT2
 
 KEY = jax.random.key(0)
 ORIGINAL = ISRConfig(axes="original", conv_init="torch")

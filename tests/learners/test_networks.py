@@ -7,14 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from internalize.learners.networks import (
-    NETWORKS,
-    SQRT2,
-    Conv2x2,
-    MlpActorCritic,
-    PaperActorCritic,
-    orthogonal,
-)
+from internalize.blocks import SQRT2, Conv2x2, orthogonal
+from internalize.learners.networks import NETWORKS, MlpActorCritic, PaperActorCritic
 
 KEY = jax.random.key(0)
 OBS_SHAPE = (9, 9, 4)

@@ -142,22 +142,7 @@ class Hacking(Protocol):
             {name: isr.params for name, isr in isrs.items()},
         )
         run.write_csv("metrics.csv", *autonomy_rows(run.seeds, social_metrics, metrics, CONDITIONS))
-        curves = {
-            condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
-            for c, condition in enumerate(CONDITIONS)
-        }
-        window = max(1, int(np.ceil(self.autonomy_updates * config.window_fraction)))
-        per_seed = {
-            condition: {
-                f"{metric}_{when}": values.tolist()
-                for metric in METRICS
-                for when, values in (
-                    ("early", curves[condition][metric][:, :window].mean(1)),
-                    ("late", curves[condition][metric][:, -window:].mean(1)),
-                )
-            }
-            for condition in CONDITIONS
-        }
+        curves, per_seed = windows(metrics, CONDITIONS, METRICS, config.window_fraction)
         tests, findings = _tests(per_seed, config.seeds)
         samples = {"isr_partial": self.partial_samples, "isr_full": self.samples}
         numbers = {
@@ -219,22 +204,55 @@ class Hacking(Protocol):
             MAP_GOAL,
             network=self.isr_network,
         )
-        size = self.env.size
-        run.save_figure(
-            "reward_map.png",
-            reward_map_figure(
-                maps,
-                walls_mask(MAP_WALLS, size) | border_mask(size),
-                MAP_GOAL,
-                tuple(action.name.lower() for action in Action),
-                title="Reward for each agent cell, heading (triangle) and action: true R_s vs ISRs",
-            ),
+        save_map_figure(
+            run,
+            maps,
+            self.env.size,
+            "Reward for each agent cell, heading (triangle) and action: true R_s vs ISRs",
         )
         return {
             name: float(np.nanmax(np.abs(values - maps["true"])))
             for name, values in maps.items()
             if name != "true"
         }
+
+
+def windows(metrics, conditions, names, fraction: float) -> tuple[dict, dict]:
+    """Per condition (the leading axis of `metrics`, [conditions, seeds, updates]): the curves
+    of the metrics `names`, and per seed each one's mean over the first (`_early`) and the last
+    (`_late`) `fraction` of the updates."""
+    curves = {
+        condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), names)
+        for c, condition in enumerate(conditions)
+    }
+    updates = next(iter(curves[conditions[0]].values())).shape[1]
+    window = max(1, int(np.ceil(updates * fraction)))
+    per_seed = {
+        condition: {
+            f"{metric}_{when}": values.tolist()
+            for metric in names
+            for when, values in (
+                ("early", curves[condition][metric][:, :window].mean(1)),
+                ("late", curves[condition][metric][:, -window:].mean(1)),
+            )
+        }
+        for condition in conditions
+    }
+    return curves, per_seed
+
+
+def save_map_figure(run: Run, maps: dict, size: int, title: str) -> None:
+    """`reward_map.png`: `maps` (`isr.maps.goals_reward_maps`) on the layout `MAP_WALLS`."""
+    run.save_figure(
+        "reward_map.png",
+        reward_map_figure(
+            maps,
+            walls_mask(MAP_WALLS, size) | border_mask(size),
+            MAP_GOAL,
+            tuple(action.name.lower() for action in Action),
+            title=title,
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,17 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from internalize.envs.constants import Action
-from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.hacking import MAP_GOAL, MAP_WALLS, NO_REWARD_MAP, LoopingMetric
+from internalize.experiments.hacking import (
+    MAP_GOAL,
+    MAP_WALLS,
+    NO_REWARD_MAP,
+    LoopingMetric,
+    save_map_figure,
+    windows,
+)
 from internalize.experiments.phases import (
     autonomy,
     autonomy_rows,
-    metric_curves,
     phase_steps,
     socialize,
     tile,
@@ -45,7 +49,7 @@ from internalize.isr.ensemble import AGGREGATIONS, disagreement, with_aggregatio
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
-from internalize.plots import _pyplot, reward_map_figure
+from internalize.plots import _pyplot
 from internalize.stats import paired_test, summarize
 
 GOLD = "true_return"
@@ -215,22 +219,7 @@ class Overoptimization(Protocol):
         run.write_csv(
             "metrics.csv", *autonomy_rows(run.seeds, social_metrics, metrics, self.conditions)
         )
-        curves = {
-            condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), METRICS)
-            for c, condition in enumerate(self.conditions)
-        }
-        window = max(1, int(np.ceil(self.autonomy_updates * config.window_fraction)))
-        per_seed = {
-            condition: {
-                f"{metric}_{when}": values.tolist()
-                for metric in METRICS
-                for when, values in (
-                    ("early", curves[condition][metric][:, :window].mean(1)),
-                    ("late", curves[condition][metric][:, -window:].mean(1)),
-                )
-            }
-            for condition in self.conditions
-        }
+        curves, per_seed = windows(metrics, self.conditions, METRICS, config.window_fraction)
         fits = {
             condition: fit_gold(curves[condition]["distance"], curves[condition][GOLD])
             for condition in self.conditions
@@ -358,16 +347,11 @@ class Overoptimization(Protocol):
             measure=disagreement,
         )
         maps.update({name: value for name, value in spread.items() if name != "true"})
-        size = self.env.size
-        run.save_figure(
-            "reward_map.png",
-            reward_map_figure(
-                maps,
-                walls_mask(MAP_WALLS, size) | border_mask(size),
-                MAP_GOAL,
-                tuple(action.name.lower() for action in Action),
-                title="Reward per agent cell, heading and action: true R_s, single ISR, ensemble",
-            ),
+        save_map_figure(
+            run,
+            maps,
+            self.env.size,
+            "Reward per agent cell, heading and action: true R_s, single ISR, ensemble",
         )
         names = list(maps)
         return {

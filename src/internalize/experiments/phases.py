@@ -475,11 +475,11 @@ def autonomy(
         num_updates,
         [(isr_threshold, schedule)],
         progress,
-        env_params,
-        isr_network,
-        extra_metrics,
-        distance,
-        reward_form,
+        env_params=env_params,
+        isr_network=isr_network,
+        extra_metrics=extra_metrics,
+        distance=distance,
+        reward_form=reward_form,
     )
     return outcome
 
@@ -497,6 +497,7 @@ def autonomy_variants(
     num_updates: int,
     variants: list[Variant],
     progress: Progress | None = None,
+    *,
     env_params: Any = None,
     isr_network: ISRNetwork | None = None,
     extra_metrics=None,
@@ -509,23 +510,16 @@ def autonomy_variants(
     first variant's Timing holds the time; the others say `shared`."""
     runs = runners.step.shape[0]
     steps = len(conditions) * runs * num_updates * ppo.config.batch_size
-    inputs = (
-        conditions,
-        isr_params,
-        num_updates,
-        env_params,
-        isr_network,
-        extra_metrics,
-        distance,
-        reward_form,
+    call = AutonomyCall(
+        conditions, num_updates, env_params, isr_network, extra_metrics, distance, reward_form
     )
     if _shared is None:
-        return _autonomy(ppo, runners, *inputs, variants, progress, steps)
+        return _autonomy(ppo, runners, isr_params, call, variants, progress, steps)
     runs_seen = _run_digests(runners, isr_params, env_params)
-    keys = _run_fingerprints(ppo, runners, inputs, variants, runs_seen)
+    keys = _run_fingerprints(ppo, runners, call, variants, runs_seen)
     found = [_shared.get(key) for key in keys]
     if not all(found) and distance is False:  # runs measured with `distance` serve too
-        wider = (*inputs[:-2], True, reward_form)
+        wider = dataclasses.replace(call, distance=True)
         found = [
             _without_distance(_shared.get(key))
             for key in _run_fingerprints(ppo, runners, wider, variants, runs_seen)
@@ -539,12 +533,38 @@ def autonomy_variants(
             (*jax.tree.map(stack, *found[v::count]), Timing(steps=steps, shared=True))
             for v in range(count)
         ]
-    outcome = _autonomy(ppo, runners, *inputs, variants, progress, steps)
+    outcome = _autonomy(ppo, runners, isr_params, call, variants, progress, steps)
     for v, (final, metrics, _) in enumerate(outcome):
         for r in range(runners.step.shape[0]):
             run = jax.tree.map(lambda x, r=r: x[:, r], (final, metrics))
             _shared[keys[r * len(variants) + v]] = run
     return outcome
+
+
+@dataclass(frozen=True)
+class AutonomyCall:
+    """What every run of one `autonomy_variants` call shares, besides its runners, ISR
+    parameters and variants (see `autonomy`)."""
+
+    conditions: tuple[str, ...]
+    num_updates: int
+    env_params: Any = None
+    """A task per run (leading run axis), or None: `ppo.env_params` for all."""
+    isr_network: ISRNetwork | None = None
+    extra_metrics: Any = None
+    distance: bool = False
+    reward_form: str = "add"
+
+    def fingerprinted(self) -> tuple:
+        """All of it that a run's outcome depends on, but for the per-run `env_params`."""
+        return (
+            self.conditions,
+            self.num_updates,
+            self.isr_network,
+            self.extra_metrics,
+            self.distance,
+            self.reward_form,
+        )
 
 
 def _run_digests(runners, isr_params, env_params) -> list[str]:
@@ -555,14 +575,13 @@ def _run_digests(runners, isr_params, env_params) -> list[str]:
     ]
 
 
-def _run_fingerprints(ppo, runners, inputs: tuple, variants, runs: list[str]) -> list[str]:
+def _run_fingerprints(ppo, runners, call: AutonomyCall, variants, runs: list[str]) -> list[str]:
     """The fingerprint of each run (its digest in `runs`) and variant of an `autonomy_variants`
     call (run-major): all that its outcome depends on. Runs are independent, so a run's outcome
     is the same whatever else its call computes (measured: hacking's autonomy equals
     overoptimization's runs with the same ISRs, row for row)."""
-    conditions, _, num_updates, _, isr_network, extra, distance, form = inputs
     switch_step = int(np.asarray(runners.step).max())  # one for every run of the call
-    common = (_fields(ppo), conditions, num_updates, isr_network, extra, distance, form)
+    common = (_fields(ppo), *call.fingerprinted())
     return [
         _fingerprint("autonomy run", *common, switch_step, run, variant)
         for run in runs
@@ -579,25 +598,11 @@ def _without_distance(outcome):
     return final, metrics.replace(extra=extra)
 
 
-def _autonomy(
-    ppo,
-    runners,
-    conditions,
-    isr_params,
-    num_updates,
-    env_params,
-    isr_network,
-    extra_metrics,
-    distance,
-    reward_form,
-    variants,
-    progress,
-    steps,
-):
+def _autonomy(ppo, runners, isr_params, call: AutonomyCall, variants, progress, steps):
     runs, count = runners.step.shape[0], len(variants)
+    conditions = call.conditions
     switch_step = int(np.asarray(runners.step).max())
-    if env_params is None:
-        env_params = per_run(ppo.env_params, runs)
+    env_params = per_run(ppo.env_params, runs) if call.env_params is None else call.env_params
 
     outcome: list[dict] = [{} for _ in variants]
     timing = Timing(steps=steps)
@@ -608,7 +613,14 @@ def _autonomy(
     for group in filter(None, groups):
         each = [
             autonomy_settings(
-                group, switch_step, runs, isr_params, threshold, isr_network, plan, reward_form
+                group,
+                switch_step,
+                runs,
+                isr_params,
+                threshold,
+                call.isr_network,
+                plan,
+                call.reward_form,
             )
             for threshold, plan in variants
         ]
@@ -621,13 +633,13 @@ def _autonomy(
             ppo,
             stacked,
             settings,
-            num_updates,
+            call.num_updates,
             timing,
             f"autonomy: {', '.join(group)}" + (f" x {count}" if count > 1 else ""),
             progress,
             params,
-            extra_metrics,
-            distance,
+            call.extra_metrics,
+            call.distance,
         )
         for v in range(count):
             for i, condition in enumerate(group):

@@ -1,7 +1,7 @@
 """Profiles: named bundles of settings laid under the explicit ones (`--profile NAME`).
 
 A profile gives, per experiment, a nested mapping of settings (the form `config.update` takes).
-`suite.make_config` (and so `reproduce NAME --profile`, `reproduce all --profile`, `sweep
+`configs.make_config` (and so `reproduce NAME --profile`, `reproduce all --profile`, `sweep
 --profile`) applies it after the preset and before every explicit setting (a `--config` file,
 the command line's options, `--set`): a user overrides any of it. The profile's name is a
 setting too (`profile`), so a run's `config.json` records it beside the values it gave.

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from internalize.learners.networks import SQRT2, Conv2x2, orthogonal
+from internalize.blocks import SQRT2, Conv2x2, orthogonal
 
 
 def centre_cell(obs: jax.Array) -> jax.Array:
