@@ -7,9 +7,10 @@ returns per-update `UpdateMetrics` (aggregated inside the loop, so memory does n
 step count) and, when asked, the socialization data for the ISR. Everything is jittable and
 vmappable over seeds and over reward settings.
 
-The learner is given its reward: `rewards`, a `LearnerReward` (`internalize.social.rewards`),
-composes `R_e + P * R_s + (1 - P) * R_i` from a presence schedule and an internal reward model;
-PPO only calls it, and tells the schedule each update's goals per episode (for readiness).
+The learner is given its reward, any object of the protocol `Reward`: PPO calls it on each
+batch step, tells it when episodes start anew, and after each update the goals per episode (for
+readiness). It knows nothing of caregivers: `social.rewards.LearnerReward` composes
+`R_e + P * R_s + (1 - P) * R_i` from a presence schedule and an internal reward model.
 Metrics of an experiment's own (hacking's `looping`) come from `run(..., extra_metrics=...)`.
 
 Fidelity to Stable-Baselines3's PPO, which the original used: episodes end only by truncation,
@@ -20,6 +21,7 @@ observations scaled by `obs_scale` (SB3 divides image observations by 255).
 """
 
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -32,8 +34,6 @@ from flax import struct
 from internalize.envs.base import Environment, select, step_batch
 from internalize.learners.networks import NETWORKS
 from internalize.settings import replace_settings
-from internalize.social.caregiver import CaregiverState
-from internalize.social.rewards import LearnerReward
 
 
 def permutation(key: jax.Array, n: int) -> jax.Array:
@@ -179,8 +179,30 @@ class Runner(struct.PyTreeNode):
     key: jax.Array
     step: jax.Array
     """int32 environment steps taken so far (all environments), the clock of `Presence`."""
-    caregiver: CaregiverState | None = None
-    """The presence schedule's state in this run (None until a `LearnerReward` starts it)."""
+    caregiver: Any = None
+    """The reward's state in this run (`Reward.start`; a `LearnerReward`'s is its presence
+    schedule's), None until a reward starts it."""
+
+
+class Reward(typing.Protocol):
+    """What PPO is given as its reward (`social.rewards.LearnerReward` is one): a pytree, so
+    runs with different rewards share one compiled call, with a state of its own per run
+    (`Runner.caregiver`)."""
+
+    def start(self, key: jax.Array, num_envs: int) -> Any:
+        """Its state at the start of a run."""
+
+    def __call__(
+        self, state: Any, step: jax.Array, obs: jax.Array, action: jax.Array, transition: Any
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(the learner's reward, the internal reward in it, the caregiver's presence), each
+        float32[num_envs], for the batch step taken at training step `step`."""
+
+    def new_episodes(self, state: Any, key: jax.Array, fresh: jax.Array) -> Any:
+        """Its state after the environments `fresh` start new episodes."""
+
+    def after_update(self, state: Any, step: jax.Array, goals_per_episode: jax.Array) -> Any:
+        """Its state after an update (the rollout's goals per episode)."""
 
 
 class Rollout(struct.PyTreeNode):
@@ -306,7 +328,7 @@ class PPO:
 
     # ------------------------------------------------------------------------------ rollout
 
-    def _env_step(self, runner: Runner, rewards: LearnerReward, key: jax.Array):
+    def _env_step(self, runner: Runner, rewards: Reward, key: jax.Array):
         config, env = self.config, self.env
         key_action, key_step, key_reset = jax.random.split(key, 3)
         params = runner.train.params
@@ -328,9 +350,7 @@ class PPO:
             truncated = transition.truncated
             states = jax.vmap(select)(truncated, fresh, states)
             obs = jnp.where(truncated[:, None, None, None], fresh_obs, transition.obs)
-            attending = rewards.presence.new_episodes(
-                caregiver, jax.random.fold_in(key, 1), truncated
-            )
+            attending = rewards.new_episodes(caregiver, jax.random.fold_in(key, 1), truncated)
             return states, obs, jnp.where(truncated, config.gamma * last_value, 0.0), attending
 
         def carry_on(states):
@@ -359,13 +379,13 @@ class PPO:
         )
         return runner, sample
 
-    def start_caregiver(self, runner: Runner, rewards: LearnerReward) -> Runner:
+    def start_caregiver(self, runner: Runner, rewards: Reward) -> Runner:
         """`runner` with the schedule of `rewards` started afresh (from a key of its own, so
         the runner's random numbers stay as they were)."""
         key = jax.random.fold_in(runner.key, 1)
         return runner.replace(caregiver=rewards.start(key, self.config.num_envs))
 
-    def rollout(self, runner: Runner, rewards: LearnerReward) -> tuple[Runner, Rollout]:
+    def rollout(self, runner: Runner, rewards: Reward) -> tuple[Runner, Rollout]:
         if runner.caregiver is None:
             runner = self.start_caregiver(runner, rewards)
         key, key_steps = jax.random.split(runner.key)
@@ -441,7 +461,7 @@ class PPO:
     def update(
         self,
         runner: Runner,
-        rewards: LearnerReward,
+        rewards: Reward,
         extra_metrics: Callable[[Rollout], dict] | None = None,
     ) -> tuple[Runner, UpdateMetrics, Rollout]:
         """One rollout and its learning; returns the rollout too (for the ISR's data)."""
@@ -477,9 +497,7 @@ class PPO:
             approx_kl=approx_kl,
             extra=extra_metrics(rollout) if extra_metrics is not None else {},
         )
-        caregiver = rewards.presence.after_update(
-            runner.caregiver, runner.step, metrics.goals_per_episode
-        )
+        caregiver = rewards.after_update(runner.caregiver, runner.step, metrics.goals_per_episode)
         return runner.replace(caregiver=caregiver), metrics, rollout
 
     def move_to_task(self, runner: Runner, key: jax.Array) -> Runner:
@@ -521,7 +539,7 @@ class PPO:
     def run(
         self,
         runner: Runner,
-        rewards: LearnerReward,
+        rewards: Reward,
         num_updates: int,
         collect: bool = False,
         extra_metrics: Callable[[Rollout], dict] | None = None,

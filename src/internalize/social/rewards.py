@@ -74,6 +74,14 @@ class LearnerReward:
         """The caregiver's state at the start of a run."""
         return self.presence.start(key, num_envs)
 
+    def new_episodes(self, state: CaregiverState, key: jax.Array, fresh: jax.Array):
+        """The state after the environments `fresh` (bool[num_envs]) start new episodes."""
+        return self.presence.new_episodes(state, key, fresh)
+
+    def after_update(self, state: CaregiverState, step: jax.Array, goals_per_episode):
+        """The state after an update whose rollout reached `goals_per_episode` (readiness)."""
+        return self.presence.after_update(state, step, goals_per_episode)
+
     def __call__(
         self,
         state: CaregiverState,
