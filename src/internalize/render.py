@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from internalize.experiments import registry
 from internalize.experiments.common import (
     CHECKPOINTS_FILE,
     atomic_write,
@@ -231,45 +232,10 @@ def _entry(checkpoints: dict, name: str, path: Path):
         raise ValueError(f"{path} has no policy {name!r}") from None
 
 
-def _tasks(experiment: str, config: dict) -> tuple[Any, dict]:
-    """The environment of an experiment and its test tasks' parameters (name -> params; one
-    task, None, where the experiment has no named tasks), from its config.json."""
-    from internalize.envs.boulder import BoulderEnv, BoulderRules
-    from internalize.envs.goals import GoalsEnv
-
-    env_config = config.get("env", {})
-    if env_config.get("world", "goals") != "goals":
-        raise ValueError(
-            f"the run is in the world {env_config['world']!r}; render draws only the goals and "
-            "boulder worlds"
-        )
-    max_steps = env_config.get("max_steps")
-    if experiment == "teach":  # a teaching session's world (internalize.teach)
-        env = BoulderEnv() if config["world"] == "boulder" else GoalsEnv()
-        settings = {"n_blocks": config["n_blocks"]} if config["world"] == "goals" else {}
-        tasks = {None: env.make_params(max_steps=max_steps, **settings)}
-    elif experiment == "prosocial":
-        rules = BoulderRules(**config.get("boulder", {}))  # a run older than the rules: none
-        env = BoulderEnv(egocentric=env_config.get("egocentric", True), rules=rules)
-        tasks = {None: env.make_params(max_steps=max_steps)}
-    elif experiment in ("retention", "hacking"):
-        env = GoalsEnv()
-        tasks = {None: env.make_params(n_blocks=config["n_blocks"], max_steps=max_steps)}
-    else:
-        env = GoalsEnv()
-        tasks = {
-            task: (
-                env.make_params(n_blocks=config["test_blocks"], max_steps=max_steps)
-                if task == "random"
-                else env.make_params(layout=task, max_steps=max_steps)
-            )
-            for task in config["tasks"]
-        }
-    return env, tasks
-
-
 def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
-    """The policy sets of one experiment's run directory, for the seed at `seed_index`."""
+    """The policy sets of one experiment's run directory, for the seed at `seed_index`: what
+    its protocol renders (`Protocol.render_world`, `render_panels`, `render_label`) of what it
+    saved (`Protocol.saved_policies`)."""
     from internalize.envs.boulder import BoulderEnv
     from internalize.experiments.configs import resolve_config
     from internalize.learners.ppo import PPO
@@ -283,8 +249,11 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
     checkpoints = load_checkpoints(directory)
     # The run's own settings (its PPO network, whatever preset or --set gave it).
     ppo_config = resolve_config(experiment, directory / "config.json").ppo
+    protocol = registry.get(experiment).protocol_class()
     try:
-        env, tasks = _tasks(experiment, config)
+        env, tasks = protocol.render_world(config)
+        saved = protocol.saved_policies(config)
+        panels = {task: protocol.render_panels(config, task) for task in tasks}
     except KeyError as error:
         raise ValueError(f"{directory}/config.json lacks the setting {error}") from None
     template_ppo = PPO(ppo_config, env, next(iter(tasks.values())))
@@ -293,56 +262,27 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
         jax.random.key(0),
         jnp.zeros((1, *env.obs_shape), jnp.float32),
     )
-    conditions = config.get("conditions", [])
-    seeds = len(config["seed_list"])
 
-    def pick(name: str, index: tuple[int, ...], what: str):
+    def pick(title: str, name: str):
+        if name not in saved:
+            raise ValueError(f"{directory}/config.json lists no condition {name!r}")
+        entry, prefix, offset = saved[name]
+        index = (*prefix, offset + seed_index)
         return pick_params(
-            _entry(checkpoints, name, path), index, template, f"{path}: policy {what}"
+            _entry(checkpoints, entry, path), index, template, f"{path}: policy {title}"
         )
 
-    if experiment == "teach":
-        names = list(conditions)  # untaught, taught
-        chosen = {None: [pick("autonomy", (c, seed_index), n) for c, n in enumerate(names)]}
-    elif experiment in ("retention", "prosocial", "hacking"):
-        shown = ["none", "isr", "oracle"] if experiment != "hacking" else conditions
-        names = ["socialized", *shown]
-        params = [pick("socialized", (seed_index,), "socialized")]
-        for name in shown:
-            if name not in conditions:
-                raise ValueError(f"{directory}/config.json lists no condition {name!r}")
-            index = (conditions.index(name), seed_index)
-            params.append(pick("autonomy", index, name))
-        chosen = {None: params}
-    else:
-        transfer = [c for c in conditions if c != "frozen"]
-        names = ["socialized", "frozen", *transfer]
-        chosen = {}
-        for t, task in enumerate(tasks):
-            chosen[task] = [
-                pick("socialized", (seed_index,), "socialized"),
-                pick("frozen", (seed_index,), "frozen"),
-                *(
-                    pick("transfer", (c, t * seeds + seed_index), name)
-                    for c, name in enumerate(transfer)
-                ),
-            ]
     sets = []
-    for task, params in chosen.items():
-        stem = experiment
-        where = f"{experiment} (seed {seed})"
-        if experiment == "ood":
-            where = f"ood: {config['test_blocks']} blocks (seed {seed})"
-        elif task is not None:
-            stem = f"{experiment}-{task}"
-            where = f"{task} (seed {seed})"
+    for task, env_params in tasks.items():
+        stem, title = protocol.render_label(experiment, config, task)
+        params = [pick(title, name) for title, name in panels[task]]
         sets.append(
             PolicySet(
                 stem=stem,
-                title=where,
-                names=tuple(names),
+                title=f"{title} (seed {seed})",
+                names=tuple(title for title, _ in panels[task]),
                 params=jax.tree.map(lambda *leaves: np.stack(leaves), *params),
-                ppo=PPO(ppo_config, env, tasks[task]),
+                ppo=PPO(ppo_config, env, env_params),
                 counted="partner arrivals" if isinstance(env, BoulderEnv) else "goals",
             )
         )

@@ -16,6 +16,7 @@ One socialization feeds every task and condition.
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -150,6 +151,35 @@ class Generalization(Protocol):
             "updates": self.updates,
             "env": {"size": self.env.size, "max_steps": int(self.ppo.env_params.max_steps)},
         }
+
+    RENDERED = CONDITIONS
+    """After the socialized learner (one GIF per test task)."""
+
+    @classmethod
+    def render_world(cls, config: dict) -> tuple[Any, dict]:
+        env, max_steps = GoalsEnv(), config.get("env", {}).get("max_steps")
+        tasks = {
+            task: (
+                env.make_params(n_blocks=config["test_blocks"], max_steps=max_steps)
+                if task == RANDOM_TASK
+                else env.make_params(layout=task, max_steps=max_steps)
+            )
+            for task in config["tasks"]
+        }
+        return env, tasks
+
+    @classmethod
+    def render_panels(cls, config: dict, task: Any) -> list[tuple[str, str]]:
+        several = len(config["tasks"]) > 1
+        return [("socialized", "socialized")] + [
+            (c, f"{c}:{task}" if several and c != "frozen" else c) for c in cls.RENDERED
+        ]
+
+    @classmethod
+    def render_label(cls, name: str, config: dict, task: Any) -> tuple[str, str]:
+        if list(config["tasks"]) == [RANDOM_TASK]:
+            return name, f"{name}: {config['test_blocks']} blocks"
+        return super().render_label(name, config, task)
 
     @classmethod
     def saved_policies(cls, config: dict) -> dict[str, tuple[str, tuple[int, ...], int]]:

@@ -77,6 +77,8 @@ class Hacking(Protocol):
     """Socialize, train `isr_partial` and `isr_full`, run autonomy with each; compare early and
     late windows of autonomy."""
 
+    RENDERED = ("socialized", *CONDITIONS)
+
     def __init__(self, name: str, config: HackingConfig) -> None:
         super().__init__(name, config)
         self.env, env_params = config.make_world()

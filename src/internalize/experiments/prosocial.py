@@ -13,7 +13,7 @@ the caregiver's true reward on one layout (`reward_map.png`, see `MAP_SITUATIONS
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
@@ -195,6 +195,13 @@ class Prosocial(Retention):
     def make_env(self):
         env = BoulderEnv(rules=self.config.boulder)
         return env, env.make_params()
+
+    @classmethod
+    def render_world(cls, config: dict) -> tuple[Any, dict]:
+        env_config = config.get("env", {})
+        rules = BoulderRules(**config.get("boulder", {}))  # a run older than the rules: none
+        env = BoulderEnv(egocentric=env_config.get("egocentric", True), rules=rules)
+        return env, {None: env.make_params(max_steps=env_config.get("max_steps"))}
 
     def describe_env(self) -> dict:
         env, params = self.env, self.env_params

@@ -75,6 +75,7 @@ class Retention(Protocol):
     """The results.json name of each condition's headline (the first) over oracle's."""
     LABELS = {"goals_per_episode": "goals per episode", "true_return": "return (true reward)"}
     """The curves of the figure and their labels."""
+    RENDERED = ("socialized", "none", "isr", "oracle")
 
     def __init__(self, name: str, config: RetentionConfig) -> None:
         super().__init__(name, config)

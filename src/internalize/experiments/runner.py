@@ -94,6 +94,36 @@ class Protocol:
         """What `config.json` holds beside the settings (update counts, the environment)."""
         return {}
 
+    RENDERED: tuple[str, ...] = ("socialized",)
+    """The saved policies (`saved_policies`) that `internalize render` shows side by side."""
+
+    @classmethod
+    def render_world(cls, config: dict) -> tuple[Any, dict]:
+        """The environment a run played in and the tasks its policies are rendered on ({task:
+        env params}; one task, None, where it has none named), from its `config.json`. By
+        default the goals world with the run's `n_blocks`."""
+        from internalize.envs.goals import GoalsEnv
+
+        env_config = config.get("env", {})
+        world = env_config.get("world", "goals")
+        if world != "goals":
+            raise ValueError(
+                f"the run is in the world {world!r}; render draws only the goals and boulder worlds"
+            )
+        env = GoalsEnv()
+        max_steps = env_config.get("max_steps")
+        return env, {None: env.make_params(n_blocks=config["n_blocks"], max_steps=max_steps)}
+
+    @classmethod
+    def render_panels(cls, config: dict, task: Any) -> list[tuple[str, str]]:
+        """(panel title, saved policy name) of each panel of `task`'s GIF."""
+        return [(name, name) for name in cls.RENDERED]
+
+    @classmethod
+    def render_label(cls, name: str, config: dict, task: Any) -> tuple[str, str]:
+        """(file stem, title) of the GIF of `task` in a run of experiment `name`."""
+        return (name, name) if task is None else (f"{name}-{task}", str(task))
+
     @classmethod
     def saved_policies(cls, config: dict) -> dict[str, tuple[str, tuple[int, ...], int]]:
         """The policies a run of this protocol saves, by name, from its `config.json`: (entry of

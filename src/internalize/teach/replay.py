@@ -20,6 +20,7 @@ saved policies (`internalize.render.play`), as tests/teach/test_browser.py does.
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +91,20 @@ class TeachReplay(Protocol):
         self.blocks = sum(record["kind"] == "updates" for record in self.records)
         self.programs = Programs(self.session_config)
         self.evaluator = make_evaluator(self.programs, self.session_config.eval_episodes)
+
+    RENDERED = ("untaught", "taught")
+
+    @classmethod
+    def render_world(cls, config: dict) -> tuple[Any, dict]:
+        """The teaching session's world."""
+        from internalize.envs.boulder import BoulderEnv
+        from internalize.envs.goals import GoalsEnv
+
+        boulder = config["world"] == "boulder"
+        env = BoulderEnv() if boulder else GoalsEnv()
+        settings = {} if boulder else {"n_blocks": config["n_blocks"]}
+        max_steps = config.get("env", {}).get("max_steps")
+        return env, {None: env.make_params(max_steps=max_steps, **settings)}
 
     def describe(self) -> dict:
         session = self.session_config
