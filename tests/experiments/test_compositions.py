@@ -274,7 +274,7 @@ def test_each_experiment_runs_its_compositions(name, tmp_path, at_root):
         "retention": ["--socialize-steps", "4096", "--autonomy-steps", "4096"],
         "hacking": ["--socialize-steps", "24576", "--autonomy-steps", "4096"],
         "overoptimization": [
-            *("--socialize-steps", "24576", "--autonomy-steps", "4096", "--members", "2"),
+            *("--socialize-steps", "24576", "--autonomy-steps", "4096", "--set", "members=2"),
             *("--set", "data_fractions=0.5,1.0", "--set", "hack_fraction=0.5"),
         ],
         "scaling": ["--socialize-steps", "8192", "--set", "sample_counts=2048,4096"],
