@@ -1,12 +1,13 @@
 """Components named in a config: a built-in name, a name another package registers, or an import
 path.
 
-A setting that names a component (`world`, `isr.model`) takes one of:
+A setting that names a component (`world`, `isr.model`, `schedule.kind`) takes one of:
 
 - a built-in name (`goals`, `paper`);
 - a name that an installed package registers under the component's entry-point group
-  (`internalize.worlds`, `internalize.isrs`; `internalize.experiments` for whole experiments, read
-  by `experiments.registry`), e.g. in that package's `pyproject.toml`:
+  (`internalize.worlds`, `internalize.isrs`, `internalize.schedules`; `internalize.experiments`
+  for whole experiments, read by `experiments.registry`), e.g. in that package's
+  `pyproject.toml`:
 
       [project.entry-points."internalize.worlds"]
       hazard = "mypackage.hazard:make_env"

@@ -22,6 +22,7 @@ from internalize.experiments.runner import protocol
 ROOT = Path(__file__).parents[2]
 HAZARD = "examples.hazard_world:make_env"
 WIDE = "examples.wide_isr:make_isr"
+RETURNING = "examples.returning_caregiver:make_schedule"
 TAKES = {
     # experiment: (world, schedule); every one takes isr.model
     "retention": (True, True),
@@ -55,13 +56,14 @@ def test_each_experiment_takes_what_the_docs_say(name, at_root):
     if world:
         settings += [f"world={HAZARD}", "ppo.obs_scale=1.0"]
     if schedule:
-        settings += ["schedule=fading", "schedule.fade_steps=4096"]
+        settings += [f"schedule={RETURNING}"]
     built = protocol(name, resolve_config(name, None, {}, settings))
     assert type(built.isr_network).__name__ == "WideISR"
     if world:
         assert type(built.ppo.env).__module__ == "examples.hazard_world"
     if schedule:
-        assert built.config.schedule.kind == "fading"
+        presence = built.config.schedule.presence(1000.0)
+        assert (float(presence.after), float(presence.episode_share)) == (0.5, 0.25)
     if not world:
         with pytest.raises(ValueError, match="world"):
             resolve_config(name, None, {}, [f"world={HAZARD}"])
@@ -77,6 +79,8 @@ def test_each_experiment_takes_what_the_docs_say(name, at_root):
         ("world=hazard", "world 'hazard': give one of"),
         ("isr.model=examples.wide_isr:nothing", "isr.model 'examples.wide_isr:nothing' cannot"),
         ("isr.model=examples.hazard_world:make_env", "isr.model .* failed to build"),
+        ("schedule=examples.nowhere:make_schedule", "schedule 'examples.nowhere:make_schedule'"),
+        ("schedule=fadingg", "schedule 'fadingg': give one of"),
     ],
 )
 def test_a_bad_component_is_named_and_nothing_is_created(setting, said, tmp_path, at_root, capsys):
@@ -88,6 +92,15 @@ def test_a_bad_component_is_named_and_nothing_is_created(setting, said, tmp_path
     assert len(lines) == 1 and lines[0].startswith("internalize: error:"), lines
     assert re.search(said, lines[0]), lines[0]
     assert not out.exists()
+
+
+def test_a_schedule_of_ones_own_that_gives_no_presence_is_named(at_root):
+    from internalize.social.caregiver import ScheduleConfig
+
+    with pytest.raises(ValueError, match="gave slice, not a Presence"):
+        ScheduleConfig(kind="builtins:slice").presence(0.0)
+    with pytest.raises(ValueError, match="failed to build: TypeError"):
+        ScheduleConfig(kind="examples.hazard_world:make_env").presence(0.0)
 
 
 def test_the_wide_isr_learns_the_hazard_worlds_caregiver(at_root):
@@ -151,6 +164,9 @@ PLUGIN = {
 
         [project.entry-points."internalize.isrs"]
         wide = "careful_plugin:make_isr"
+
+        [project.entry-points."internalize.schedules"]
+        returning = "careful_plugin:make_schedule"
     """,
     "careful_plugin/__init__.py": '''
         """A package of one's own: an experiment (retention in the hazard world, with a wide
@@ -171,6 +187,12 @@ PLUGIN = {
             from examples.wide_isr import make_isr
 
             return make_isr(agent_cells)
+
+
+        def make_schedule(switch_step, config):
+            from examples.returning_caregiver import make_schedule
+
+            return make_schedule(switch_step, config)
 
 
         @dataclass(frozen=True)
@@ -249,13 +271,14 @@ def test_an_installed_packages_experiment_runs_with_its_world_and_isr(plugin, tm
         plugin,
         *("reproduce", "careful", "--seeds", "2", "--quiet", "--out", str(out)),
         *("--socialize-steps", "4096", "--autonomy-steps", "4096"),
-        *("--set", "isr.model=wide", "--set", "ppo.obs_scale=1.0"),
+        *("--set", "isr.model=wide", "--set", "ppo.obs_scale=1.0", "--set", "schedule=returning"),
         cwd=tmp_path,  # not the repository: the package's names are enough
     )
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert config["experiment"] == "careful" and config["world"] == "hazard"
     assert config["isr"]["model"] == "wide" and config["env"]["obs_shape"] == [5, 5, 3]
+    assert config["schedule"]["kind"] == "returning"
     results = json.loads((out / "results.json").read_text())
     assert set(results["conditions"]) == {"oracle", "none", "isr"}
 
@@ -269,7 +292,7 @@ def test_each_experiment_runs_its_compositions(name, tmp_path, at_root):
     if world:
         settings += ["--set", f"world={HAZARD}", "--set", "ppo.obs_scale=1.0"]
     if schedule:
-        settings += ["--set", "schedule=fading", "--set", "schedule.fade_steps=2048"]
+        settings += ["--set", f"schedule={RETURNING}"]
     steps = {
         "retention": ["--socialize-steps", "4096", "--autonomy-steps", "4096"],
         "hacking": ["--socialize-steps", "24576", "--autonomy-steps", "4096"],

@@ -229,7 +229,11 @@ class ScheduleConfig:
     """How the caregiver leaves when socialization ends (in the conditions where it leaves)."""
 
     kind: str = "two_phase"
-    """`two_phase` (gone at once: the paper's), `fading`, `intermittent` or `readiness`."""
+    """`two_phase` (gone at once: the paper's), `fading`, `intermittent`, `readiness`, or a
+    schedule of one's own: a name an installed package registers (entry-point group
+    `internalize.schedules`) or `package.module:make_schedule`, a function
+    `(switch_step, config) -> Presence` (`make_presence`; `config` is this ScheduleConfig, whose
+    values it may read)."""
     fade_steps: int = 30_000
     """fading: environment steps over which presence falls linearly from 1 to 0."""
     episode_share: float = 0.5
@@ -242,7 +246,7 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.kind!r}; known: {list(SCHEDULES)}")
+            self._own()  # names one that cannot be loaded
         # Every value is checked, whichever kind uses it.
         _check(
             1.0, 0.0, 0.0, self.fade_steps, self.episode_share, self.ready_goals, self.ready_window
@@ -256,4 +260,22 @@ class ScheduleConfig:
             return intermittent(self.episode_share)
         if self.kind == "readiness":
             return readiness(self.ready_goals, self.ready_window)
-        return two_phase(switch_step)
+        if self.kind == "two_phase":
+            return two_phase(switch_step)
+        try:
+            presence = self._own()(switch_step, self)
+        except Exception as error:  # the user's function, whatever it raises
+            why = f"{type(error).__name__}: {error}"
+            raise ValueError(f"schedule {self.kind!r} failed to build: {why}") from None
+        if not isinstance(presence, Presence):
+            raise ValueError(
+                f"schedule {self.kind!r} gave {type(presence).__name__}, not a Presence "
+                "(social.caregiver.make_presence)"
+            )
+        return presence
+
+    def _own(self):
+        """The function of a schedule of one's own."""
+        from internalize.plugins import load
+
+        return load(self.kind, "schedule", "internalize.schedules", {})
