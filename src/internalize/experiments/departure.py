@@ -231,44 +231,12 @@ class Departure(Retention):
         ISRs, the largest first, and the runs without an ISR, then each cell's `isr` runs as
         soon as its ISR is trained. Calls of one kind have the same shapes and share one
         compiled program."""
-        config, ppo, seeds, bar = self.config, self.ppo, self.config.seeds, run.progress
-        continue_cells = runs_continuer(ppo, self.autonomy_updates, bar)
+        config, bar = self.config, run.progress
+        continue_cells = runs_continuer(self.ppo, self.autonomy_updates, bar)
         timings = {name: Timing() for name in ("isr", *AUTONOMY_PHASES)}
         pool = ThreadPoolExecutor(2)
         try:
-            social = pool.submit(
-                socialize_snapshots,
-                ppo,
-                run.key_runs,
-                self.socialize_updates + self.autonomy_updates,
-                self.at_updates,
-                config.ready_goals,
-                config.ready_window,
-                ready_until=self.socialize_updates,
-                progress=bar,
-            )
-            if self.intermittent:
-                attends = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
-                attending = pool.submit(
-                    socialize_snapshots,
-                    ppo,
-                    run.key_runs,  # paired: the same seeds, the same start
-                    self.intermittent_updates[-1],
-                    self.intermittent_updates,
-                    rewards=per_run(attends, seeds),
-                    progress=bar,
-                    name="intermittent socialization",
-                )
-            metrics, data, snapshots = run.timed("socialization", social.result())
-            sources, datasets = {"at": snapshots, "ready": snapshots}, {"at": data, "ready": data}
-            if self.intermittent:
-                attended, attended_data, sources["intermittent"] = run.timed(
-                    "intermittent socialization", attending.result()
-                )
-                metrics = jax.tree.map(_concatenate_padded, metrics, attended)
-                datasets["intermittent"] = jax.tree.map(
-                    lambda x: _padded(x, data.size), attended_data
-                )
+            metrics, data, snapshots, sources, datasets = self.socializations(run, pool)
             # Every ISR learns from a dataset of the first socialization's size, so that one
             # compiled program trains them all.
             train = isr_trainer(config.isr, data.size, self.isr_network, bar)
@@ -303,11 +271,49 @@ class Departure(Retention):
             if "oracle" in cell.conditions:
                 later = slice(cell.start[1], cell.start[1] + self.autonomy_updates)
                 autonomy[cell.name, "oracle"] = jax.tree.map(
-                    lambda x, later=later: np.asarray(x[:seeds, later]), metrics
+                    lambda x, later=later: np.asarray(x[: config.seeds, later]), metrics
                 )
         # By cell and condition, whichever call finished first.
         order = [(cell.name, condition) for cell in self.cells for condition in cell.conditions]
         return metrics, snapshots, isrs, {key: autonomy[key] for key in order}
+
+    def socializations(self, run: Run, pool: ThreadPoolExecutor) -> tuple:
+        """The first socialization (the caregiver always there, snapshots kept along the way)
+        and, if a cell asks for it, the one that attends some episodes, side by side in `pool`:
+        (metrics, the first's data, its snapshots, the snapshots and the datasets by source)."""
+        config, ppo, bar = self.config, self.ppo, run.progress
+        social = pool.submit(
+            socialize_snapshots,
+            ppo,
+            run.key_runs,
+            self.socialize_updates + self.autonomy_updates,
+            self.at_updates,
+            config.ready_goals,
+            config.ready_window,
+            ready_until=self.socialize_updates,
+            progress=bar,
+        )
+        if self.intermittent:
+            attends = LearnerReward(intermittent(config.episode_share), jnp.float32(0.0))
+            attending = pool.submit(
+                socialize_snapshots,
+                ppo,
+                run.key_runs,  # paired: the same seeds, the same start
+                self.intermittent_updates[-1],
+                self.intermittent_updates,
+                rewards=per_run(attends, config.seeds),
+                progress=bar,
+                name="intermittent socialization",
+            )
+        metrics, data, snapshots = run.timed("socialization", social.result())
+        sources, datasets = {"at": snapshots, "ready": snapshots}, {"at": data, "ready": data}
+        if self.intermittent:
+            attended, attended_data, sources["intermittent"] = run.timed(
+                "intermittent socialization", attending.result()
+            )
+            metrics = jax.tree.map(_concatenate_padded, metrics, attended)
+            datasets["intermittent"] = jax.tree.map(lambda x: _padded(x, data.size), attended_data)
+        return metrics, data, snapshots, sources, datasets
 
     @property
     def starts(self) -> list:
@@ -418,6 +424,37 @@ class Departure(Retention):
 
         abrupt = [cell for cell in self.cells if cell.schedule == "abrupt"]
         longest = abrupt[-1].name
+        critical = self.critical_period(abrupt, goals, isr_mse)
+        kept = [
+            name for name, row in critical.items() if row["isr/oracle"]["mean"] >= config.keep_share
+        ]
+        shortest = kept[0] if kept else None
+
+        oracle = goals[longest, "oracle"]
+        schedules = self.ways_of_leaving(abrupt, goals, effort, isr_mse, snapshots, oracle)
+        findings = _findings(critical, shortest, schedules, config.keep_share)
+
+        self.save_figures(
+            run, critical, schedules, goals, effort, isr_mse, (social, snapshots, autonomy)
+        )
+        return {
+            "critical_period": critical,
+            "shortest_socialization": None
+            if shortest is None
+            else {
+                "cell": shortest,
+                "socialize_steps": critical[shortest]["socialize_steps"],
+                "isr/oracle": critical[shortest]["isr/oracle"],
+            },
+            "schedules": schedules,
+            "oracle_reference": longest,
+            "left_out": self.skipped,
+            "findings": findings,
+        }
+
+    def critical_period(self, abrupt: list, goals: dict, isr_mse: dict) -> dict:
+        """Per length of socialization (the abrupt cells): goals under each condition, isr over
+        oracle, the ISR's error and isr against none, over seeds."""
         critical = {}
         for cell in abrupt:
             ratio = goals[cell.name, "isr"] / np.maximum(goals[cell.name, "oracle"], 1e-9)
@@ -433,12 +470,14 @@ class Departure(Retention):
                     goals[cell.name, "isr"], goals[cell.name, "none"], "greater"
                 ).as_dict(),
             }
-        kept = [
-            name for name, row in critical.items() if row["isr/oracle"]["mean"] >= config.keep_share
-        ]
-        shortest = kept[0] if kept else None
+        return critical
 
-        oracle = goals[longest, "oracle"]
+    def ways_of_leaving(
+        self, abrupt: list, goals: dict, effort: dict, isr_mse: dict, snapshots, oracle
+    ) -> dict:
+        """Per cell: its effort, goals and retention (isr's goals over `oracle`, the longest
+        socialization's) and, for a way of leaving, its paired test against abrupt at its
+        effort (readiness: at the length nearest its mean effort)."""
         schedules = {}
         for cell in self.cells:
             retention = goals[cell.name, "isr"] / np.maximum(oracle, 1e-9)
@@ -465,8 +504,13 @@ class Departure(Retention):
                     goals[cell.name, "isr"], goals[against.name, "isr"]
                 ).as_dict()
             schedules[cell.name] = row
-        findings = _findings(critical, shortest, schedules, config.keep_share)
+        return schedules
 
+    def save_figures(self, run: Run, critical, schedules, goals, effort, isr_mse, played) -> None:
+        """`departure.png` (critical period, retention against effort) and
+        `departure_curves.png` (the ways of leaving at one effort, and readiness)."""
+        config, (social, snapshots, autonomy) = self.config, played
+        abrupt = [cell for cell in self.cells if cell.schedule == "abrupt"]
         figure = departure_figure(
             {
                 name: (
@@ -493,20 +537,6 @@ class Departure(Retention):
                 title=f"Ways of leaving at effort {shown_at} and by readiness (isr; mean ± SE)",
             ),
         )
-        return {
-            "critical_period": critical,
-            "shortest_socialization": None
-            if shortest is None
-            else {
-                "cell": shortest,
-                "socialize_steps": critical[shortest]["socialize_steps"],
-                "isr/oracle": critical[shortest]["isr/oracle"],
-            },
-            "schedules": schedules,
-            "oracle_reference": longest,
-            "left_out": self.skipped,
-            "findings": findings,
-        }
 
     def timeline(self, cell: Cell, social, snapshots, autonomy) -> dict:
         """A cell's whole run, socialization then autonomy (isr), by update: "step" float[T],
