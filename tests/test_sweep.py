@@ -19,7 +19,7 @@ import pytest
 from internalize.cli import main
 from internalize.experiments import registry
 from internalize.experiments.common import ExperimentConfig
-from internalize.experiments.phases import Timing
+from internalize.experiments.compiled import Timing
 from internalize.experiments.runner import Protocol
 from internalize.stats import summarize
 from internalize.sweep import make_cells, parse_grid, run_sweep, seed_metrics

@@ -187,7 +187,7 @@ class _CellProgress(SharedProgress):
 def _run_local(experiment: str, cells: list[Cell], root: Path, bar: Progress, status: dict):
     """The cells one group after another: cells whose protocols may compute their phases
     together (`Protocol.batch_key`) do so, in one compiled call each phase."""
-    from internalize.experiments.phases import shared_phases
+    from internalize.experiments.sharing import shared_phases
 
     groups: dict[str, list[Cell]] = {}
     for cell in cells:

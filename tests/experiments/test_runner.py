@@ -12,7 +12,7 @@ import pytest
 
 from internalize.experiments import registry
 from internalize.experiments.common import LOCK_FILE, ExperimentConfig
-from internalize.experiments.phases import Timing
+from internalize.experiments.compiled import Timing
 from internalize.experiments.runner import Protocol, planned_steps, run_experiment
 
 

@@ -21,8 +21,9 @@ from internalize.experiments.common import (
     load_checkpoints,
     run_files,
 )
+from internalize.experiments.compiled import Timing
 from internalize.experiments.configs import make_config
-from internalize.experiments.phases import Timing, _fingerprint, _once, shared_phases
+from internalize.experiments.sharing import fingerprint, once, shared_phases
 from internalize.experiments.suite import (
     EXPERIMENTS,
     FAULTS_VARIABLE,
@@ -128,17 +129,17 @@ def test_a_phase_runs_once_inside_shared_phases():
         return "value", Timing(run_s=2.0, steps=8)
 
     inputs = (np.arange(3), "setting")
-    assert _once("phase", inputs, compute, None, 8) == ("value", Timing(run_s=2.0, steps=8))
+    assert once("phase", inputs, compute, None, 8) == ("value", Timing(run_s=2.0, steps=8))
     with shared_phases():
-        first = _once("phase", inputs, compute, None, 8)
-        again = _once("phase", (np.arange(3), "setting"), compute, None, 8)
-        other = _once("phase", (np.arange(1, 4), "setting"), compute, None, 8)
+        first = once("phase", inputs, compute, None, 8)
+        again = once("phase", (np.arange(3), "setting"), compute, None, 8)
+        other = once("phase", (np.arange(1, 4), "setting"), compute, None, 8)
     assert len(calls) == 3  # outside, first inside, other inputs
     assert first == ("value", Timing(run_s=2.0, steps=8))
     assert again == ("value", Timing(steps=8, shared=True))
     assert other[1].shared is False
-    assert _fingerprint(np.zeros(2, np.float32)) != _fingerprint(np.zeros(2, np.float64))
-    assert _fingerprint(jax.random.key(1)) != _fingerprint(jax.random.key(2))
+    assert fingerprint(np.zeros(2, np.float32)) != fingerprint(np.zeros(2, np.float64))
+    assert fingerprint(jax.random.key(1)) != fingerprint(jax.random.key(2))
 
 
 def test_resuming_skips_what_finished_and_redoes_what_was_interrupted(all_run, tmp_path):

@@ -288,7 +288,7 @@ def default_run_path(experiment: str) -> Path:
 
 class Progress:
     """A tqdm bar of environment steps (its rate is steps per second), moved between the
-    compiled calls of a phase (`phases.UpdateLoop`): no compiled program calls back to it.
+    compiled calls of a phase (`compiled.UpdateLoop`): no compiled program calls back to it.
     """
 
     def __init__(self, total: int, enabled: bool = True) -> None:

@@ -41,17 +41,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from internalize.envs.boulder import BoulderEnv, BoulderRules, agent_cells
+from internalize.experiments.compiled import Timing
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
 from internalize.experiments.phases import (
     PAPER_SCHEDULE,
-    Timing,
     autonomy_settings,
-    final_mean,
     isr_trainer,
-    metric_names,
-    metric_rows,
     per_run,
     runs_continuer,
     socialize_snapshots,
@@ -62,6 +59,7 @@ from internalize.experiments.prosocial import (
 )
 from internalize.experiments.retention import Retention, RetentionConfig
 from internalize.experiments.runner import Protocol, Run
+from internalize.experiments.tables import final_mean, metric_names, metric_rows
 from internalize.isr.train import split_sizes
 from internalize.plots import departure_figure, presence_curves_figure
 from internalize.social.caregiver import ScheduleConfig, intermittent

@@ -24,13 +24,10 @@ import numpy as np
 
 from internalize.envs.goals import GoalsEnv
 from internalize.envs.layouts import NAMED_LAYOUTS
+from internalize.experiments.compiled import Timing, compiled_call
 from internalize.experiments.phases import (
-    Timing,
     autonomy,
     best_checkpoints,
-    compiled_call,
-    metric_curves,
-    metric_rows,
     phase_steps,
     socialize,
     tile,
@@ -38,6 +35,7 @@ from internalize.experiments.phases import (
 )
 from internalize.experiments.runner import Protocol, Run
 from internalize.experiments.settings import ISRRewardSettings, ScheduleSettings
+from internalize.experiments.tables import metric_curves, metric_rows
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import METRIC_NAMES, PPO, over_runs
 from internalize.plots import generalization_figure

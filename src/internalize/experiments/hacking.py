@@ -16,17 +16,10 @@ import numpy as np
 
 from internalize.envs.constants import Action
 from internalize.envs.layouts import border_mask, walls_mask
-from internalize.experiments.phases import (
-    autonomy,
-    autonomy_rows,
-    metric_curves,
-    phase_steps,
-    socialize,
-    tile,
-    train_isr,
-)
+from internalize.experiments.phases import autonomy, phase_steps, socialize, tile, train_isr
 from internalize.experiments.runner import Protocol, Run
 from internalize.experiments.settings import ScheduleSettings, WorldSettings
+from internalize.experiments.tables import autonomy_rows, metric_curves
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO, Rollout
@@ -262,7 +255,7 @@ class LoopingMetric:
     """The metric `looping` of a rollout: the share of its steps on which the learner received
     internal reward above `threshold` without reaching a goal (reward paid for nothing: an ISR
     being hacked). A value, not a closure: equal thresholds give equal metrics, so phases that
-    use it are shared (`phases.shared_phases`)."""
+    use it are shared (`sharing.shared_phases`)."""
 
     threshold: float
 

@@ -4,12 +4,7 @@ Each phase is one jitted call over all seeds (and conditions) at once, compiled 
 compile time is reported apart. Arrays carry a leading run axis.
 """
 
-import contextlib
 import dataclasses
-import hashlib
-import threading
-import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +14,11 @@ import numpy as np
 from flax import struct
 
 from internalize.experiments.common import Progress
+from internalize.experiments.compiled import Timing, UpdateLoop, compiled_call
+from internalize.experiments.sharing import fingerprint, once, store
 from internalize.isr.model import ISRNetwork
 from internalize.isr.train import ISRConfig, ISRDataset, ISRResult, make_isr_train
 from internalize.learners.ppo import (
-    METRIC_NAMES,
     PPO,
     PPOConfig,
     Runner,
@@ -37,198 +33,6 @@ from internalize.social.caregiver import (
     readiness_check,
 )
 from internalize.social.rewards import ISRReward, LearnerReward, caregiver_present
-
-
-@dataclass
-class Timing:
-    """Seconds spent compiling and running one phase, and environment steps taken."""
-
-    compile_s: float = 0.0
-    run_s: float = 0.0
-    steps: int = 0
-    shared: bool = False
-    """Reused from an identical earlier phase (`shared_phases`), so no time was spent."""
-
-    def as_dict(self) -> dict[str, float]:
-        rate = self.steps / self.run_s if self.run_s > 0 else 0.0
-        timing = {
-            "compile_s": self.compile_s,
-            "run_s": self.run_s,
-            "steps": self.steps,
-            "steps_per_second": rate,
-        }
-        return {**timing, "shared": True} if self.shared else timing
-
-
-_compile_locks: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
-_compile_locks_lock = threading.Lock()
-
-
-def _compiling(function) -> threading.Lock:
-    """The lock held while `function` compiles: calls from other threads wait for the first
-    compile and then find it in JAX's cache (a function's compiled programs are cached by the
-    function, for arguments of the same shapes)."""
-    with _compile_locks_lock:
-        return _compile_locks.setdefault(function, threading.Lock())
-
-
-def compiled_call(
-    function, *args, timing: Timing, name: str, progress: Progress | None = None
-) -> Any:
-    """Compile `jax.jit(function)` for `args`, run it, and record both durations; the progress
-    bar, if any, names the phase."""
-    compiled = _compile(function, args, timing, name, progress)
-    started = time.perf_counter()
-    result = jax.block_until_ready(compiled(*args))
-    timing.run_s += time.perf_counter() - started
-    return result
-
-
-def _compile(function, args: tuple, timing: Timing, name: str, progress, donate=()):
-    """`jax.jit(function)` compiled for `args`, the seconds it took added to `timing`."""
-    if progress is not None:
-        progress.phase(f"{name} (compiling)")
-    started = time.perf_counter()
-    with _compiling(function):  # another thread's call of `function` may be compiling it
-        compiled = jax.jit(function, donate_argnums=donate).lower(*args).compile()
-    timing.compile_s += time.perf_counter() - started
-    if progress is not None:
-        progress.phase(name)
-    return compiled
-
-
-CHUNKS = 16
-"""About how many compiled calls an `UpdateLoop` splits its updates into."""
-
-
-def chunk_size(num_updates: int) -> int:
-    """The divisor of `num_updates` nearest (in ratio) to `num_updates / CHUNKS`."""
-    divisors = [d for d in range(1, num_updates + 1) if num_updates % d == 0]
-    return min(divisors, key=lambda d: abs(np.log(d * CHUNKS / num_updates)))
-
-
-class UpdateLoop:
-    """`num_updates` updates of every run, as a few compiled calls of `chunk_size` updates
-    each, with the progress bar moved between them by the steps taken (`config.batch_size`
-    per run and update): no program holds a host callback, so JAX's persistent compilation
-    cache can keep them all (`internalize.compile_cache`), and the numbers are those of one
-    scan over all the updates.
-
-    Per run, `init(*inputs) -> carry` starts it and `body(carry, done) -> (carry, output)` is
-    one update (`done`: int32, the updates done after it, from 1). Calling the loop returns
-    the carries and the outputs, leading axes [runs, updates]. Repeated calls with inputs of
-    the same shapes share the compiled programs; make the loop once and call it often.
-    """
-
-    def __init__(self, init, body, num_updates: int, config: PPOConfig) -> None:
-        if num_updates < 1:
-            raise ValueError(f"an update loop needs at least one update, got {num_updates}")
-        size = chunk_size(num_updates)
-        self.num_updates, self.size, self.steps_per_update = num_updates, size, config.batch_size
-        parallel = config.parallel_runs
-
-        def start(*inputs):
-            return over_runs(init, parallel)(*inputs)
-
-        def chunk(carry, first):
-            done = first + jnp.arange(1, size + 1, dtype=jnp.int32)
-            return over_runs(lambda c: jax.lax.scan(body, c, done), parallel)(carry)
-
-        self.start, self.chunk = start, chunk
-
-    def __call__(
-        self, *inputs, timing: Timing, name: str, progress: Progress | None
-    ) -> tuple[Any, Any]:
-        """Run every update of each run of `inputs` (leading run axis), the time into `timing`
-        under `name`; each call moves `progress` by the environment steps it took."""
-        start = _compile(self.start, inputs, timing, name, progress)
-        started = time.perf_counter()
-        carry = start(*inputs)
-        timing.run_s += time.perf_counter() - started
-        first = jnp.int32(0)
-        chunk = _compile(self.chunk, (carry, first), timing, name, progress)
-        outputs = jax.tree.map(  # [runs, updates, ...], written in place chunk by chunk
-            lambda x: jnp.zeros((x.shape[0], self.num_updates, *x.shape[2:]), x.dtype),
-            chunk.out_info[1],
-        )
-        write = _compile(_write, (outputs, chunk.out_info[1], first), timing, name, progress, (0,))
-        runs = int(jax.tree.leaves(inputs)[0].shape[0])
-        started = time.perf_counter()
-        for first in range(0, self.num_updates, self.size):
-            carry, part = chunk(carry, jnp.int32(first))
-            outputs = jax.block_until_ready(write(outputs, part, jnp.int32(first)))
-            if progress is not None:
-                progress.advance(runs * self.size * self.steps_per_update)
-        timing.run_s += time.perf_counter() - started
-        return carry, outputs
-
-
-def _write(whole, part, first):
-    """`part` [runs, n, ...] written into `whole` [runs, updates, ...] from update `first`."""
-    return jax.tree.map(
-        lambda w, x: jax.lax.dynamic_update_slice_in_dim(w, x, first, axis=1), whole, part
-    )
-
-
-_shared: dict[str, tuple] | None = None
-"""Results of phases computed inside `shared_phases()`, by the fingerprint of their inputs."""
-
-
-@contextlib.contextmanager
-def shared_phases():
-    """Inside this block a phase called again with identical inputs (the same presets, task,
-    seeds, data and step counts) returns its first result instead of being recomputed: the
-    experiments of `reproduce all` that socialize alike share one socialization, ISR and frozen
-    learner. Phases are deterministic functions of their inputs, so the results are the same
-    as separate runs give; the repeated phase's timing counts no seconds and says `shared`.
-    A block inside another shares the outer one's results."""
-    global _shared
-    if _shared is not None:
-        yield
-        return
-    _shared = {}
-    try:
-        yield
-    finally:
-        _shared = None
-
-
-def _fingerprint(*parts: Any) -> str:
-    """A digest of array leaves (values, dtypes, shapes) and the repr of everything else."""
-    digest = hashlib.sha256()
-    leaves, treedef = jax.tree.flatten(parts)
-    digest.update(repr(treedef).encode())
-    for leaf in leaves:
-        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
-            array = np.asarray(leaf)
-            digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(array.tobytes())
-        else:
-            digest.update(repr(leaf).encode())
-    return digest.hexdigest()
-
-
-def _once(name: str, inputs: tuple, compute, progress: Progress | None, steps: int):
-    """`compute()` (returning `(..., Timing)`, or a list of such), or inside `shared_phases()`
-    the stored result of the same phase with the same `inputs`, whose `steps` then move the
-    progress bar at once."""
-    if _shared is None:
-        return compute()
-    key = _fingerprint(name, *inputs)
-    if key not in _shared:
-        _shared[key] = compute()
-        return _shared[key]
-    if progress is not None:
-        progress.advance(steps)
-
-    def shared(outcome: tuple) -> tuple:
-        *outputs, timing = outcome
-        return (*outputs, Timing(steps=timing.steps, shared=True))
-
-    found = _shared[key]
-    return [shared(outcome) for outcome in found] if isinstance(found, list) else shared(found)
 
 
 def socialize(
@@ -246,7 +50,7 @@ def socialize(
     original's ood and layouts started autonomy from it (SPEC §7); the data stay every step's.
     """
     steps = int(keys.shape[0]) * num_updates * ppo.config.batch_size
-    return _once(
+    return once(
         "socialize",
         (_fields(ppo), keys, num_updates, best_every),
         lambda: _socialize(ppo, keys, num_updates, progress, Timing(steps=steps), best_every),
@@ -375,7 +179,7 @@ def train_isr(
         )
         return result, timing
 
-    return _once("train_isr", (config, keys, dataset, network), compute, progress, 0)
+    return once("train_isr", (config, keys, dataset, network), compute, progress, 0)
 
 
 AUTONOMY_CONDITIONS = ("oracle", "none", "isr")
@@ -513,15 +317,16 @@ def autonomy_variants(
     call = AutonomyCall(
         conditions, num_updates, env_params, isr_network, extra_metrics, distance, reward_form
     )
-    if _shared is None:
+    stored = store()
+    if stored is None:
         return _autonomy(ppo, runners, isr_params, call, variants, progress, steps)
     runs_seen = _run_digests(runners, isr_params, env_params)
     keys = _run_fingerprints(ppo, runners, call, variants, runs_seen)
-    found = [_shared.get(key) for key in keys]
+    found = [stored.get(key) for key in keys]
     if not all(found) and distance is False:  # runs measured with `distance` serve too
         wider = dataclasses.replace(call, distance=True)
         found = [
-            _without_distance(_shared.get(key))
+            _without_distance(stored.get(key))
             for key in _run_fingerprints(ppo, runners, wider, variants, runs_seen)
         ]
     if all(found):  # every run computed already, perhaps in calls of other shapes
@@ -537,7 +342,7 @@ def autonomy_variants(
     for v, (final, metrics, _) in enumerate(outcome):
         for r in range(runners.step.shape[0]):
             run = jax.tree.map(lambda x, r=r: x[:, r], (final, metrics))
-            _shared[keys[r * len(variants) + v]] = run
+            stored[keys[r * len(variants) + v]] = run
     return outcome
 
 
@@ -570,7 +375,7 @@ class AutonomyCall:
 def _run_digests(runners, isr_params, env_params) -> list[str]:
     """A digest of each run's own inputs: its runner, ISR parameters and task."""
     return [
-        _fingerprint(jax.tree.map(lambda x, r=r: x[r], (runners, isr_params, env_params)))
+        fingerprint(jax.tree.map(lambda x, r=r: x[r], (runners, isr_params, env_params)))
         for r in range(runners.step.shape[0])
     ]
 
@@ -583,7 +388,7 @@ def _run_fingerprints(ppo, runners, call: AutonomyCall, variants, runs: list[str
     switch_step = int(np.asarray(runners.step).max())  # one for every run of the call
     common = (_fields(ppo), *call.fingerprinted())
     return [
-        _fingerprint("autonomy run", *common, switch_step, run, variant)
+        fingerprint("autonomy run", *common, switch_step, run, variant)
         for run in runs
         for variant in variants
     ]
@@ -877,54 +682,3 @@ def seed_keys(seeds: list[int]) -> tuple[jax.Array, jax.Array]:
     keys = jax.vmap(jax.random.key)(np.asarray(seeds))
     key_runs, key_isr = jax.vmap(lambda k: jax.random.split(k))(keys).T
     return key_runs, key_isr
-
-
-def metric_curves(metrics: UpdateMetrics, names) -> dict[str, np.ndarray]:
-    """{"step": float[updates], name: float[runs, updates] for each of `names`} of metrics with
-    leading axes [runs, updates]."""
-    curves = {
-        name: np.asarray(metrics.extra[name] if name in metrics.extra else getattr(metrics, name))
-        for name in names
-    }
-    curves["step"] = np.asarray(metrics.step).reshape(-1, metrics.step.shape[-1])[0]
-    return curves
-
-
-def metric_names(metrics: UpdateMetrics) -> list[str]:
-    """Column names of `metrics`: `METRIC_NAMES`, then the experiment's own (`extra`)."""
-    return [*METRIC_NAMES, *metrics.extra]
-
-
-def metric_rows(prefix: list, metrics: UpdateMetrics, index: Any) -> list[list]:
-    """metrics.csv rows of one run, `metrics[index]` (float[updates] per field):
-    `prefix + [update] + metric_names(metrics) values` per update."""
-    columns = [getattr(metrics, name) for name in METRIC_NAMES] + list(metrics.extra.values())
-    values = np.stack([np.asarray(column)[index] for column in columns], -1)
-    return [[*prefix, update, *row] for update, row in enumerate(values.tolist())]
-
-
-def autonomy_rows(
-    seeds: list[int],
-    social_metrics: UpdateMetrics,
-    autonomy_metrics: UpdateMetrics,
-    conditions: tuple[str, ...],
-) -> tuple[list[str], list[list]]:
-    """Columns and rows of metrics.csv for socialization metrics [seeds, updates] followed by
-    autonomy metrics [conditions, seeds, updates]. An experiment's own autonomy metrics that
-    socialization did not measure are left empty in its rows."""
-    social, later = (jax.tree.map(np.asarray, m) for m in (social_metrics, autonomy_metrics))
-    unmeasured = [""] * (len(later.extra) - len(social.extra))
-    rows = []
-    for s, seed in enumerate(seeds):
-        social_rows = metric_rows([seed, "socialization", "socialization"], social, s)
-        rows += [row + unmeasured for row in social_rows]
-        for c, condition in enumerate(conditions):
-            rows += metric_rows([seed, "autonomy", condition], later, (c, s))
-    return ["seed", "phase", "condition", "update", *metric_names(later)], rows
-
-
-def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:
-    """Mean over the last `fraction` of the updates (at least one) of float[..., updates]."""
-    values = np.asarray(values)
-    count = max(1, int(np.ceil(values.shape[-1] * fraction)))
-    return values[..., -count:].mean(axis=-1)

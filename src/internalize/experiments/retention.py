@@ -19,18 +19,11 @@ import numpy as np
 from internalize.experiments.phases import (
     AUTONOMY_CONDITIONS as CONDITIONS,
 )
-from internalize.experiments.phases import (
-    autonomy_rows,
-    autonomy_variants,
-    final_mean,
-    metric_curves,
-    phase_steps,
-    shared_phases,
-    socialize,
-    train_isr,
-)
+from internalize.experiments.phases import autonomy_variants, phase_steps, socialize, train_isr
 from internalize.experiments.runner import Protocol, Run
 from internalize.experiments.settings import ISRRewardSettings, ScheduleSettings, WorldSettings
+from internalize.experiments.sharing import shared_phases
+from internalize.experiments.tables import autonomy_rows, final_mean, metric_curves
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO
 from internalize.plots import phase_figure

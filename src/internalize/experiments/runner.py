@@ -37,7 +37,8 @@ from internalize.experiments.common import (
     save_checkpoints,
     versions,
 )
-from internalize.experiments.phases import Timing, seed_keys
+from internalize.experiments.compiled import Timing
+from internalize.experiments.phases import seed_keys
 from internalize.isr.model import ISRNetwork, centre_cell
 
 

@@ -12,7 +12,7 @@ Running it again on the same directory resumes: finished experiments (those whos
 
 Experiments run in worker processes, so that Ctrl-C stops them at once, even inside a long
 compiled call. Experiments of one group (`registry.Experiment.group`) run one after another in
-one worker, where phases with identical inputs are computed once (`phases.shared_phases`):
+one worker, where phases with identical inputs are computed once (`sharing.shared_phases`):
 retention, hacking and scaling socialize alike (and retention's ISR is hacking's `isr_full`),
 and so do ood and layouts (with their ISR and `frozen` learner). Groups are handed out, the
 costliest first (`registry.Experiment.cost`), to whichever of the `jobs` workers is free, so that
@@ -311,7 +311,7 @@ def _worker(
     if accelerator() is not None:  # the workers share one device: not 75% each (JAX's default)
         os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / config.jobs:.2f}")
     make_deterministic(cpu)  # before JAX starts its backend
-    from internalize.experiments.phases import shared_phases
+    from internalize.experiments.sharing import shared_phases
 
     lock = threading.Lock()  # progress may be reported from XLA's callback threads
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from internalize.envs.base import step_batch
 from internalize.experiments.common import ExperimentConfig, read_json_object
-from internalize.experiments.phases import Timing
+from internalize.experiments.compiled import Timing
 from internalize.experiments.runner import Protocol, Run
 from internalize.social.rewards import ISRReward
 from internalize.stats import paired_test, summarize
