@@ -36,7 +36,9 @@ def load(spec: str, what: str, group: str, built_in: Mapping[str, str]) -> Any:
     module_name, colon, attribute = target.partition(":")
     if not colon or not module_name or not attribute:
         names = sorted({*built_in, *registered(group)})
-        raise ValueError(f"{what} {spec!r}: give one of {names} or package.module:attribute")
+        raise ValueError(
+            f"unknown {what} {spec!r}: give one of {names} or package.module:attribute"
+        )
     if spec not in built_in and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # a module of the user's own, beside where they work
     try:

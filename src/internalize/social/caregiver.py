@@ -278,4 +278,5 @@ class ScheduleConfig:
         """The function of a schedule of one's own."""
         from internalize.plugins import load
 
-        return load(self.kind, "schedule", "internalize.schedules", {})
+        built_in = {name: f"{__name__}:{name}" for name in SCHEDULES}  # named in errors
+        return load(self.kind, "schedule", "internalize.schedules", built_in)
