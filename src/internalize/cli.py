@@ -30,10 +30,11 @@ def _int_at_least(minimum: int):
 POSITIVE, NON_NEGATIVE = _int_at_least(1), _int_at_least(0)
 
 
-def _chosen_experiment(argv: Sequence[str]) -> str | None:
-    """The experiment `argv` names after `reproduce` (None: another command, or none named)."""
+def _chosen_experiment(argv: Sequence[str], commands=("reproduce",)) -> str | None:
+    """The experiment `argv` names after one of `commands` (None: another command, or none
+    named)."""
     words = [word for word in argv if not word.startswith("-")]
-    return words[1] if len(words) > 1 and words[0] == "reproduce" else None
+    return words[1] if len(words) > 1 and words[0] in commands else None
 
 
 def _broken_experiment(argv: Sequence[str]) -> str | None:
@@ -41,9 +42,7 @@ def _broken_experiment(argv: Sequence[str]) -> str | None:
     (`registry.BROKEN`); None otherwise."""
     from internalize.experiments.registry import BROKEN
 
-    words = [word for word in argv if not word.startswith("-")]
-    named = words[1] if len(words) > 1 and words[0] in ("reproduce", "sweep") else None
-    return BROKEN.get(named)
+    return BROKEN.get(_chosen_experiment(argv, ("reproduce", "sweep")))
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

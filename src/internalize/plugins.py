@@ -14,9 +14,11 @@ A setting that names a component (`world`, `isr.model`, `schedule.kind`) takes o
 
 - `package.module:attribute`, imported as it is (a module beside the working directory too).
 
-`load` gives the object, or raises ValueError in one line naming the component and why.
+`load` gives the object and `build` what calling it gives; each raises ValueError in one line
+naming the component and why.
 """
 
+import functools
 import os
 import sys
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 
+@functools.cache
 def registered(group: str) -> dict[str, str]:
     """{name: "module:attribute"} of the entry points of `group` that installed packages declare."""
     return {point.name: point.value for point in entry_points(group=group)}
@@ -51,3 +54,14 @@ def load(spec: str, what: str, group: str, built_in: Mapping[str, str]) -> Any:
         why = f"{type(error).__name__}: {error}"
         raise ValueError(f"{what} {spec!r} cannot be loaded: {why}") from None
     return found
+
+
+def build(spec: str, what: str, group: str, built_in: Mapping[str, str], *args, **kwargs) -> Any:
+    """What calling the object that `spec` names with `args` and `kwargs` gives (`load`); what
+    the call raises becomes a ValueError that names the component."""
+    make = load(spec, what, group, built_in)
+    try:
+        return make(*args, **kwargs)
+    except Exception as error:  # the user's function, whatever it raises
+        why = f"{type(error).__name__}: {error}"
+        raise ValueError(f"{what} {spec!r} failed to build: {why}") from None

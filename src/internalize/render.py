@@ -36,7 +36,7 @@ from internalize.experiments.common import (
     read_json_object,
 )
 from internalize.experiments.registry import REGISTRY
-from internalize.trained import pick_params
+from internalize.trained import params_template, pick_params
 
 RENDER_FOLDER = "render"
 """Default output folder, inside each experiment's directory."""
@@ -256,12 +256,7 @@ def policy_sets(directory: Path, seed_index: int) -> list[PolicySet]:
         panels = {task: protocol.render_panels(config, task) for task in tasks}
     except KeyError as error:
         raise ValueError(f"{directory}/config.json lacks the setting {error}") from None
-    template_ppo = PPO(ppo_config, env, next(iter(tasks.values())))
-    template = jax.eval_shape(
-        template_ppo.network.init,
-        jax.random.key(0),
-        jnp.zeros((1, *env.obs_shape), jnp.float32),
-    )
+    template = params_template(PPO(ppo_config, env, next(iter(tasks.values()))))
 
     def pick(title: str, name: str):
         if name not in saved:

@@ -35,11 +35,15 @@ class Policy:
     """Its `learners.ppo.PPO` (network, environment, settings)."""
     params: Any
 
+    @functools.cached_property
+    def _logits(self):
+        """The jitted `(params, obs uint8[N, H, W, C]) -> logits` (compiled once per policy)."""
+        return jax.jit(lambda params, obs: self.ppo.policy(params, obs)[0])
+
     def logits(self, obs) -> np.ndarray:
         """float32[..., actions]: the policy's logits for uint8 observations [..., H, W, C]."""
         obs = jnp.asarray(obs)
-        batch = obs.reshape(-1, *obs.shape[-3:])
-        logits = _logits(self.ppo.network, self.ppo.config.obs_scale)(self.params, batch)
+        logits = self._logits(self.params, obs.reshape(-1, *obs.shape[-3:]))
         return np.asarray(logits).reshape(*obs.shape[:-3], -1)
 
     def predict(self, obs, deterministic: bool = True, key: jax.Array | None = None) -> np.ndarray:
@@ -127,13 +131,11 @@ def load(
         raise ValueError(f"{run} has no policy {condition!r}; it has {list(saved)}")
     entry, prefix, offset = saved[condition]
     index = (*prefix, offset + seeds.index(seed))
-    template = jax.eval_shape(
-        built.ppo.network.init,
-        jax.random.key(0),
-        jnp.zeros((1, *built.ppo.env.obs_shape), jnp.float32),
-    )
     params = pick_params(
-        checkpoints["policy"][entry], index, template, f"{run}: policy {condition!r}"
+        checkpoints["policy"][entry],
+        index,
+        params_template(built.ppo),
+        f"{run}: policy {condition!r}",
     )
     if isr is None and condition in checkpoints["isr"]:  # hacking: each condition's own ISR
         isr = condition
@@ -158,6 +160,12 @@ def _isr(checkpoints: dict, built, seed_index: int, name: str | None, run: Path)
     return ISR(built.isr_network, params)
 
 
+def params_template(ppo) -> Any:
+    """The shapes and dtypes of the parameters of `ppo`'s network (nothing computed)."""
+    obs = jnp.zeros((1, *ppo.env.obs_shape), jnp.float32)
+    return jax.eval_shape(ppo.network.init, jax.random.key(0), obs)
+
+
 def pick_params(tree, index: tuple[int, ...], template, what: str):
     """`tree` at the leading `index`, checked against the shapes of `template` (a params tree)."""
     want = {
@@ -177,11 +185,3 @@ def pick_params(tree, index: tuple[int, ...], template, what: str):
             "are expected)"
         )
     return jax.tree_util.tree_unflatten(jax.tree.structure(template), [got[k] for k in want])
-
-
-@functools.cache
-def _logits(network, obs_scale: float):
-    """The jitted `(params, obs uint8[N, H, W, C]) -> logits` of a policy network."""
-    return jax.jit(
-        lambda params, obs: network.apply(params, obs.astype(jnp.float32) * obs_scale)[0]
-    )

@@ -221,15 +221,9 @@ def load_env(spec: str) -> Environment:
     `internalize.worlds`, or `package.module:make_env`; what it names is a function (or class)
     that takes no arguments and returns an environment of the protocol. ValueError names what is
     wrong with `spec` or with what it gives."""
-    from internalize.plugins import load
+    from internalize.plugins import build
 
-    make = load(spec, "world", "internalize.worlds", BUILT_IN)
-    try:
-        env = make()
-    except Exception as error:
-        raise ValueError(
-            f"world {spec!r} failed to build: {type(error).__name__}: {error}"
-        ) from None
+    env = build(spec, "world", "internalize.worlds", BUILT_IN)
     if not isinstance(env, Environment):
         missing = [
             name

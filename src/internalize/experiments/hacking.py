@@ -19,7 +19,7 @@ from internalize.envs.layouts import border_mask, walls_mask
 from internalize.experiments.phases import autonomy, phase_steps, socialize, tile, train_isr
 from internalize.experiments.runner import Protocol, Run
 from internalize.experiments.settings import ScheduleSettings, WorldSettings
-from internalize.experiments.tables import autonomy_rows, metric_curves
+from internalize.experiments.tables import autonomy_rows, metric_curves, windows
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes
 from internalize.learners.ppo import PPO, Rollout
@@ -210,30 +210,6 @@ class Hacking(Protocol):
             for name, values in maps.items()
             if name != "true"
         }
-
-
-def windows(metrics, conditions, names, fraction: float) -> tuple[dict, dict]:
-    """Per condition (the leading axis of `metrics`, [conditions, seeds, updates]): the curves
-    of the metrics `names`, and per seed each one's mean over the first (`_early`) and the last
-    (`_late`) `fraction` of the updates."""
-    curves = {
-        condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), names)
-        for c, condition in enumerate(conditions)
-    }
-    updates = next(iter(curves[conditions[0]].values())).shape[1]
-    window = max(1, int(np.ceil(updates * fraction)))
-    per_seed = {
-        condition: {
-            f"{metric}_{when}": values.tolist()
-            for metric in names
-            for when, values in (
-                ("early", curves[condition][metric][:, :window].mean(1)),
-                ("late", curves[condition][metric][:, -window:].mean(1)),
-            )
-        }
-        for condition in conditions
-    }
-    return curves, per_seed
 
 
 def save_map_figure(run: Run, maps: dict, size: int, title: str) -> None:

@@ -33,12 +33,11 @@ from internalize.experiments.hacking import (
     NO_REWARD_MAP,
     LoopingMetric,
     save_map_figure,
-    windows,
 )
 from internalize.experiments.phases import autonomy, phase_steps, socialize, tile, train_isr
 from internalize.experiments.runner import Protocol, Run
 from internalize.experiments.settings import ScheduleSettings, WorldSettings
-from internalize.experiments.tables import autonomy_rows
+from internalize.experiments.tables import autonomy_rows, windows
 from internalize.isr.ensemble import AGGREGATIONS, disagreement, with_aggregation
 from internalize.isr.maps import goals_reward_maps
 from internalize.isr.train import split_sizes

@@ -1,5 +1,5 @@
-"""Per-update metrics as curves and as the rows of `metrics.csv`, and the headline means over
-the end of a phase.
+"""Per-update metrics as curves and as the rows of `metrics.csv`, and the means over the start
+and the end of a phase.
 """
 
 from typing import Any
@@ -59,3 +59,27 @@ def final_mean(values: np.ndarray, fraction: float) -> np.ndarray:
     values = np.asarray(values)
     count = max(1, int(np.ceil(values.shape[-1] * fraction)))
     return values[..., -count:].mean(axis=-1)
+
+
+def windows(metrics, conditions, names, fraction: float) -> tuple[dict, dict]:
+    """Per condition (the leading axis of `metrics`, [conditions, seeds, updates]): the curves
+    of the metrics `names`, and per seed each one's mean over the first (`_early`) and the last
+    (`_late`) `fraction` of the updates."""
+    curves = {
+        condition: metric_curves(jax.tree.map(lambda x, c=c: x[c], metrics), names)
+        for c, condition in enumerate(conditions)
+    }
+    updates = next(iter(curves[conditions[0]].values())).shape[1]
+    window = max(1, int(np.ceil(updates * fraction)))
+    per_seed = {
+        condition: {
+            f"{metric}_{when}": values.tolist()
+            for metric in names
+            for when, values in (
+                ("early", curves[condition][metric][:, :window].mean(1)),
+                ("late", curves[condition][metric][:, -window:].mean(1)),
+            )
+        }
+        for condition in conditions
+    }
+    return curves, per_seed

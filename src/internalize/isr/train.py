@@ -129,14 +129,9 @@ class ISRConfig:
         (`isr.model.isr_input`)."""
         if self.model == "paper":
             return ISRNetwork(agent_cells=agent_cells, axes=self.axes, conv_init=self.conv_init)
-        from internalize.plugins import load
+        from internalize.plugins import build
 
-        make = load(self.model, "isr.model", "internalize.isrs", {})
-        try:
-            return make(agent_cells=agent_cells)
-        except Exception as error:
-            why = f"{type(error).__name__}: {error}"
-            raise ValueError(f"isr.model {self.model!r} failed to build: {why}") from None
+        return build(self.model, "isr.model", "internalize.isrs", {}, agent_cells=agent_cells)
 
 
 ISR_PRESETS = {

@@ -21,10 +21,9 @@ observations scaled by `obs_scale` (SB3 divides image observations by 255).
 """
 
 import math
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -184,7 +183,7 @@ class Runner(struct.PyTreeNode):
     schedule's), None until a reward starts it."""
 
 
-class Reward(typing.Protocol):
+class Reward(Protocol):
     """What PPO is given as its reward (`social.rewards.LearnerReward` is one): a pytree, so
     runs with different rewards share one compiled call, with a state of its own per run
     (`Runner.caregiver`)."""

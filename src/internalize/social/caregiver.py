@@ -245,8 +245,11 @@ class ScheduleConfig:
     """readiness: updates averaged."""
 
     def __post_init__(self) -> None:
-        if self.kind not in SCHEDULES:
-            self._own()  # names one that cannot be loaded
+        if self.kind not in SCHEDULES:  # one of one's own: named if it cannot be loaded
+            from internalize.plugins import load
+
+            built_in = {name: f"{__name__}:{name}" for name in SCHEDULES}  # named in errors
+            load(self.kind, "schedule", "internalize.schedules", built_in)
         # Every value is checked, whichever kind uses it.
         _check(
             1.0, 0.0, 0.0, self.fade_steps, self.episode_share, self.ready_goals, self.ready_window
@@ -262,21 +265,12 @@ class ScheduleConfig:
             return readiness(self.ready_goals, self.ready_window)
         if self.kind == "two_phase":
             return two_phase(switch_step)
-        try:
-            presence = self._own()(switch_step, self)
-        except Exception as error:  # the user's function, whatever it raises
-            why = f"{type(error).__name__}: {error}"
-            raise ValueError(f"schedule {self.kind!r} failed to build: {why}") from None
+        from internalize.plugins import build
+
+        presence = build(self.kind, "schedule", "internalize.schedules", {}, switch_step, self)
         if not isinstance(presence, Presence):
             raise ValueError(
                 f"schedule {self.kind!r} gave {type(presence).__name__}, not a Presence "
                 "(social.caregiver.make_presence)"
             )
         return presence
-
-    def _own(self):
-        """The function of a schedule of one's own."""
-        from internalize.plugins import load
-
-        built_in = {name: f"{__name__}:{name}" for name in SCHEDULES}  # named in errors
-        return load(self.kind, "schedule", "internalize.schedules", built_in)
